@@ -1,0 +1,301 @@
+"""Grading: recipe limits + a decision rule -> verdict per fiber, wavelength and cable.
+
+Decision rules (ISO 14253-1 / ILAC-G8 style; U is the expanded uncertainty, k = 2):
+
+* simple:  PASS if IL <= limit, else FAIL.
+* guarded: PASS if IL <= limit - U, FAIL if IL > limit + U, otherwise CONDITIONAL
+  (the reading is too close to the limit to decide either way).
+
+Negative insertion loss is measured, stored signed and judged before the rule:
+-U <= IL < 0 is noise and is graded like any other reading (it can pass);
+IL < -U means the reference was wrong, so the reading is an ERROR, never a PASS.
+A missing reading (NaN: no light, below the meter floor) is a FAIL, open fiber.
+
+Cable verdict precedence: ERROR > FAIL > CONDITIONAL > PASS. A cable-mean
+limit, when the recipe sets one, is judged with the same rule and reported with
+its own reason.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from bench.recipe import Recipe
+
+DECISION_RULE_KINDS = ("simple", "guarded")
+
+# Verdicts from best to worst; the cable takes the worst of its parts.
+VERDICTS = ("PASS", "CONDITIONAL", "FAIL", "ERROR")
+_SEVERITY = {name: rank for rank, name in enumerate(VERDICTS)}
+
+# Comparisons allow this slack so that a reading of 0.65 dB against
+# 0.75 - 0.10 dB lands where a person expects despite binary floating point.
+# It is far below any meter's resolution (0.001 dB), so it never decides a cable.
+COMPARISON_SLACK_DB = 1e-9
+
+NO_LIGHT_REASON = "no light (open fiber)"
+
+
+def worst_verdict(verdicts: Sequence[str]) -> str:
+    """The governing verdict of several: ERROR > FAIL > CONDITIONAL > PASS (PASS if none)."""
+    return max(verdicts, key=_SEVERITY.__getitem__, default="PASS")
+
+
+@dataclass(frozen=True)
+class DecisionRule:
+    """How a reading is compared with its limit; stored with every verdict.
+
+    `uncertainty_db` is the expanded uncertainty U (= k·u) of an IL reading.
+    The simple rule ignores U for acceptance but still uses it to tell noise
+    (-U <= IL < 0) from a bad reference (IL < -U).
+    """
+
+    kind: str
+    uncertainty_db: float
+    coverage_factor: float = 2.0
+
+    def __post_init__(self) -> None:
+        if self.kind not in DECISION_RULE_KINDS:
+            raise ValueError(f"decision rule kind {self.kind!r} is not one of {DECISION_RULE_KINDS}")
+        if not (math.isfinite(self.uncertainty_db) and self.uncertainty_db >= 0):
+            raise ValueError(f"expanded uncertainty U = {self.uncertainty_db!r} dB must be finite and >= 0")
+        if not (math.isfinite(self.coverage_factor) and self.coverage_factor > 0):
+            raise ValueError(f"coverage factor k = {self.coverage_factor!r} must be positive")
+
+    @property
+    def standard_uncertainty_db(self) -> float:
+        """u = U / k."""
+        return self.uncertainty_db / self.coverage_factor
+
+    def describe(self) -> str:
+        if self.kind == "simple":
+            return f"simple acceptance (U = {self.uncertainty_db:.3f} dB, k = {self.coverage_factor:g})"
+        return f"guarded acceptance (U = {self.uncertainty_db:.3f} dB, k = {self.coverage_factor:g})"
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "uncertainty_db": self.uncertainty_db,
+            "coverage_factor": self.coverage_factor,
+        }
+
+    def judge(self, value_db: float, limit_db: float) -> str:
+        """PASS / CONDITIONAL / FAIL of a finite reading (or mean) against an upper limit."""
+        margin_db = limit_db - value_db
+        if self.kind == "simple":
+            return "PASS" if margin_db >= -COMPARISON_SLACK_DB else "FAIL"
+        if margin_db >= self.uncertainty_db - COMPARISON_SLACK_DB:
+            return "PASS"
+        if -margin_db > self.uncertainty_db + COMPARISON_SLACK_DB:
+            return "FAIL"
+        return "CONDITIONAL"
+
+    def is_bad_reference(self, insertion_loss_db: float) -> bool:
+        """A loss more negative than -U cannot be noise: the reference was set wrong."""
+        return insertion_loss_db < -self.uncertainty_db - COMPARISON_SLACK_DB
+
+
+@dataclass(frozen=True)
+class FiberVerdict:
+    """One fiber at one wavelength. margin_db = limit_db - insertion_loss_db (positive is good)."""
+
+    fiber_position: int
+    wavelength_nm: float
+    insertion_loss_db: float
+    limit_db: float
+    margin_db: float
+    verdict: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class CableVerdict:
+    """The verdict of one cable, with one sentence per reason and the rule that produced it."""
+
+    verdict: str
+    reasons: list[str]
+    fibers: list[FiberVerdict]
+    rule: DecisionRule
+    mean_il_db: dict[float, float] = field(default_factory=dict)
+    mean_limit_db: dict[float, float | None] = field(default_factory=dict)
+
+    @property
+    def failing_fibers(self) -> list[int]:
+        """Sorted fiber positions with any wavelength not PASS."""
+        return sorted({f.fiber_position for f in self.fibers if f.verdict != "PASS"})
+
+    @property
+    def reason(self) -> str:
+        """All reasons in one line, for a record's `reason` field."""
+        return "; ".join(self.reasons)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "verdict": self.verdict,
+            "reasons": list(self.reasons),
+            "rule": self.rule.as_dict(),
+            "mean_il_db": {f"{wl:g}": v for wl, v in self.mean_il_db.items()},
+            "mean_limit_db": {f"{wl:g}": v for wl, v in self.mean_limit_db.items()},
+            "fibers": [
+                {
+                    "fiber_position": f.fiber_position,
+                    "wavelength_nm": f.wavelength_nm,
+                    "insertion_loss_db": None if math.isnan(f.insertion_loss_db) else f.insertion_loss_db,
+                    "limit_db": f.limit_db,
+                    "margin_db": None if math.isnan(f.margin_db) else f.margin_db,
+                    "verdict": f.verdict,
+                    "reason": f.reason,
+                }
+                for f in self.fibers
+            ],
+        }
+
+
+def grade_fiber(
+    rule: DecisionRule, fiber_position: int, wavelength_nm: float, insertion_loss_db: float, limit_db: float
+) -> FiberVerdict:
+    """Judge one reading; the reason names fiber, wavelength, measured vs limit and margin."""
+    where = f"fiber {fiber_position} at {wavelength_nm:g} nm"
+    il = float(insertion_loss_db)
+    if math.isnan(il) or il == math.inf:
+        return FiberVerdict(
+            fiber_position, wavelength_nm, math.nan, limit_db, math.nan, "FAIL", f"{where}: {NO_LIGHT_REASON}"
+        )
+    margin = limit_db - il
+    numbers = f"{il:.3f} dB {{}} limit {limit_db:.3f} dB (margin {margin:+.3f} dB)"
+    if rule.is_bad_reference(il):
+        return FiberVerdict(
+            fiber_position,
+            wavelength_nm,
+            il,
+            limit_db,
+            margin,
+            "ERROR",
+            f"{where}: bad reference: IL {il:.3f} dB is below -U = {-rule.uncertainty_db:.3f} dB; "
+            "set the reference again and retest",
+        )
+    verdict = rule.judge(il, limit_db)
+    if verdict == "PASS":
+        text = numbers.format("<=")
+        if il < 0:
+            text += f", negative IL within U = {rule.uncertainty_db:.3f} dB treated as noise"
+    elif verdict == "FAIL":
+        text = numbers.format(">")
+        if rule.kind == "guarded":
+            text += f", beyond U = {rule.uncertainty_db:.3f} dB"
+    else:
+        text = numbers.format(f"within U = {rule.uncertainty_db:.3f} dB of")
+        text += ", too close to the limit to decide (guarded acceptance)"
+    return FiberVerdict(fiber_position, wavelength_nm, il, limit_db, margin, verdict, f"{where}: {text}")
+
+
+def _match_wavelength(recipe: Recipe, wavelength_nm: float) -> float | None:
+    from bench.recipe import WAVELENGTH_TOLERANCE_NM
+
+    for wl in recipe.wavelengths_nm:
+        if abs(wl - wavelength_nm) <= WAVELENGTH_TOLERANCE_NM:
+            return wl
+    return None
+
+
+def grade_cable(
+    recipe: Recipe,
+    insertion_loss_db: np.ndarray,
+    wavelengths_nm: Sequence[float],
+    *,
+    rule: DecisionRule | None = None,
+    length_m: float | None = None,
+    fiber_positions: Sequence[int] | None = None,
+) -> CableVerdict:
+    """Grade one cable.
+
+    `insertion_loss_db` is [n_wavelengths, n_fibers], columns in the order of
+    `recipe.fiber_positions` (or `fiber_positions` when given); NaN means no
+    light. `rule` defaults to the recipe's decision rule and `length_m` to its
+    nominal length. A recipe wavelength that was not measured makes the cable
+    an ERROR (it was not fully tested); a measured wavelength the recipe does
+    not know is a programming error and raises ValueError.
+    """
+    rule = recipe.decision_rule if rule is None else rule
+    il = np.asarray(insertion_loss_db, dtype=np.float64)
+    positions = tuple(recipe.fiber_positions if fiber_positions is None else fiber_positions)
+    wavelengths = [float(w) for w in wavelengths_nm]
+    if il.ndim != 2 or il.shape != (len(wavelengths), len(positions)):
+        raise ValueError(
+            f"insertion_loss_db has shape {il.shape}, expected (n_wavelengths={len(wavelengths)}, "
+            f"n_fibers={len(positions)})"
+        )
+    if len(set(positions)) != len(positions):
+        raise ValueError(f"fiber positions {positions} repeat a position")
+
+    fibers: list[FiberVerdict] = []
+    cable_reasons: list[str] = []
+    mean_il: dict[float, float] = {}
+    mean_limits: dict[float, float | None] = {}
+    measured: set[float] = set()
+    for row, wavelength in enumerate(wavelengths):
+        recipe_wl = _match_wavelength(recipe, wavelength)
+        if recipe_wl is None:
+            raise ValueError(f"{wavelength:g} nm is not a wavelength of recipe '{recipe.name}'")
+        if recipe_wl in measured:
+            raise ValueError(f"{wavelength:g} nm is given twice")
+        measured.add(recipe_wl)
+        limit = recipe.max_il_db(recipe_wl, length_m)
+        fibers.extend(
+            grade_fiber(rule, position, wavelength, il[row, col], limit)
+            for col, position in enumerate(positions)
+        )
+        mean_limit = recipe.max_mean_il_db(recipe_wl, length_m)
+        mean_limits[wavelength] = mean_limit
+        finite = il[row][np.isfinite(il[row])]
+        if finite.size:
+            mean_il[wavelength] = float(finite.mean())
+        if mean_limit is not None and finite.size:
+            mean_reason = _judge_mean(
+                rule, wavelength, mean_il[wavelength], mean_limit, finite.size, len(positions)
+            )
+            if mean_reason is not None:
+                cable_reasons.append(mean_reason)
+
+    missing = [wl for wl in recipe.wavelengths_nm if wl not in measured]
+    errors = [f"{wl:g} nm required by recipe '{recipe.name}' was not measured" for wl in missing]
+    reasons = errors + [f.reason for f in fibers if f.verdict != "PASS"] + [text for _, text in cable_reasons]
+    verdict = worst_verdict(
+        ["ERROR"] * len(errors) + [f.verdict for f in fibers] + [v for v, _ in cable_reasons]
+    )
+    if verdict == "PASS":
+        reasons = [_pass_summary(fibers)]
+    return CableVerdict(verdict, reasons, fibers, rule, mean_il, mean_limits)
+
+
+def _judge_mean(
+    rule: DecisionRule, wavelength_nm: float, mean_db: float, limit_db: float, n_used: int, n_fibers: int
+) -> tuple[str, str] | None:
+    # A mean cannot be judged low when a fiber has a bad reference, but that
+    # fiber already makes the cable an ERROR; the mean is judged as measured.
+    verdict = rule.judge(mean_db, limit_db)
+    if verdict == "PASS":
+        return None
+    margin = limit_db - mean_db
+    over = f" of {n_used} lit fibers" if n_used != n_fibers else ""
+    relation = ">" if verdict == "FAIL" else f"within U = {rule.uncertainty_db:.3f} dB of"
+    return verdict, (
+        f"cable mean at {wavelength_nm:g} nm{over}: {mean_db:.3f} dB {relation} mean limit "
+        f"{limit_db:.3f} dB (margin {margin:+.3f} dB)"
+    )
+
+
+def _pass_summary(fibers: Sequence[FiberVerdict]) -> str:
+    if not fibers:
+        return "nothing to grade"
+    worst = min(fibers, key=lambda f: f.margin_db)
+    return (
+        f"all {len(fibers)} readings within limits; smallest margin {worst.margin_db:+.3f} dB "
+        f"at fiber {worst.fiber_position}, {worst.wavelength_nm:g} nm"
+    )
