@@ -1,0 +1,192 @@
+"""Station configuration: which instruments, how the fixture is wired, reference and timing policy.
+
+Validated once at the edge; the rest of the toolkit receives these frozen
+objects and trusts them.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from bench.errors import ConfigError
+from bench.tomlio import Fields, read_toml
+
+BACKENDS = ("virtual", "sim", "visa")
+ROLES = ("meter", "source", "switch")
+REFERENCE_METHODS = ("1-cord", "2-cord", "3-cord")
+
+
+@dataclass(frozen=True)
+class InstrumentConfig:
+    name: str
+    role: str
+    driver: str
+    model: str
+    address: str
+    options: dict[str, Any] = field(default_factory=dict)
+    calibration_due: str | None = None
+    timeout_s: float = 5.0
+
+
+@dataclass(frozen=True)
+class ReferenceSettings:
+    method: str = "1-cord"
+    cord_ids: tuple[str, ...] = ()
+    max_age_h: float = 8.0
+    max_tests: int = 500
+    uncertainty_db: float = 0.05  # below this, a negative IL is noise; beyond, a bad reference
+
+
+@dataclass(frozen=True)
+class TimingSettings:
+    averaging_time_s: float = 0.001
+    settle_tolerance_db: float = 0.01
+    settle_timeout_s: float = 2.0
+    laser_on_settle_s: float = 0.0
+
+
+@dataclass(frozen=True)
+class StationConfig:
+    name: str
+    backend: str
+    instruments: tuple[InstrumentConfig, ...]
+    launch_ports: tuple[int, ...]  # fixture position p (1-based, index p-1) → switch port
+    receive_channels: tuple[tuple[str, int], ...]  # end-B position q → (meter name, slot)
+    reference: ReferenceSettings = ReferenceSettings()
+    timing: TimingSettings = TimingSettings()
+    visa_library: str = "@py"
+    sim_file: str = ""
+    store_path: str = "results/bench.h5"
+    source_path: str = "<station>"
+
+    @property
+    def fiber_capacity(self) -> int:
+        return min(len(self.launch_ports), len(self.receive_channels))
+
+    def instrument(self, role: str) -> list[InstrumentConfig]:
+        return [entry for entry in self.instruments if entry.role == role]
+
+    @property
+    def wavelengths_nm(self) -> tuple[float, ...]:
+        sources = self.instrument("source")
+        return tuple(float(w) for w in sources[0].options.get("wavelengths_nm", ())) if sources else ()
+
+    def calibration_due_dates(self) -> dict[str, str]:
+        return {entry.name: entry.calibration_due for entry in self.instruments if entry.calibration_due}
+
+
+def _parse_instrument(table: Any, source: str, index: int) -> InstrumentConfig:
+    fields = Fields(table, source, f"instruments[{index}]")
+    name = fields.get("name", str)
+    role = fields.get("role", str)
+    if role not in ROLES:
+        raise ConfigError(source, f"instruments[{index}].role", f"unknown role {role!r}",
+                          f"use one of {', '.join(ROLES)}")
+    driver = fields.get("driver", str)
+    model = fields.get("model", str, "")
+    address = fields.get("address", str, "")
+    timeout_s = fields.positive("timeout_s", 5.0)
+    due = fields.get("calibration_due", (str, dt.date), None)
+    if isinstance(due, str):
+        try:
+            dt.date.fromisoformat(due)
+        except ValueError as error:
+            raise ConfigError(source, f"instruments[{index}].calibration_due", f"not a date: {due!r}",
+                              "write it as YYYY-MM-DD") from error
+    options = {key: value for key, value in table.items() if key not in fields.used}
+    fields.used.update(options)  # driver-specific options are checked by the driver factory
+    return InstrumentConfig(name, role, driver, model, address, options,
+                            str(due) if due is not None else None, timeout_s)
+
+
+def parse_station(data: dict[str, Any], source: str = "<station>") -> StationConfig:
+    top = Fields(data, source, "")
+    station = Fields(top.get("station", dict), source, "station")
+    name = station.get("name", str)
+    backend = station.get("backend", str, "virtual")
+    if backend not in BACKENDS:
+        raise ConfigError(source, "station.backend", f"unknown backend {backend!r}",
+                          f"use one of {', '.join(BACKENDS)}")
+    visa_library = station.get("visa_library", str, "@py")
+    sim_file = station.get("sim_file", str, "")
+    store_path = station.get("store_path", str, "results/bench.h5")
+    station.finish()
+
+    raw_instruments = top.get("instruments", list)
+    instruments = tuple(_parse_instrument(table, source, index) for index, table in enumerate(raw_instruments))
+    names = [entry.name for entry in instruments]
+    duplicate = next((n for n in names if names.count(n) > 1), None)
+    if duplicate:
+        raise ConfigError(source, "instruments.name", f"name {duplicate!r} used twice",
+                          "give every instrument a unique name")
+    for role in ROLES:
+        count = sum(entry.role == role for entry in instruments)
+        if count == 0:
+            raise ConfigError(source, "instruments", f"no instrument with role '{role}'",
+                              f"add an [[instruments]] entry with role = \"{role}\"")
+        if role != "meter" and count > 1:
+            raise ConfigError(source, "instruments", f"{count} instruments with role '{role}'",
+                              f"keep exactly one {role}")
+
+    fixture = Fields(top.get("fixture", dict), source, "fixture")
+    launch_ports = fixture.get("launch_ports", list)
+    if not launch_ports or not all(isinstance(p, int) and not isinstance(p, bool) and p >= 1
+                                   for p in launch_ports):
+        raise ConfigError(source, "fixture.launch_ports", "must be a non-empty list of switch ports ≥ 1",
+                          "list the switch port for fixture position 1, 2, ... in order")
+    if len(set(launch_ports)) != len(launch_ports):
+        raise ConfigError(source, "fixture.launch_ports", "a switch port is listed twice",
+                          "each fixture position needs its own switch port")
+    raw_receive = fixture.get("receive_channels", list)
+    receive_channels: list[tuple[str, int]] = []
+    meter_names = {entry.name for entry in instruments if entry.role == "meter"}
+    for position, spec in enumerate(raw_receive, start=1):
+        meter, _, slot = str(spec).partition(":")
+        if meter not in meter_names or not slot.isdigit():
+            raise ConfigError(source, f"fixture.receive_channels[{position - 1}]",
+                              f"{spec!r} is not '<meter name>:<slot>' of a configured meter",
+                              f"write it like \"{sorted(meter_names)[0]}:1\"")
+        receive_channels.append((meter, int(slot)))
+    if len(set(receive_channels)) != len(receive_channels):
+        raise ConfigError(source, "fixture.receive_channels", "a meter channel is listed twice",
+                          "each receive position needs its own detector")
+    fixture.finish()
+
+    reference_fields = Fields(top.get("reference", dict, {}), source, "reference")
+    method = reference_fields.get("method", str, "1-cord")
+    if method not in REFERENCE_METHODS:
+        raise ConfigError(source, "reference.method", f"unknown method {method!r}",
+                          f"use one of {', '.join(REFERENCE_METHODS)}")
+    reference = ReferenceSettings(
+        method=method,
+        cord_ids=tuple(reference_fields.get("cord_ids", list, [])),
+        max_age_h=reference_fields.positive("max_age_h", 8.0),
+        max_tests=int(reference_fields.get("max_tests", int, 500)),
+        uncertainty_db=reference_fields.positive("uncertainty_db", 0.05),
+    )
+    reference_fields.finish()
+
+    timing_fields = Fields(top.get("timing", dict, {}), source, "timing")
+    timing = TimingSettings(
+        averaging_time_s=timing_fields.positive("averaging_time_s", 0.001),
+        settle_tolerance_db=timing_fields.positive("settle_tolerance_db", 0.01),
+        settle_timeout_s=timing_fields.positive("settle_timeout_s", 2.0),
+        laser_on_settle_s=timing_fields.positive("laser_on_settle_s", 0.0, allow_zero=True),
+    )
+    timing_fields.finish()
+    top.finish()
+
+    switch = next(entry for entry in instruments if entry.role == "switch")
+    port_count = switch.options.get("port_count")
+    if isinstance(port_count, int) and max(launch_ports) > port_count:
+        raise ConfigError(source, "fixture.launch_ports", f"port {max(launch_ports)} exceeds the switch's "
+                          f"port_count {port_count}", "use ports the switch has, or fix port_count")
+    return StationConfig(name, backend, instruments, tuple(launch_ports), tuple(receive_channels),
+                         reference, timing, visa_library, sim_file, store_path, source)
+
+
+def load_station(path: str | Path) -> StationConfig:
+    return parse_station(read_toml(path), str(path))

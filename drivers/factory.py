@@ -1,0 +1,72 @@
+"""Open an instrument by driver name (or by what `*IDN?` says) on a chosen VISA backend.
+
+Backends: the system VISA or pyvisa-py (`@py`) for real instruments,
+pyvisa-sim (`file.yaml@sim`) for protocol fakes, and pyvisa-py sockets for the
+virtual bench; the driver code is the same in all three.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pyvisa
+
+from drivers.errors import WrongInstrumentError
+from drivers.keysight_816x_source import Keysight816xSource
+from drivers.keysight_n773x import KeysightN773x
+from drivers.keysight_n774x import KeysightN774x
+from drivers.scpi import ScpiInstrument, parse_identity
+
+DRIVERS: dict[str, type[ScpiInstrument]] = {
+    "keysight_n774x": KeysightN774x,
+    "keysight_816x_source": Keysight816xSource,
+    "keysight_n773x": KeysightN773x,
+}
+
+
+def register_driver(key: str, driver: type[ScpiInstrument]) -> None:
+    DRIVERS[key] = driver
+
+
+def driver_for_model(model: str) -> str:
+    for key, driver in DRIVERS.items():
+        if model in driver.models:
+            return key
+    raise KeyError(model)
+
+
+def open_resource(resource_manager: pyvisa.ResourceManager, address: str, timeout_s: float) -> Any:
+    resource = resource_manager.open_resource(address)
+    resource.timeout = int(timeout_s * 1000)
+    return resource
+
+
+def open_instrument(resource_manager: pyvisa.ResourceManager, *, driver: str, address: str,
+                    name: str = "", model: str = "", timeout_s: float = 5.0,
+                    options: dict[str, Any] | None = None) -> ScpiInstrument:
+    """Open `address` with driver `driver` ("auto": choose from `*IDN?`)."""
+    options = dict(options or {})
+    resource = open_resource(resource_manager, address, timeout_s)
+    try:
+        if driver == "auto":
+            resource.read_termination = resource.write_termination = "\n"
+            identity = parse_identity(resource.query("*IDN?"), address)
+            try:
+                driver = driver_for_model(identity.model)
+            except KeyError:
+                raise WrongInstrumentError(name or address, "*IDN?",
+                                           f"no driver knows model {identity.model!r}; known drivers: "
+                                           f"{', '.join(sorted(DRIVERS))}") from None
+        if driver not in DRIVERS:
+            raise ValueError(f"{name or address}: unknown driver {driver!r}; use one of "
+                             f"{', '.join(sorted(DRIVERS))} or 'auto'")
+        instrument = DRIVERS[driver](resource, name=name or address, timeout_s=timeout_s, **options)
+    except BaseException:
+        resource.close()
+        raise
+    if model and instrument.identity.model != model:
+        instrument.close()
+        raise WrongInstrumentError(name or address, "*IDN?",
+                                   f"expected model {model!r} but the instrument is a "
+                                   f"{instrument.identity.model!r}; fix the station config or the cabling")
+    return instrument

@@ -1,0 +1,57 @@
+"""Keysight 8163B/8164B/8166B mainframe source modules (laser or FP source in a slot).
+
+Wavelengths are set with `:SOURn:WAV <nm>NM`; the query replies in metres.
+The output state is cached so that a run which keeps the laser on between
+fibers does not pay a round trip per fiber.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from drivers.scpi import ScpiInstrument
+
+MAINFRAMES = ("8163A", "8163B", "8164A", "8164B", "8166A", "8166B")
+
+
+class Keysight816xSource(ScpiInstrument):
+    """A source module in slot `slot` of an 816x mainframe."""
+
+    models = MAINFRAMES
+
+    def __init__(self, resource: Any, *, slot: int = 1, channel: int = 1,
+                 wavelengths_nm: tuple[float, ...] = (1310.0, 1550.0), **kwargs: Any) -> None:
+        super().__init__(resource, **kwargs)
+        self.slot = slot
+        self.channel = channel
+        self._wavelengths_nm = tuple(float(wavelength) for wavelength in wavelengths_nm)
+        self._wavelength_nm: float | None = None
+        self._output: bool | None = None
+
+    @property
+    def wavelengths_nm(self) -> tuple[float, ...]:
+        return self._wavelengths_nm
+
+    def set_wavelength(self, wavelength_nm: float) -> None:
+        if float(wavelength_nm) not in self._wavelengths_nm:
+            raise ValueError(f"{self.name}: {wavelength_nm:g} nm is not one of this source's wavelengths "
+                             f"{list(self._wavelengths_nm)}; fix the recipe or the station config")
+        if wavelength_nm == self._wavelength_nm:
+            return
+        self._wavelength_nm = None
+        self.send_configuration([f":SOUR{self.slot}:WAV {wavelength_nm:g}NM"])
+        self._wavelength_nm = float(wavelength_nm)
+
+    def wavelength_nm(self) -> float:
+        """Wavelength as the instrument reports it (metres on the wire)."""
+        return self.query_float(f":SOUR{self.slot}:WAV?") * 1e9
+
+    def set_output(self, enabled: bool) -> None:
+        if enabled == self._output:
+            return
+        self._output = None
+        self.send_configuration([f":SOUR{self.slot}:CHAN{self.channel}:POW:STAT {int(enabled)}"])
+        self._output = enabled
+
+    def output_enabled(self) -> bool:
+        return self.query(f":SOUR{self.slot}:CHAN{self.channel}:POW:STAT?").strip() in ("1", "+1", "ON")

@@ -1,0 +1,1 @@
+"""Simulated instruments, one module per model family, all reading the shared physical model."""

@@ -1,0 +1,163 @@
+"""SCPI over raw TCP sockets on 127.0.0.1, the way LAN instruments serve port 5025.
+
+Each simulated instrument is a `SimulatedInstrument` (a command table and an
+error queue) served by a `TcpInstrumentServer` bound to a free loopback port.
+Clients reach it through pyvisa-py as `TCPIP0::127.0.0.1::<port>::SOCKET`.
+"""
+
+from __future__ import annotations
+
+import re
+import socket
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+
+Reply = str | bytes | None
+Handler = Callable[[re.Match[str]], Reply]
+
+LOOPBACK = "127.0.0.1"
+
+
+@dataclass
+class Latency:
+    """Time an instrument takes for things, as its data sheet would say."""
+
+    query_round_trip_s: float = 0.0
+    switch_settle_s: float = 0.0
+    wavelength_change_s: float = 0.0
+    laser_on_s: float = 0.0
+
+
+class SimulatedInstrument:
+    """A command table plus a SCPI error queue; subclasses add their dialect."""
+
+    idn = "Simulated,Instrument,0,0"
+    error_queue_depth = 30
+    no_error_reply = '+0,"No error"'
+
+    def __init__(self, latency: Latency | None = None) -> None:
+        self.latency = latency or Latency()
+        self.errors: deque[tuple[int, str]] = deque(maxlen=self.error_queue_depth)
+        self._table: list[tuple[re.Pattern[str], Handler]] = []
+        self.route(r"\*IDN\?", lambda _m: self.idn)
+        self.route(r"\*CLS", lambda _m: self.errors.clear())
+        self.route(r"\*OPC\?", lambda _m: "1")
+        self.route(r"\*RST", lambda _m: self.reset())
+        self.route(r"SYST(?:em)?:ERR(?:or)?\?", lambda _m: self.pop_error())
+        self.commands_seen = 0
+
+    def route(self, pattern: str, handler: Handler) -> None:
+        self._table.append((re.compile(pattern + r"$", re.IGNORECASE), handler))
+
+    def reset(self) -> None:
+        self.errors.clear()
+
+    def push_error(self, code: int, message: str) -> None:
+        self.errors.append((code, message))
+
+    def pop_error(self) -> str:
+        if not self.errors:
+            return self.no_error_reply
+        code, message = self.errors.popleft()
+        return f'{code:+d},"{message}"'
+
+    def handle(self, command: str) -> Reply:
+        self.commands_seen += 1
+        command = command.strip()
+        for pattern, handler in self._table:
+            match = pattern.match(command)
+            if match:
+                try:
+                    reply = handler(match)
+                except ValueError:
+                    self.push_error(-222, "Data out of range")
+                    return None
+                if command.endswith("?") and self.latency.query_round_trip_s:
+                    time.sleep(self.latency.query_round_trip_s)
+                return reply
+        self.push_error(-113, "Undefined header")
+        return None
+
+
+def binary_block(payload: bytes) -> bytes:
+    """IEEE 488.2 definite-length block: #<n><length><payload>."""
+    length = str(len(payload)).encode()
+    return b"#" + str(len(length)).encode() + length + payload
+
+
+class TcpInstrumentServer:
+    """Serves one instrument on a free loopback port until closed."""
+
+    def __init__(self, instrument: SimulatedInstrument, *, host: str = LOOPBACK) -> None:
+        if host not in (LOOPBACK, "localhost", "::1"):
+            raise ValueError("simulated instruments bind to loopback only")
+        self.instrument = instrument
+        self._listener = socket.create_server((host, 0))
+        self.port: int = self._listener.getsockname()[1]
+        self._connections: set[socket.socket] = set()
+        self._lock = threading.Lock()
+        self._closed = threading.Event()
+        self._thread = threading.Thread(target=self._accept_loop, daemon=True,
+                                        name=f"sim-{type(instrument).__name__}-{self.port}")
+        self._thread.start()
+
+    @property
+    def address(self) -> str:
+        return f"TCPIP0::{LOOPBACK}::{self.port}::SOCKET"
+
+    def _accept_loop(self) -> None:
+        while not self._closed.is_set():
+            try:
+                connection, _peer = self._listener.accept()
+            except OSError:
+                return
+            connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            with self._lock:
+                self._connections.add(connection)
+            threading.Thread(target=self._serve, args=(connection,), daemon=True).start()
+
+    def _serve(self, connection: socket.socket) -> None:
+        buffer = b""
+        try:
+            while not self._closed.is_set():
+                chunk = connection.recv(65536)
+                if not chunk:
+                    return
+                buffer += chunk
+                while b"\n" in buffer:
+                    line, buffer = buffer.split(b"\n", 1)
+                    text = line.decode("ascii", errors="replace").strip()
+                    if not text:
+                        continue
+                    reply = self.serve_line(text)
+                    if reply is not None:
+                        payload = reply if isinstance(reply, bytes) else reply.encode("ascii")
+                        connection.sendall(payload + b"\n")
+        except OSError:
+            return
+        finally:
+            with self._lock:
+                self._connections.discard(connection)
+            connection.close()
+
+    def serve_line(self, text: str) -> Reply:
+        """Hook for fault injection; by default the instrument answers."""
+        return self.instrument.handle(text)
+
+    def close(self) -> None:
+        self._closed.set()
+        try:
+            self._listener.close()
+        finally:
+            with self._lock:
+                connections = list(self._connections)
+            for connection in connections:
+                try:
+                    connection.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+                connection.close()
+        self._thread.join(timeout=2.0)
