@@ -255,7 +255,9 @@ def grade_cable(
         mean_limits[wavelength] = mean_limit
         finite = il[row][np.isfinite(il[row])]
         if finite.size:
-            mean_il[wavelength] = float(finite.mean())
+            # fsum is exactly rounded, so the mean (and a verdict at its limit)
+            # cannot depend on the order in which fibers are listed.
+            mean_il[wavelength] = math.fsum(finite.tolist()) / finite.size
         if mean_limit is not None and finite.size:
             mean_reason = _judge_mean(
                 rule, wavelength, mean_il[wavelength], mean_limit, finite.size, len(positions)
