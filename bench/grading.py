@@ -184,14 +184,14 @@ def grade_fiber(
     if verdict == "PASS":
         text = numbers.format("<=")
         if il < 0:
-            text += f", negative IL within U = {rule.uncertainty_db:.3f} dB treated as noise"
+            text += f", negative IL within U = {rule.uncertainty_db:.3f} dB is noise"
     elif verdict == "FAIL":
         text = numbers.format(">")
         if rule.kind == "guarded":
             text += f", beyond U = {rule.uncertainty_db:.3f} dB"
     else:
         text = numbers.format(f"within U = {rule.uncertainty_db:.3f} dB of")
-        text += ", too close to the limit to decide (guarded acceptance)"
+        text += ", too close to call (guarded)"
     return FiberVerdict(fiber_position, wavelength_nm, il, limit_db, margin, verdict, f"{where}: {text}")
 
 

@@ -39,10 +39,7 @@ def _recipe(kind: str, fiber_count: int, with_mean: bool):
 
 
 RECIPES = {
-    (kind, n, mean): _recipe(kind, n, mean)
-    for kind in ("simple", "guarded")
-    for n in (8, 12)
-    for mean in (False, True)
+    (kind, n, mean): _recipe(kind, n, mean) for kind in ("simple", "guarded") for n in (8, 12) for mean in (False, True)
 }
 
 # Readings in the physically meaningful domain: from -U (noise floor of a good

@@ -190,11 +190,7 @@ def test_malformed_toml_is_refused_with_the_file_named(tmp_path):
     path.write_text('[recipe]\nname = "x\n')
     with pytest.raises(ConfigError) as err:
         load_recipe(path)
-    assert (
-        err.value.source == str(path)
-        and err.value.field == "<toml>"
-        and "malformed TOML" in err.value.problem
-    )
+    assert err.value.source == str(path) and err.value.field == "<toml>" and "malformed TOML" in err.value.problem
 
 
 def test_missing_file_is_refused(tmp_path):

@@ -218,9 +218,7 @@ def test_length_override_moves_the_limit():
 
     from bench.recipe import load_recipe
 
-    recipe = load_recipe(
-        Path(__file__).resolve().parents[2] / "bench" / "examples" / "recipe_mm24_trunk.toml"
-    )
+    recipe = load_recipe(Path(__file__).resolve().parents[2] / "bench" / "examples" / "recipe_mm24_trunk.toml")
     il = np.full((2, 24), 0.2)
     il[0, 0] = 0.95  # > 0.79 + U at 30 m, < 1.0 - U at 100 m
     assert grade_cable(recipe, il, [850, 1300]).verdict == "FAIL"
