@@ -232,3 +232,10 @@ def test_cable_verdict_serialises(demo_recipe):
     il[0, 0] = np.nan
     data = json.loads(json.dumps(grade_cable(demo_recipe, il, [1310, 1550]).as_dict()))
     assert data["verdict"] == "FAIL" and data["fibers"][0]["insertion_loss_db"] is None
+
+
+@pytest.mark.parametrize("rule", [SIMPLE, GUARDED], ids=["simple", "guarded"])
+@pytest.mark.parametrize("il_db", [-12.345, -0.05, 0.70, 0.80, 12.345, math.nan])
+def test_fiber_reasons_fit_the_stores_128_byte_field(rule, il_db):
+    reason = grade_fiber(rule, 32, 1625.5, il_db, 10.125).reason
+    assert len(reason.encode("utf-8")) <= 128
