@@ -27,8 +27,8 @@ def add_subcommands(subparsers: Any) -> None:
     parser.add_argument(
         "--fiber-type",
         choices=("SM", "MM"),
-        default="SM",
-        help="grade table to use (default SM; there is no MM table)",
+        default=None,
+        help="grade table to use (default: the fiber type in the lot's stored recipe, else SM; there is no MM table)",
     )
     parser.add_argument(
         "--connections",
@@ -45,6 +45,21 @@ def _load_results(path: str, lot: str) -> Any:
     from bench.store import load_results
 
     return load_results(path, lot=lot)
+
+
+def _stored_fiber_types(results: Any) -> set[str]:
+    """Fiber types named by the recipe snapshots stored with the lot (one read per recipe name)."""
+    if not hasattr(results, "recipe_snapshot"):
+        return set()
+    first_record_of_recipe: dict[str, int] = {}
+    for record_index, recipe_name in zip(results.cables["record_index"], results.cables["recipe_name"], strict=True):
+        first_record_of_recipe.setdefault(str(recipe_name), int(record_index))
+    fiber_types = set()
+    for record_index in first_record_of_recipe.values():
+        fiber_type = results.recipe_snapshot(record_index).get("fiber_type")
+        if fiber_type:
+            fiber_types.add(str(fiber_type))
+    return fiber_types
 
 
 def run_lot_stats(args: argparse.Namespace) -> int:
@@ -64,8 +79,17 @@ def run_lot_stats(args: argparse.Namespace) -> int:
     if results.cables.size == 0:
         print(f"error: {args.file}: no records for lot '{args.lot}' (check the lot name)", file=sys.stderr)
         return 2
+    fiber_types = {args.fiber_type} if args.fiber_type else _stored_fiber_types(results)
+    if len(fiber_types) > 1:
+        print(
+            f"error: lot '{args.lot}' mixes fiber types {sorted(fiber_types)}; "
+            "grade it with --fiber-type SM or --fiber-type MM",
+            file=sys.stderr,
+        )
+        return 2
+    fiber_type = fiber_types.pop() if fiber_types else "SM"
     stats = lot_statistics(
-        results.fibers, results.cables, lot=args.lot, fiber_type=args.fiber_type, connections=args.connections
+        results.fibers, results.cables, lot=args.lot, fiber_type=fiber_type, connections=args.connections
     )
     if args.json:
         print(json.dumps(stats.to_dict(), indent=2, allow_nan=False))

@@ -34,15 +34,12 @@ from typing import Any
 
 from bench.errors import ConfigError
 from bench.grading import DECISION_RULE_KINDS, DecisionRule
+from procedures.polarity import maps_for, polarity_maps
 
 # Two wavelengths closer than this are the same test wavelength: station files
 # write 1550 where a laser reports 1550.2, and nobody means a different limit.
 WAVELENGTH_TOLERANCE_NM = 0.5
 
-FIBER_COUNTS = (8, 12, 16, 24, 32)
-POLARITIES = ("A", "B", "C", "B-row-keeping")
-# Row-keeping Type B only exists where there are two rows to keep.
-ROW_KEEPING_FIBER_COUNTS = (24, 32)
 FIBER_TYPES = ("SM", "MM")
 CABLE_TYPES = ("trunk", "fanout")
 
@@ -74,15 +71,13 @@ _RULE_KEYS = {"kind", "uncertainty_db", "coverage_factor"}
 
 
 def fiber_positions_for(fiber_count: int) -> tuple[int, ...]:
-    """Ferrule positions that carry a fiber.
+    """Ferrule positions that carry a fiber, as procedures/polarity_maps.toml lists them.
 
     An 8-fiber MPO uses positions 1-4 and 9-12 of a 12-position ferrule; every
     other count fills positions 1..N. Verdicts and leg maps name these positions,
     so a certificate says "fiber 9" where the technician sees fiber 9.
     """
-    if fiber_count == 8:
-        return (1, 2, 3, 4, 9, 10, 11, 12)
-    return tuple(range(1, fiber_count + 1))
+    return maps_for(fiber_count).positions
 
 
 def _lookup_wavelength(table: Mapping[float, float], wavelength_nm: float) -> float | None:
@@ -274,9 +269,7 @@ def load_recipe(
     try:
         data = tomllib.loads(raw.decode("utf-8"))
     except UnicodeDecodeError:
-        raise ConfigError(
-            source, "<file>", "the file is not UTF-8 text", "save the recipe as UTF-8"
-        ) from None
+        raise ConfigError(source, "<file>", "the file is not UTF-8 text", "save the recipe as UTF-8") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(
             source,
@@ -316,21 +309,17 @@ def parse_recipe(
     cable = check.table(data, "cable")
     check.keys(cable, _CABLE_KEYS, "cable", required=_CABLE_KEYS - {"serial_pattern", "leg_map"})
     fiber_count = check.integer(cable, "fiber_count", "cable")
-    if fiber_count not in FIBER_COUNTS:
+    # Fiber counts and polarities are those the polarity maps define: a recipe
+    # the polarity check could not verify is refused here, not mid-test.
+    known_counts = sorted(polarity_maps())
+    if fiber_count not in known_counts:
         raise ConfigError(
             source,
             "cable.fiber_count",
             f"{fiber_count} fibers is not an MPO/MTP fiber count",
-            f"use one of {', '.join(map(str, FIBER_COUNTS))}",
+            f"use one of {', '.join(map(str, known_counts))}",
         )
-    polarity = check.choice(cable, "polarity", "cable", POLARITIES)
-    if polarity == "B-row-keeping" and fiber_count not in ROW_KEEPING_FIBER_COUNTS:
-        raise ConfigError(
-            source,
-            "cable.polarity",
-            f"row-keeping Type B needs two fiber rows, but the cable has {fiber_count} fibers",
-            'use polarity "B" for single-row cables',
-        )
+    polarity = check.choice(cable, "polarity", "cable", tuple(maps_for(fiber_count).templates))
     fiber_type = check.choice(cable, "fiber_type", "cable", FIBER_TYPES)
     cable_type = check.choice(cable, "cable_type", "cable", CABLE_TYPES)
     connector_a = check.text(cable, "connector_a", "cable")
@@ -400,9 +389,7 @@ class _Checker:
     def keys(self, table: Mapping[str, Any], allowed: set[str], where: str, *, required: set[str]) -> None:
         for key in table:
             if key not in allowed:
-                raise self._fail(
-                    where, key, "unknown key", f"remove it or use one of: {', '.join(sorted(allowed))}"
-                )
+                raise self._fail(where, key, "unknown key", f"remove it or use one of: {', '.join(sorted(allowed))}")
         for key in sorted(required):
             if key not in table:
                 raise self._fail(where, key, "missing", f"add '{key}' (see bench/examples/recipe_demo.toml)")
@@ -422,9 +409,7 @@ class _Checker:
             return None
         value = table[key]
         if not isinstance(value, str) or not value.strip():
-            raise self._fail(
-                where, key, f"expected non-empty text, got {value!r}", 'write it in quotes: "..."'
-            )
+            raise self._fail(where, key, f"expected non-empty text, got {value!r}", 'write it in quotes: "..."')
         return value
 
     def choice(self, table: Mapping[str, Any], key: str, where: str, choices: tuple[str, ...]) -> str:
@@ -439,9 +424,7 @@ class _Checker:
         value = table[key]
         # bool is an int in Python; `true` for a fiber count is a mistake, not 1.
         if isinstance(value, bool) or not isinstance(value, int):
-            raise self._fail(
-                where, key, f"expected a whole number, got {value!r}", "write a number without quotes"
-            )
+            raise self._fail(where, key, f"expected a whole number, got {value!r}", "write a number without quotes")
         return value
 
     def number(self, table: Mapping[str, Any], key: str, where: str) -> float:
@@ -571,9 +554,7 @@ def _parse_wavelengths(
                 "check fiber_type and wavelengths_nm",
             )
         if any(abs(wl - other) <= WAVELENGTH_TOLERANCE_NM for other in wavelengths):
-            raise ConfigError(
-                source, "test.wavelengths_nm", f"{wl:g} nm is listed twice", "list each wavelength once"
-            )
+            raise ConfigError(source, "test.wavelengths_nm", f"{wl:g} nm is listed twice", "list each wavelength once")
         if station is not None and not any(abs(wl - s) <= WAVELENGTH_TOLERANCE_NM for s in station):
             raise ConfigError(
                 source,
@@ -599,9 +580,7 @@ def _per_wavelength(
             try:
                 wl = float(wl_key)
             except ValueError:
-                raise ConfigError(
-                    source, f"limits.{key}.{wl_key}", "the key is not a wavelength in nm", fix
-                ) from None
+                raise ConfigError(source, f"limits.{key}.{wl_key}", "the key is not a wavelength in nm", fix) from None
             if not any(abs(wl - w) <= WAVELENGTH_TOLERANCE_NM for w in wavelengths_nm):
                 raise ConfigError(
                     source,
@@ -664,11 +643,7 @@ def _parse_limits(
         if "attenuation_db_per_km" in limits
         else {}
     )
-    mean = (
-        _per_wavelength(check, limits, "max_mean_il_db", wavelengths_nm)
-        if "max_mean_il_db" in limits
-        else None
-    )
+    mean = _per_wavelength(check, limits, "max_mean_il_db", wavelengths_nm) if "max_mean_il_db" in limits else None
     result = Limits(
         max_il_db=MappingProxyType(max_il),
         per_connection_db=per_connection,

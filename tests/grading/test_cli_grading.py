@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 from types import SimpleNamespace
 
+import numpy as np
 import pytest
 from lot_sim import simulate_lot
 
@@ -84,3 +85,85 @@ def test_missing_file_is_an_error(tmp_path, capsys):
         pytest.skip("bench.store.load_results not there yet")
     assert _run(["lot-stats", str(tmp_path / "nope.h5"), "--lot", "X"]) == 2
     assert capsys.readouterr().err.startswith("error: ")
+
+
+# ---------------------------------------------------------------- through the real HDF5 store
+
+
+def _store_lot(path: Path, recipe, lot: str, n_cables: int, seed: int) -> None:
+    store_module = pytest.importorskip("bench.store")
+    from bench.grading import grade_cable
+    from bench.records import CableRecord, FiberResult
+
+    rng = np.random.default_rng(seed)
+    n_wl, n_fibers = len(recipe.wavelengths_nm), recipe.fiber_count
+    with store_module.ResultStore(path, fsync=False) as store:
+        for k in range(n_cables):
+            il = rng.normal(0.30, 0.08, size=(n_wl, n_fibers))
+            verdict = grade_cable(recipe, il, recipe.wavelengths_nm)
+            fibers = tuple(
+                FiberResult(
+                    f.fiber_position,
+                    f.wavelength_nm,
+                    f.fiber_position,
+                    f.fiber_position,
+                    -3.0,
+                    -3.0 - f.insertion_loss_db,
+                    f.insertion_loss_db,
+                    f.limit_db,
+                    f.margin_db,
+                    f.verdict,
+                    f.reason,
+                )
+                for f in verdict.fibers
+            )
+            rule = recipe.decision_rule
+            store.append_cable(
+                CableRecord(
+                    serial=f"SN-{lot}-{k:04d}",
+                    lot=lot,
+                    attempt=1,
+                    recipe_name=recipe.name,
+                    recipe_snapshot=recipe.as_dict(),
+                    station_name="test",
+                    operator="pytest",
+                    software_version="0",
+                    started_utc="2026-01-05T10:00:00Z",
+                    finished_utc="2026-01-05T10:01:00Z",
+                    outcome=verdict.verdict,
+                    reason=verdict.reason[:250],
+                    decision_rule=rule.kind,
+                    uncertainty_db=rule.uncertainty_db,
+                    coverage_factor=rule.coverage_factor,
+                    reference_id="ref-1",
+                    polarity_found=recipe.polarity,
+                    instruments=(),
+                    wavelengths_nm=recipe.wavelengths_nm,
+                    power_matrix_dbm=np.zeros((n_wl, n_fibers, n_fibers)),
+                    fibers=fibers,
+                )
+            )
+
+
+def test_lot_stats_reads_the_real_store(tmp_path, capsys):
+    store = pytest.importorskip("bench.store")
+    if not hasattr(store, "ResultStore"):
+        pytest.skip("bench.store.ResultStore not there yet")
+    path = tmp_path / "results.h5"
+    _store_lot(path, load_recipe(DEMO), "LOT-A", 12, seed=1)
+    mm = load_recipe(DEMO.with_name("recipe_mm24_trunk.toml"))
+    _store_lot(path, mm, "LOT-MM", 5, seed=2)
+
+    assert _run(["lot-stats", str(path), "--lot", "LOT-A", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["n_cables"] == 12
+    assert data["iec_61753_1"]["fiber_type"] == "SM"
+    assert data["per_wavelength"][0]["n"] == 12 * 12
+
+    # the fiber type comes from the stored recipe: an MM lot is not graded against SM grades
+    assert _run(["lot-stats", str(path), "--lot", "LOT-MM"]) == 0
+    out = capsys.readouterr().out
+    assert "Lot LOT-MM" in out and "Cables: 5" in out
+    assert "IEC 61753-1 grade (MM, IL / 1 connection(s)): none" in out
+
+    assert _run(["lot-stats", str(path), "--lot", "LOT-Z"]) == 2

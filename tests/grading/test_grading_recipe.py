@@ -110,7 +110,7 @@ BAD_FIELDS = [
     ),
     ("limits.typo_db", 1.0, "limits.typo_db", "unknown key"),
     ("cable.polarity", "D", "cable.polarity", "unknown value"),
-    ("cable.polarity", "B-row-keeping", "cable.polarity", "two fiber rows"),
+    ("cable.polarity", "B-row-keeping", "cable.polarity", "unknown value"),
     ("cable.fiber_count", 10, "cable.fiber_count", "not an MPO/MTP fiber count"),
     ("cable.fiber_count", "12", "cable.fiber_count", "whole number"),
     ("cable.fiber_count", True, "cable.fiber_count", "whole number"),
