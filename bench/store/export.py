@@ -1,0 +1,98 @@
+"""CSV and JSON export of query results (same filters as load_results)."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+from collections.abc import Iterable
+from typing import Any
+
+import numpy as np
+
+from bench.store.reader import CABLE_COLUMNS, FIBER_COLUMNS, LoadedResults, load_results
+
+# Cable columns repeated on every CSV row so one flat file answers "which
+# cable, which test, which station" without a join.
+CSV_CABLE_COLUMNS = (
+    "serial", "lot", "attempt", "kind", "recipe_name", "station_name", "operator", "software_version",
+    "started_utc", "finished_utc", "outcome", "decision_rule", "uncertainty_db", "coverage_factor",
+    "reference_id", "polarity_found", "sha256",
+)  # fmt: skip
+CSV_FIBER_COLUMNS = tuple(c for c in FIBER_COLUMNS if c not in ("serial", "lot"))
+
+
+def _plain(value: Any) -> Any:
+    """Python value for JSON: numpy scalars unwrapped, NaN/inf as null (strict JSON has none)."""
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def _plain_nested(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _plain_nested(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain_nested(v) for v in value]
+    return _plain(value)
+
+
+def export_csv(path: str | os.PathLike[str], out_path: str | os.PathLike[str], **filters: Any) -> int:
+    """One CSV row per fiber x wavelength with its cable's provenance; returns the row count.
+
+    Floats are written with full precision (repr); NaN stays "nan" so a value
+    below the meter floor is not mistaken for zero.
+    """
+    res = load_results(path, **filters)
+    by_index = {int(r): k for k, r in enumerate(res.cables["record_index"])}
+    header = ["record_index", *CSV_CABLE_COLUMNS, *CSV_FIBER_COLUMNS[1:]]
+    with open(out_path, "w", newline="", encoding="utf-8") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(header)
+        cable_values = [res.cables[c].tolist() for c in CSV_CABLE_COLUMNS]
+        fiber_values = [res.fibers[c].tolist() for c in CSV_FIBER_COLUMNS]
+        for k in range(len(res.fibers)):
+            cable_pos = by_index[fiber_values[0][k]]
+            writer.writerow(
+                [fiber_values[0][k], *(col[cable_pos] for col in cable_values), *(col[k] for col in fiber_values[1:])]
+            )
+    return len(res.fibers)
+
+
+def cable_documents(res: LoadedResults, with_power_matrix: bool = True) -> Iterable[dict[str, Any]]:
+    """One JSON-ready dict per cable: every column, fibers, blobs and (optionally) the power matrix."""
+    fiber_lists: dict[int, list[dict[str, Any]]] = {}
+    fiber_columns = [c for c in FIBER_COLUMNS if c not in ("record_index", "serial", "lot")]
+    columns = {c: res.fibers[c].tolist() for c in fiber_columns}
+    for k, index in enumerate(res.fibers["record_index"].tolist()):
+        fiber_lists.setdefault(index, []).append({c: _plain(columns[c][k]) for c in fiber_columns})
+    for row in res.cables:
+        index = int(row["record_index"])
+        doc = {c: _plain(row[c]) for c in CABLE_COLUMNS}
+        doc["wavelengths_nm"] = res.wavelengths_nm(index)
+        doc["recipe_snapshot"] = _plain_nested(res.recipe_snapshot(index))
+        doc["instruments"] = _plain_nested(res.instruments(index))
+        doc["extra"] = _plain_nested(res.extra(index))
+        doc["fibers"] = fiber_lists.get(index, [])
+        if with_power_matrix:
+            doc["power_matrix_dbm"] = _plain_nested(res.power_matrix(index).tolist())
+        yield doc
+
+
+def export_json(path: str | os.PathLike[str], out_path: str | os.PathLike[str], **filters: Any) -> int:
+    """A JSON document {"store", "filters", "cables": [...]}; returns the number of cables.
+
+    NaN/inf (below the meter floor) become null, since strict JSON has no NaN.
+    """
+    res = load_results(path, **filters)
+    with open(out_path, "w", encoding="utf-8") as fh:
+        header = {"store": os.fspath(path), "filters": {k: _plain(v) if not isinstance(v, list | tuple) else list(v)
+                                                        for k, v in filters.items() if v is not None}}
+        fh.write(json.dumps(header)[:-1] + ', "cables": [\n')
+        for k, doc in enumerate(cable_documents(res)):
+            fh.write((",\n" if k else "") + json.dumps(doc, ensure_ascii=False, allow_nan=False))
+        fh.write("\n]}\n")
+    return len(res.cables)

@@ -1,0 +1,228 @@
+"""Layout of the HDF5 results store, schema version 1 (see docs/hdf5-schema.md).
+
+Every dataset is created once, when the file is created, because SWMR forbids
+new objects and attributes once a writer has switched it on. Strings are
+fixed-length UTF-8 byte strings (variable-length strings are not SWMR-safe);
+the widths below are part of the schema and a longer value is rejected, never
+truncated.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+
+import h5py
+import numpy as np
+
+SCHEMA_VERSION = 1
+FORMAT_NAME = "mpo-bench results store"
+
+CABLES = "cables"
+FIBERS = "fibers"
+POWER_MATRIX = "power_matrix_dbm"
+REFERENCES = "references"
+REFERENCE_VALUES = "reference_values_dbm"
+BLOB_BYTES = "blob_bytes"
+BLOB_INDEX = "blob_index"
+
+# UTF-8 byte widths of the fixed-length string fields (schema v1).
+STRING_WIDTHS: dict[str, int] = {
+    "serial": 64,
+    "lot": 64,
+    "kind": 32,
+    "recipe_name": 64,
+    "station_name": 64,
+    "operator": 64,
+    "software_version": 64,
+    "started_utc": 40,
+    "finished_utc": 40,
+    "stored_utc": 40,
+    "outcome": 16,
+    "reason": 256,
+    "decision_rule": 32,
+    "reference_id": 64,
+    "polarity_found": 32,
+    "sha256": 64,
+    "verdict": 16,
+    "fiber_reason": 128,
+    "method": 32,
+    "taken_utc": 40,
+}
+
+
+def utf8(width: int) -> np.dtype:
+    return h5py.string_dtype("utf-8", width)
+
+
+def _s(name: str, width_key: str | None = None) -> tuple[str, np.dtype]:
+    return (name, utf8(STRING_WIDTHS[width_key or name]))
+
+
+CABLE_DTYPE = np.dtype(
+    [
+        ("record_index", "<i8"),
+        _s("serial"),
+        _s("lot"),
+        ("attempt", "<i4"),
+        _s("kind"),
+        _s("recipe_name"),
+        _s("station_name"),
+        _s("operator"),
+        _s("software_version"),
+        _s("started_utc"),
+        _s("finished_utc"),
+        ("started_unix_s", "<f8"),
+        _s("outcome"),
+        _s("reason"),
+        _s("decision_rule"),
+        ("uncertainty_db", "<f8"),
+        ("coverage_factor", "<f8"),
+        _s("reference_id"),
+        _s("polarity_found"),
+        ("n_fibers", "<i4"),
+        ("n_wavelengths", "<i4"),
+        ("n_launch", "<i4"),
+        ("n_receive", "<i4"),
+        ("fiber_row_start", "<i8"),
+        ("fiber_row_count", "<i4"),
+        ("matrix_start", "<i8"),
+        ("recipe_blob", "<i8"),
+        ("instruments_blob", "<i8"),
+        ("wavelengths_blob", "<i8"),
+        ("extra_blob", "<i8"),
+        ("blob_rows_end", "<i8"),
+        ("blob_bytes_end", "<i8"),
+        _s("stored_utc"),
+        _s("sha256"),
+    ]
+)
+
+FIBER_DTYPE = np.dtype(
+    [
+        ("record_index", "<i8"),
+        ("fiber_position", "<i4"),
+        ("wavelength_nm", "<f8"),
+        ("launch_position", "<i4"),
+        ("receive_channel", "<i4"),
+        ("reference_power_dbm", "<f8"),
+        ("dut_power_dbm", "<f8"),
+        ("insertion_loss_db", "<f8"),
+        ("limit_db", "<f8"),
+        ("margin_db", "<f8"),
+        _s("verdict"),
+        _s("reason", "fiber_reason"),
+    ]
+)
+
+REFERENCE_DTYPE = np.dtype(
+    [
+        ("record_index", "<i8"),
+        _s("reference_id"),
+        _s("method"),
+        _s("taken_utc"),
+        ("taken_unix_s", "<f8"),
+        _s("station_name"),
+        _s("operator"),
+        ("values_start", "<i8"),
+        ("values_count", "<i8"),
+        ("details_blob", "<i8"),
+        ("blob_rows_end", "<i8"),
+        ("blob_bytes_end", "<i8"),
+        _s("stored_utc"),
+        _s("sha256"),
+    ]
+)
+
+BLOB_INDEX_DTYPE = np.dtype([("sha256", utf8(64)), ("offset", "<i8"), ("length", "<i8")])
+
+CABLE_UNITS = {
+    "uncertainty_db": "dB",
+    "coverage_factor": "1",
+    "started_unix_s": "s since 1970-01-01T00:00:00Z",
+    "started_utc": "ISO 8601, UTC",
+    "finished_utc": "ISO 8601, UTC",
+    "stored_utc": "ISO 8601, UTC",
+}
+FIBER_UNITS = {
+    "wavelength_nm": "nm",
+    "reference_power_dbm": "dBm",
+    "dut_power_dbm": "dBm",
+    "insertion_loss_db": "dB",
+    "limit_db": "dB",
+    "margin_db": "dB",
+}
+REFERENCE_UNITS = {"taken_utc": "ISO 8601, UTC", "taken_unix_s": "s since 1970-01-01T00:00:00Z"}
+
+# Under SWMR, HDF5 never reuses the file space of a rewritten compressed chunk
+# (a reader may still be reading it), and every append rewrites the last,
+# partly filled chunk of each table. Compressed tables therefore get small
+# chunks; the power matrix (noisy floats, barely compressible) is stored
+# uncompressed so its chunks are updated in place and nothing leaks.
+CHUNK_ROWS = {
+    CABLES: 8,
+    FIBERS: 48,
+    POWER_MATRIX: 16384,
+    REFERENCES: 8,
+    REFERENCE_VALUES: 4096,
+    BLOB_BYTES: 16384,
+    BLOB_INDEX: 64,
+}
+COMPRESSED = {CABLES, FIBERS, REFERENCES, BLOB_INDEX}
+
+# Fill values let a reader tell a row that never got its data (a torn append)
+# from a real one: record_index -1 is never a committed row.
+def _fill(dtype: np.dtype) -> np.ndarray:
+    row = np.zeros((), dtype=dtype)
+    if "record_index" in dtype.names:
+        row["record_index"] = -1
+    if "offset" in dtype.names:
+        row["offset"] = -1
+    return row
+
+
+def create_layout(f: h5py.File, power_matrix_dtype: str, created_utc: str, software: str) -> None:
+    """Create every dataset and attribute of an empty store (schema v1)."""
+    f.attrs["schema_version"] = SCHEMA_VERSION
+    f.attrs["format"] = FORMAT_NAME
+    f.attrs["created_utc"] = created_utc
+    f.attrs["created_by"] = software
+    f.attrs["documentation"] = "docs/hdf5-schema.md in the mpo-bench repository"
+
+    def table(name: str, dtype: np.dtype, units: dict[str, str], description: str) -> None:
+        ds = f.create_dataset(
+            name,
+            shape=(0,),
+            maxshape=(None,),
+            dtype=dtype,
+            chunks=(CHUNK_ROWS[name],),
+            compression="gzip" if name in COMPRESSED else None,
+            compression_opts=4 if name in COMPRESSED else None,
+            shuffle=name in COMPRESSED,
+            fillvalue=_fill(dtype) if dtype.names else None,
+        )
+        ds.attrs["units"] = json.dumps(units, sort_keys=True)
+        ds.attrs["description"] = description
+
+    table(CABLES, CABLE_DTYPE, CABLE_UNITS, "One row per cable test attempt; the commit point of a record.")
+    table(FIBERS, FIBER_DTYPE, FIBER_UNITS, "One row per fiber x wavelength; rows of a cable are contiguous.")
+    table(
+        POWER_MATRIX,
+        np.dtype(power_matrix_dtype),
+        {"value": "dBm"},
+        "Flat power matrices, C order [wavelength, launch, receive]; cables.matrix_start + n_* give each.",
+    )
+    table(REFERENCES, REFERENCE_DTYPE, REFERENCE_UNITS, "One row per reference measurement.")
+    table(
+        REFERENCE_VALUES,
+        np.dtype("<f8"),
+        {"value": "dBm"},
+        "Per reference: reference_power_dbm [wavelength, launch] then power_matrix_dbm, C order, flat.",
+    )
+    table(BLOB_BYTES, np.dtype("u1"), {}, "Concatenated canonical UTF-8 JSON documents (deduplicated).")
+    table(BLOB_INDEX, BLOB_INDEX_DTYPE, {}, "One row per distinct JSON document: sha256, offset, length.")
+
+
+# Migrations from version n to n + 1, applied by the writer on open. Each one
+# receives the file opened read/write (not SWMR) and must leave it at n + 1.
+MIGRATIONS: dict[int, Callable[[h5py.File], None]] = {}
