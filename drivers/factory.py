@@ -7,9 +7,11 @@ virtual bench; the driver code is the same in all three.
 
 from __future__ import annotations
 
+import socket
 from typing import Any
 
 import pyvisa
+from pyvisa import constants
 
 from drivers.errors import WrongInstrumentError
 from drivers.keysight_816x_source import Keysight816xSource
@@ -35,9 +37,31 @@ def driver_for_model(model: str) -> str:
     raise KeyError(model)
 
 
+def disable_nagle(resource: Any) -> None:
+    """Send each command at once on raw SCPI sockets.
+
+    With Nagle's algorithm a command without a reply (`INIT:IMM`) holds back the
+    next one until the peer's delayed ACK, about 40 ms: more than the whole
+    measurement. pyvisa-py's SOCKET sessions do not expose VI_ATTR_TCPIP_NODELAY,
+    so its socket is set directly.
+    """
+    if "::SOCKET" not in str(getattr(resource, "resource_name", "")).upper():
+        return
+    try:
+        resource.set_visa_attribute(constants.ResourceAttribute.tcpip_nodelay, constants.VI_TRUE)
+        return
+    except Exception:  # noqa: BLE001 - not supported by this backend; try its socket
+        pass
+    session = getattr(resource.visalib, "sessions", {}).get(resource.session)
+    interface = getattr(session, "interface", None)
+    if isinstance(interface, socket.socket):
+        interface.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+
 def open_resource(resource_manager: pyvisa.ResourceManager, address: str, timeout_s: float) -> Any:
     resource = resource_manager.open_resource(address)
     resource.timeout = int(timeout_s * 1000)
+    disable_nagle(resource)
     return resource
 
 

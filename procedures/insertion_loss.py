@@ -11,38 +11,44 @@ from procedures.instruments import BenchInstruments
 from procedures.results import CableMeasurement, ReferenceMeasurement
 
 
-def insertion_loss_from_matrix(reference: ReferenceMeasurement, dut_power_dbm_matrix: np.ndarray,
-                               expected_receive_position: np.ndarray) -> tuple[np.ndarray, np.ndarray,
-                                                                               np.ndarray]:
+def insertion_loss_from_matrix(reference: ReferenceMeasurement, wavelength_rows: Sequence[int],
+                               dut_power_dbm_matrix: np.ndarray, fiber_positions: np.ndarray,
+                               expected_receive_position: np.ndarray
+                               ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(reference_power_dbm, dut_power_dbm, insertion_loss_db), each [wavelength, fiber].
 
-    Fiber p's light is expected at end-B position q = expected_receive_position[p];
-    that position's detector is the one that carried launch q in the reference.
+    Fiber at end-A position p was launched with the reference's launch p; its light
+    is expected at end-B position q, whose detector is the one that carried launch q
+    in the reference (1-cord: the meter sees the launch cord directly).
     """
-    fiber_count = expected_receive_position.size
-    fiber_index = np.arange(fiber_count)
+    fiber_index = np.arange(fiber_positions.size)
     receive_channel = reference.reference_channel[expected_receive_position - 1]
-    reference_power_dbm = reference.reference_power_dbm[:, :fiber_count]
+    reference_power_dbm = reference.reference_power_dbm[np.asarray(wavelength_rows)][:, fiber_positions - 1]
     dut_power_dbm = dut_power_dbm_matrix[:, fiber_index, receive_channel]
     return reference_power_dbm, dut_power_dbm, reference_power_dbm - dut_power_dbm
 
 
 def measure_cable(instruments: BenchInstruments, reference: ReferenceMeasurement,
-                  expected_receive_position: Sequence[int], *,
+                  fiber_positions: Sequence[int], expected_receive_position: Sequence[int], *,
+                  wavelengths_nm: Sequence[float] | None = None,
                   settings: AcquisitionSettings | None = None,
                   progress: Progress | None = None) -> CableMeasurement:
-    """Measure one cable at the reference's wavelengths over its first N launch positions."""
+    """Measure one cable: launch each fiber's position, read every channel, derive IL."""
+    positions = np.asarray(fiber_positions, dtype=np.int64)
     expected = np.asarray(expected_receive_position, dtype=np.int64)
-    fiber_count = expected.size
-    launch_ports = reference.matrix.launch_ports[:fiber_count]
-    matrix = acquire_matrix(instruments, reference.matrix.wavelengths_nm, launch_ports,
-                            settings or AcquisitionSettings(), progress)
+    wavelengths = tuple(wavelengths_nm or reference.matrix.wavelengths_nm)
+    missing = [w for w in wavelengths if w not in reference.matrix.wavelengths_nm]
+    if missing:
+        raise ValueError(f"the reference has no {missing[0]:g} nm; re-reference at the recipe's wavelengths")
+    wavelength_rows = [reference.matrix.wavelengths_nm.index(w) for w in wavelengths]
+    launch_ports = [reference.matrix.launch_ports[p - 1] for p in positions]
+    matrix = acquire_matrix(instruments, wavelengths, launch_ports, settings or AcquisitionSettings(), progress)
     reference_power_dbm, dut_power_dbm, insertion_loss_db = insertion_loss_from_matrix(
-        reference, matrix.power_dbm, expected)
+        reference, wavelength_rows, matrix.power_dbm, positions, expected)
     problems = []
     if not matrix.settled.all():
         wavelength_index, launch_index = np.argwhere(~matrix.settled)[0]
-        problems.append(f"reading never settled at launch position {launch_index + 1}, "
+        problems.append(f"reading never settled at fiber position {positions[launch_index]}, "
                         f"{matrix.wavelengths_nm[wavelength_index]:g} nm")
     if matrix.over_range.any():
         problems.append("a detector was over range")

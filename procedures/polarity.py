@@ -15,34 +15,51 @@ from importlib import resources
 import numpy as np
 
 
+@dataclass(frozen=True)
+class PolarityMaps:
+    positions: tuple[int, ...]  # end-A ferrule positions carrying a fiber
+    templates: dict[str, tuple[int, ...]]  # polarity → end-B position per entry of `positions`
+
+
 @cache
-def polarity_maps() -> dict[int, dict[str, tuple[int, ...]]]:
+def polarity_maps() -> dict[int, PolarityMaps]:
     text = resources.files("procedures").joinpath("polarity_maps.toml").read_text(encoding="utf-8")
-    data = tomllib.loads(text)
-    return {int(key.removeprefix("fibers_")): {name: tuple(map(int, positions))
-                                               for name, positions in table.items()}
-            for key, table in data.items()}
+    maps = {}
+    for key, table in tomllib.loads(text).items():
+        table = dict(table)
+        positions = tuple(int(p) for p in table.pop("positions"))
+        maps[int(key.removeprefix("fibers_"))] = PolarityMaps(
+            positions, {name: tuple(int(p) for p in values) for name, values in table.items()})
+    return maps
 
 
-def expected_receive_positions(fiber_count: int, polarity: str) -> np.ndarray:
-    """1-based end-B position for each end-A fiber position of a `polarity` cable."""
+def maps_for(fiber_count: int) -> PolarityMaps:
     maps = polarity_maps()
     if fiber_count not in maps:
         raise ValueError(f"no polarity maps for {fiber_count} fibers; known: {sorted(maps)}")
-    if polarity not in maps[fiber_count]:
-        raise ValueError(f"unknown polarity {polarity!r} for {fiber_count} fibers; "
-                         f"known: {sorted(maps[fiber_count])}")
-    return np.asarray(maps[fiber_count][polarity], dtype=np.int64)
+    return maps[fiber_count]
+
+
+def fiber_positions(fiber_count: int) -> np.ndarray:
+    return np.asarray(maps_for(fiber_count).positions, dtype=np.int64)
+
+
+def expected_receive_positions(fiber_count: int, polarity: str) -> np.ndarray:
+    """End-B ferrule position for each fiber (in `fiber_positions` order) of a `polarity` cable."""
+    templates = maps_for(fiber_count).templates
+    if polarity not in templates:
+        raise ValueError(f"unknown polarity {polarity!r} for {fiber_count} fibers; known: {sorted(templates)}")
+    return np.asarray(templates[polarity], dtype=np.int64)
 
 
 @dataclass(frozen=True)
 class PolarityResult:
-    polarity_found: str  # "A", "B", "C", "B-row-keeping" or "miswired"
-    receive_position: np.ndarray  # [launch] → 1-based brightest end-B position (0: dark)
-    isolation_db: np.ndarray  # [launch] brightest minus next brightest, dB
-    dark_positions: tuple[int, ...]
+    polarity_found: str  # a template name ("A", "B", "C", "B-row-keeping") or "miswired"
+    receive_position: np.ndarray  # [fiber] → brightest end-B position (0: dark)
+    isolation_db: np.ndarray  # [fiber] brightest minus next brightest, dB
+    dark_positions: tuple[int, ...]  # end-A positions with no light anywhere
     low_isolation_positions: tuple[int, ...]
-    mismatched_positions: tuple[int, ...]  # against the expected polarity, if given
+    mismatched_positions: tuple[int, ...]  # end-A positions not where the expected polarity puts them
 
     @property
     def ok(self) -> bool:
@@ -50,28 +67,35 @@ class PolarityResult:
                 and not self.low_isolation_positions)
 
 
-def classify_polarity(power_dbm: np.ndarray, *, fiber_count: int, expected: str | None = None,
+def classify_polarity(power_dbm: np.ndarray, receive_position_of_channel: np.ndarray, *,
+                      fiber_count: int, expected: str | None = None,
                       isolation_threshold_db: float = 20.0, dark_below_dbm: float = -60.0) -> PolarityResult:
-    """Classify from `power_dbm[launch, receive]` (one wavelength)."""
-    power = np.where(np.isnan(power_dbm), -np.inf, power_dbm)[:fiber_count, :fiber_count]
+    """Classify from `power_dbm[fiber, channel]` (one wavelength).
+
+    `receive_position_of_channel[c]` is the end-B ferrule position detector c sees
+    (from the reference), so the templates are compared in ferrule terms.
+    """
+    maps = maps_for(fiber_count)
+    positions = np.asarray(maps.positions)
+    power = np.where(np.isnan(power_dbm), -np.inf, power_dbm)
+    rows = np.arange(power.shape[0])
     brightest = np.argmax(power, axis=1)
-    brightest_dbm = power[np.arange(fiber_count), brightest]
+    brightest_dbm = power[rows, brightest]
     others = power.copy()
-    others[np.arange(fiber_count), brightest] = -np.inf
-    isolation_db = brightest_dbm - np.max(others, axis=1) if fiber_count > 1 else np.full(1, np.inf)
-    dark = brightest_dbm < dark_below_dbm
-    receive_position = np.where(dark, 0, brightest + 1)
+    others[rows, brightest] = -np.inf
+    isolation_db = brightest_dbm - np.max(others, axis=1)
+    dark = ~(brightest_dbm >= dark_below_dbm)
+    receive_position = np.where(dark, 0, np.asarray(receive_position_of_channel)[brightest])
     low_isolation = ~dark & (isolation_db < isolation_threshold_db)
     found = "miswired"
-    for name, template in polarity_maps().get(fiber_count, {}).items():
-        lit = ~dark
-        if lit.any() and np.array_equal(receive_position[lit], np.asarray(template)[lit]) and not dark.any():
-            found = name
-            break
+    if not dark.any():
+        for name, template in maps.templates.items():
+            if np.array_equal(receive_position, np.asarray(template)):
+                found = name
+                break
     mismatched: tuple[int, ...] = ()
     if expected is not None:
         template = expected_receive_positions(fiber_count, expected)
-        mismatched = tuple(int(p) + 1 for p in np.flatnonzero(~dark & (receive_position != template)))
-    return PolarityResult(found, receive_position, isolation_db,
-                          tuple(int(p) + 1 for p in np.flatnonzero(dark)),
-                          tuple(int(p) + 1 for p in np.flatnonzero(low_isolation)), mismatched)
+        mismatched = tuple(int(p) for p in positions[~dark & (receive_position != template)])
+    return PolarityResult(found, receive_position, isolation_db, tuple(int(p) for p in positions[dark]),
+                          tuple(int(p) for p in positions[low_isolation]), mismatched)

@@ -1,0 +1,194 @@
+"""Orchestration of one test session: reference, then cable after cable into the store.
+
+This is the production API: a line script builds a `TestSession` and calls
+`take_reference()` and `test_cable(serial)`; the CLI and the demo are thin
+layers over it. Every attempt, including errors and aborts, becomes a record.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from dataclasses import dataclass
+from importlib import metadata
+
+import numpy as np
+
+from bench.errors import BenchError
+from bench.grading import CableVerdict, grade_cable
+from bench.recipe import Recipe
+from bench.records import CableRecord, FiberResult, ReferenceRecord
+from bench.station import Station
+from drivers.errors import InstrumentError
+from procedures.acquisition import AcquisitionSettings, Progress
+from procedures.insertion_loss import measure_cable
+from procedures.polarity import PolarityResult, classify_polarity, expected_receive_positions, fiber_positions
+from procedures.reference import ReferenceProblem, measure_reference
+from procedures.results import CableMeasurement, ReferenceMeasurement, utc_now
+
+
+def software_version() -> str:
+    try:
+        return metadata.version("mpo-bench")
+    except metadata.PackageNotFoundError:
+        return "0+unknown"
+
+
+def iso_utc(moment: dt.datetime) -> str:
+    return moment.astimezone(dt.UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
+class ReferenceRequired(BenchError):
+    """No valid reference: take (or retake) one before testing."""
+
+
+@dataclass(frozen=True)
+class CableOutcome:
+    """What happened to one cable: the stored record plus the objects it was built from."""
+
+    record: CableRecord
+    record_index: int
+    verdict: CableVerdict | None
+    measurement: CableMeasurement | None
+    polarity: PolarityResult | None
+
+    @property
+    def outcome(self) -> str:
+        return self.record.outcome
+
+    @property
+    def failing_fibers(self) -> list[int]:
+        return self.verdict.failing_fibers if self.verdict else []
+
+
+class TestSession:
+    """One operator, one recipe, one station, one store."""
+
+    __test__ = False  # not a pytest class, despite the name
+
+    def __init__(self, station: Station, recipe: Recipe, store: object, *, operator: str, lot: str) -> None:
+        self.station = station
+        self.recipe = recipe
+        self.store = store
+        self.operator = operator
+        self.lot = lot
+        timing = station.config.timing
+        self.settings = AcquisitionSettings(timing.averaging_time_s, timing.settle_tolerance_db,
+                                            timing.settle_timeout_s, timing.laser_on_settle_s)
+        self.reference: ReferenceMeasurement | None = None
+        self.reference_id = ""
+        self.tests_on_reference = 0
+        self.fiber_positions = fiber_positions(recipe.fiber_count)
+        self.expected_receive_position = expected_receive_positions(recipe.fiber_count, recipe.polarity)
+
+    # -- reference ------------------------------------------------------------
+    def take_reference(self, progress: Progress | None = None) -> ReferenceRecord:
+        """Measure and store a reference over every fixture position at the recipe's wavelengths."""
+        config = self.station.config
+        measurement = measure_reference(
+            self.station.instruments, wavelengths_nm=self.recipe.wavelengths_nm,
+            launch_ports=config.launch_ports, method=config.reference.method,
+            cord_ids=config.reference.cord_ids, settings=self.settings, progress=progress)
+        record = ReferenceRecord(
+            reference_id=uuid.uuid4().hex, method=measurement.method, taken_utc=iso_utc(measurement.taken_utc),
+            station_name=config.name, operator=self.operator, cord_ids=measurement.cord_ids,
+            wavelengths_nm=measurement.matrix.wavelengths_nm, launch_positions=tuple(config.launch_ports),
+            receive_channels=tuple(range(1, measurement.matrix.power_w.shape[2] + 1)),
+            reference_power_dbm=measurement.reference_power_dbm, power_matrix_dbm=measurement.matrix.power_dbm,
+            instruments=tuple(self.station.identities()))
+        self.store.add_reference(record)
+        self.reference, self.reference_id, self.tests_on_reference = measurement, record.reference_id, 0
+        return record
+
+    def reference_problem(self) -> str | None:
+        """Why the current reference may not be used, or None if it may."""
+        if self.reference is None:
+            return "no reference has been taken on this station yet"
+        policy = self.station.config.reference
+        age_h = (utc_now() - self.reference.taken_utc).total_seconds() / 3600
+        if age_h > policy.max_age_h:
+            return f"the reference is {age_h:.1f} h old (limit {policy.max_age_h:g} h)"
+        if self.tests_on_reference >= policy.max_tests:
+            return f"{self.tests_on_reference} cables were tested on this reference (limit {policy.max_tests})"
+        return None
+
+    # -- cables ---------------------------------------------------------------
+    def test_cable(self, serial: str, progress: Progress | None = None) -> CableOutcome:
+        """Test one connected cable and store the attempt; never raises for an instrument fault."""
+        self.recipe.check_serial(serial)
+        problem = self.reference_problem()
+        if problem:
+            raise ReferenceRequired(f"{problem}; take a new reference before testing")
+        assert self.reference is not None
+        started = utc_now()
+        measurement: CableMeasurement | None = None
+        verdict: CableVerdict | None = None
+        polarity: PolarityResult | None = None
+        try:
+            measurement = measure_cable(self.station.instruments, self.reference, self.fiber_positions,
+                                        self.expected_receive_position, wavelengths_nm=self.recipe.wavelengths_nm,
+                                        settings=self.settings, progress=progress)
+        except (InstrumentError, ReferenceProblem) as error:
+            return self._store(serial, started, "ERROR", f"instrument fault: {error}", None, None, None)
+        except KeyboardInterrupt:
+            self._store(serial, started, "ABORTED", "aborted by the operator (Ctrl-C) during measurement",
+                        None, None, None)
+            raise
+        self.tests_on_reference += 1
+        polarity = self._polarity(measurement)
+        verdict = grade_cable(self.recipe, measurement.insertion_loss_db, self.recipe.wavelengths_nm)
+        outcome, reasons = verdict.verdict, list(verdict.reasons)
+        if measurement.problems:
+            outcome, reasons = "ERROR", [*measurement.problems, *reasons]
+        elif polarity.polarity_found != self.recipe.polarity and outcome != "ERROR":
+            outcome = "FAIL"
+            reasons.insert(0, f"polarity {polarity.polarity_found} found, recipe requires {self.recipe.polarity}"
+                           + (f" (positions {list(polarity.mismatched_positions)} misrouted)"
+                              if polarity.mismatched_positions else ""))
+        return self._store(serial, started, outcome, "; ".join(reasons), measurement, verdict, polarity)
+
+    def _polarity(self, measurement: CableMeasurement) -> PolarityResult:
+        assert self.reference is not None
+        receive_position_of_channel = np.zeros(measurement.matrix.power_w.shape[2], dtype=np.int64)
+        receive_position_of_channel[self.reference.reference_channel] = np.arange(
+            1, self.reference.reference_channel.size + 1)
+        return classify_polarity(measurement.matrix.power_dbm[0], receive_position_of_channel,
+                                 fiber_count=self.recipe.fiber_count, expected=self.recipe.polarity)
+
+    def _fiber_results(self, measurement: CableMeasurement, verdict: CableVerdict) -> tuple[FiberResult, ...]:
+        assert self.reference is not None
+        wavelengths = list(measurement.wavelengths_nm)
+        index_of_position = {int(p): i for i, p in enumerate(self.fiber_positions)}
+        rows = []
+        for fiber in verdict.fibers:
+            w, i = wavelengths.index(fiber.wavelength_nm), index_of_position[fiber.fiber_position]
+            receive_channel = int(self.reference.reference_channel[self.expected_receive_position[i] - 1]) + 1
+            rows.append(FiberResult(
+                fiber_position=fiber.fiber_position, wavelength_nm=fiber.wavelength_nm,
+                launch_position=int(measurement.matrix.launch_ports[i]), receive_channel=receive_channel,
+                reference_power_dbm=float(measurement.reference_power_dbm[w, i]),
+                dut_power_dbm=float(measurement.dut_power_dbm[w, i]),
+                insertion_loss_db=float(measurement.insertion_loss_db[w, i]), limit_db=fiber.limit_db,
+                margin_db=fiber.margin_db, verdict=fiber.verdict, reason=fiber.reason))
+        return tuple(rows)
+
+    def _store(self, serial: str, started: dt.datetime, outcome: str, reason: str,
+               measurement: CableMeasurement | None, verdict: CableVerdict | None,
+               polarity: PolarityResult | None) -> CableOutcome:
+        rule = self.recipe.decision_rule
+        wavelengths = tuple(self.recipe.wavelengths_nm)
+        matrix = (measurement.matrix.power_dbm if measurement is not None
+                  else np.zeros((len(wavelengths), 0, 0)))
+        record = CableRecord(
+            serial=serial, lot=self.lot, attempt=self.store.next_attempt(serial), recipe_name=self.recipe.name,
+            recipe_snapshot=self.recipe.as_dict(), station_name=self.station.config.name, operator=self.operator,
+            software_version=software_version(), started_utc=iso_utc(started), finished_utc=iso_utc(utc_now()),
+            outcome=outcome, reason=reason, decision_rule=rule.kind, uncertainty_db=rule.uncertainty_db,
+            coverage_factor=rule.coverage_factor, reference_id=self.reference_id,
+            polarity_found=polarity.polarity_found if polarity else "", instruments=tuple(self.station.identities()),
+            wavelengths_nm=wavelengths, power_matrix_dbm=matrix,
+            fibers=self._fiber_results(measurement, verdict) if measurement is not None and verdict else (),
+            extra={"settle_time_s_max": float(measurement.matrix.settle_time_s.max()) if measurement else None,
+                   "cycle_time_s": (utc_now() - started).total_seconds()})
+        index = self.store.append_cable(record)
+        return CableOutcome(record, index, verdict, measurement, polarity)

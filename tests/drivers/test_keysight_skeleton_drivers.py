@@ -1,0 +1,184 @@
+"""Protocol tests pinning every command the Keysight meter, source and switch drivers send,
+plus the same drivers against their pyvisa-sim YAMLs."""
+
+from __future__ import annotations
+
+from importlib import resources
+
+import numpy as np
+import pytest
+import pyvisa
+
+from drivers.errors import InstrumentTimeout, ScpiError, WrongInstrumentError
+from drivers.factory import open_instrument
+from drivers.keysight_816x_source import Keysight816xSource
+from drivers.keysight_n773x import KeysightN773x
+from drivers.keysight_n774x import KeysightN774x
+from tests.protocol import expected_protocol
+
+METER_IDN = ("*IDN?", "Keysight Technologies,N7745A,MY00000001,V2.1.0")
+SOURCE_IDN = ("*IDN?", "Agilent Technologies,8164B,MY48208514,V5.25(72637)")
+SWITCH_IDN = ("*IDN?", "Keysight Technologies,N7734A,MY00000731,V1.2")
+NO_ERROR = ("SYST:ERR?", '+0,"No error"')
+
+
+def _configured(command: str) -> list[tuple[str, str | None]]:
+    return [(command, None), NO_ERROR]
+
+
+def test_meter_identity_is_parsed() -> None:
+    with expected_protocol(KeysightN774x, [METER_IDN], slots=(1, 2)) as meter:
+        assert meter.identity.manufacturer == "Keysight Technologies"
+        assert meter.identity.model == "N7745A"
+        assert meter.identity.serial_number == "MY00000001"
+        assert meter.identity.firmware == "V2.1.0"
+        assert meter.channel_count == 2
+
+
+def test_meter_configure_sends_unit_range_wavelength_and_averaging_once() -> None:
+    exchanges = [METER_IDN]
+    for command in ("SENS1:POW:UNIT 1", "SENS2:POW:UNIT 1", "SENS1:POW:RANG:AUTO 1", "SENS2:POW:RANG:AUTO 1",
+                    "SENS1:POW:WAV 1310nm", "SENS2:POW:WAV 1310nm", "SENS1:POW:ATIM 1ms", "SENS2:POW:ATIM 1ms",
+                    "SENS1:POW:WAV 1550nm", "SENS2:POW:WAV 1550nm"):
+        exchanges += _configured(command)
+    with expected_protocol(KeysightN774x, exchanges, slots=(1, 2)) as meter:
+        meter.configure(1310.0, 0.001)
+        meter.configure(1310.0, 0.001)  # cached: no traffic
+        meter.configure(1550.0, 0.001)  # only the wavelength changes
+
+
+def test_meter_explicit_range() -> None:
+    exchanges = [METER_IDN]
+    for command in ("SENS3:POW:UNIT 1", "SENS3:POW:RANG:AUTO 0", "SENS3:POW:RANG -10DBM",
+                    "SENS3:POW:WAV 1550nm", "SENS3:POW:ATIM 0.1ms"):
+        exchanges += _configured(command)
+    with expected_protocol(KeysightN774x, exchanges, slots=(3,), range_dbm=-10.0) as meter:
+        meter.configure(1550.0, 0.0001)
+
+
+def test_meter_reads_all_channels_in_one_transaction_and_flags_over_range() -> None:
+    csv = "+1.000000E-03,+9.900000E+37,+5.000000E-04,+0.000000E+00"
+    exchanges = [("*IDN?", "Keysight Technologies,N7744A,MY1,V1"), ("INIT:IMM", None), ("FETC:POW:ALL:CSV?", csv)]
+    with expected_protocol(KeysightN774x, exchanges) as meter:
+        readings = meter.read_all()
+    assert readings.power_w[0] == pytest.approx(1e-3)
+    assert np.isnan(readings.power_w[1]) and readings.over_range[1]
+    assert readings.power_dbm[0] == pytest.approx(0.0)
+    assert readings.power_dbm[2] == pytest.approx(-3.0103, abs=1e-4)
+    assert np.isnan(readings.power_dbm[3]), "0 W is below the floor, not a number"
+    assert not readings.over_range[[0, 2, 3]].any()
+
+
+def test_meter_binary_read_little_endian() -> None:
+    import struct
+
+    payload = struct.pack("<4f", 1e-3, 2e-3, 9.9e37, 4e-3)
+    block = b"#216" + payload
+    exchanges = [("*IDN?", "Keysight Technologies,N7744A,MY1,V1"), ("READ:POW:ALL?", block)]
+    with expected_protocol(KeysightN774x, exchanges, binary_read=True) as meter:
+        meter.trigger = lambda: None  # READ does its own trigger
+        readings = meter.read_all()
+    assert readings.power_w[1] == pytest.approx(2e-3)
+    assert readings.over_range[2]
+
+
+def test_scpi_error_names_instrument_command_and_text() -> None:
+    exchanges = [METER_IDN, ("SENS1:POW:UNIT 1", None), ("SYST:ERR?", '-303,"Module slot empty"'),
+                 NO_ERROR]
+    with expected_protocol(KeysightN774x, exchanges, slots=(1,), name="meter1") as meter:
+        with pytest.raises(ScpiError) as raised:
+            meter.setup()
+    assert raised.value.code == -303
+    assert "meter1" in str(raised.value) and "SENS1:POW:UNIT 1" in str(raised.value)
+    assert "Module slot empty" in str(raised.value)
+
+
+def test_wrong_model_is_refused() -> None:
+    with pytest.raises(WrongInstrumentError, match="N7731A"):
+        with expected_protocol(KeysightN774x, [("*IDN?", "Keysight Technologies,N7731A,MY1,V1")]):
+            pass
+
+
+def test_timeout_becomes_typed_error() -> None:
+    from pyvisa.errors import VisaIOError
+
+    timeout = VisaIOError(pyvisa.constants.StatusCode.error_timeout)
+    with expected_protocol(KeysightN774x, [METER_IDN, ("FETC:POW:ALL:CSV?", timeout)], slots=(1,)) as meter:
+        with pytest.raises(InstrumentTimeout, match="FETC:POW:ALL:CSV"):
+            meter.fetch()
+
+
+def test_source_commands() -> None:
+    exchanges = [SOURCE_IDN, *_configured(":SOUR1:CHAN1:POW:STAT 1"), *_configured(":SOUR1:WAV 1550NM"),
+                 (":SOUR1:WAV?", "+1.55000000E-006"), *_configured(":SOUR1:CHAN1:POW:STAT 0"),
+                 (":SOUR1:CHAN1:POW:STAT?", "0")]
+    with expected_protocol(Keysight816xSource, exchanges, slot=1) as source:
+        source.set_output(True)
+        source.set_output(True)  # cached
+        source.set_wavelength(1550.0)
+        source.set_wavelength(1550.0)  # cached
+        assert source.wavelength_nm() == pytest.approx(1550.0)
+        source.set_output(False)
+        assert source.output_enabled() is False
+
+
+def test_source_refuses_unavailable_wavelength_before_sending() -> None:
+    with expected_protocol(Keysight816xSource, [SOURCE_IDN]) as source:
+        with pytest.raises(ValueError, match="1625"):
+            source.set_wavelength(1625.0)
+
+
+def test_switch_commands() -> None:
+    exchanges = [SWITCH_IDN, *_configured(":ROUT1 A,7"), (":ROUT1?", "A,7")]
+    with expected_protocol(KeysightN773x, exchanges, port_count=12) as switch:
+        switch.select(7)
+        switch.select(7)  # cached
+        assert switch.position() == 7
+        with pytest.raises(ValueError):
+            switch.select(13)
+
+
+# -- the same drivers on their pyvisa-sim YAMLs --------------------------------------------------
+
+def _yaml(name: str) -> str:
+    return str(resources.files("sim_instruments").joinpath("yaml", name))
+
+
+def test_meter_on_pyvisa_sim() -> None:
+    resource_manager = pyvisa.ResourceManager(f"{_yaml('keysight_n774x.yaml')}@sim")
+    try:
+        meter = open_instrument(resource_manager, driver="auto", address="TCPIP0::192.168.1.12::5025::SOCKET",
+                                name="meter1")
+        meter.configure(1310.0, 0.001)
+        readings = meter.read_all()
+        assert readings.power_w.shape == (8,)
+        assert readings.power_dbm[0] == pytest.approx(0.0)
+        over = open_instrument(resource_manager, driver="keysight_n774x",
+                               address="TCPIP0::192.168.1.22::5025::SOCKET").read_all()
+        assert over.over_range[1] and np.isnan(over.power_w[1])
+        with pytest.raises(WrongInstrumentError):
+            open_instrument(resource_manager, driver="keysight_n774x", address="TCPIP0::192.168.1.32::5025::SOCKET")
+        with pytest.raises(ScpiError, match="-113"):
+            meter.send_configuration(["SENS1:POW:WAV 500nm"])  # outside the fake's spec
+    finally:
+        resource_manager.close()
+
+
+def test_source_and_switch_on_pyvisa_sim() -> None:
+    resource_manager = pyvisa.ResourceManager(f"{_yaml('keysight_816x_source.yaml')}@sim")
+    try:
+        source = open_instrument(resource_manager, driver="keysight_816x_source",
+                                 address="TCPIP0::192.168.1.10::5025::SOCKET", model="8164B")
+        source.set_output(True)
+        assert source.output_enabled()
+        source.set_wavelength(1550.0)
+    finally:
+        resource_manager.close()
+    resource_manager = pyvisa.ResourceManager(f"{_yaml('keysight_n773x.yaml')}@sim")
+    try:
+        switch = open_instrument(resource_manager, driver="keysight_n773x",
+                                 address="TCPIP0::192.168.1.11::5025::SOCKET")
+        switch.select(5)
+        assert switch.position() == 5
+    finally:
+        resource_manager.close()
