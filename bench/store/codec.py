@@ -188,7 +188,7 @@ def prepare_cable(record: CableRecord, matrix_dtype: np.dtype) -> PreparedCable:
         raise StoreError(
             f"field 'power_matrix_dbm' must be 3-D [wavelength, launch, receive], got shape {matrix.shape}"
         )
-    if matrix.size and matrix.shape[0] != len(wavelengths):
+    if matrix.shape[0] != len(wavelengths):
         raise StoreError(
             f"field 'power_matrix_dbm' has {matrix.shape[0]} wavelengths but wavelengths_nm lists "
             f"{len(wavelengths)}"

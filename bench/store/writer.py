@@ -111,7 +111,9 @@ def _check_writable_path(path: str) -> None:
     if not os.path.isdir(parent):
         raise StoreError(f"the directory {parent} does not exist: create it or fix the store path")
     if os.path.exists(path):
-        if not os.access(path, os.R_OK | os.W_OK):
+        # Mode bits too: root passes os.access, but a store someone made
+        # read-only (an archived line) must not be appended to.
+        if not os.access(path, os.R_OK | os.W_OK) or not os.stat(path).st_mode & 0o222:
             raise StoreError(
                 f"{path} is read-only for this user: make it writable (chmod u+w) to append to it, "
                 "or read it with load_results() / `bench query`"
