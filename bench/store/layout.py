@@ -125,13 +125,14 @@ def committed_count(f: h5py.File, table: str, ext: dict[str, int] | None = None)
     if n == 0:
         return 0
     start = max(0, n - _TAIL_SCAN_ROWS)
-    try:
-        tail = ds[start:n]
-    except OSError:
-        tail = None
     complete = _cable_row_complete if table == CABLES else _reference_row_complete
     while n > start:
-        if tail is not None and complete(tail[n - 1 - start], n - 1, ext):
+        try:
+            # One row at a time: an unreadable torn row must not hide the committed ones before it.
+            row = ds[n - 1]
+        except OSError:
+            row = None
+        if row is not None and complete(row, n - 1, ext):
             return n
         n -= 1
     return n

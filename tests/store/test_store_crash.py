@@ -9,7 +9,7 @@ import threading
 import time
 
 import numpy as np
-from test_store_safety import spawn_writer
+from test_store_safety import spawn_writer, stop
 
 from bench.store import ResultStore, load_results, verify_store
 from bench.store.superblock import consistency_flags
@@ -28,7 +28,7 @@ def _run_and_kill(path, run: int, delay_s: float, during_open: bool) -> list[tup
         for line in proc.stdout:
             if line.strip() == "ready":
                 ready.set()
-            elif line.strip():
+            elif line.endswith("\n"):  # a line cut by the kill was not reported
                 index, serial = line.split()
                 committed.append((int(index), serial))
 
@@ -40,7 +40,9 @@ def _run_and_kill(path, run: int, delay_s: float, during_open: bool) -> list[tup
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait(timeout=30)
     reader.join(timeout=30)
-    assert proc.returncode == -signal.SIGKILL, proc.stderr.read()
+    errors = proc.stderr.read()
+    stop(proc)
+    assert proc.returncode == -signal.SIGKILL, errors
     return committed
 
 

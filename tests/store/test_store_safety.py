@@ -27,6 +27,18 @@ def spawn_writer(path: Path, prefix: str, limit: int | None = None) -> subproces
                             text=True, env=env)
 
 
+def stop(proc: subprocess.Popen, kill: bool = False) -> None:
+    """End a writer process and close its pipes (no ResourceWarning later)."""
+    if kill:
+        proc.kill()
+    elif proc.stdin and not proc.stdin.closed:
+        proc.stdin.close()
+    proc.wait(timeout=30)
+    for pipe in (proc.stdin, proc.stdout, proc.stderr):
+        if pipe and not pipe.closed:
+            pipe.close()
+
+
 def _write(path: Path, n: int = 3) -> None:
     with ResultStore(path, fsync=False) as store:
         store.add_reference(fake_reference())
@@ -53,8 +65,7 @@ def test_second_writer_in_other_process_is_refused_and_nothing_is_overwritten(tm
             ResultStore(path)
         assert load_results(path).cables["serial"].tolist() == ["A-0", "A-1"]
     finally:
-        proc.stdin.close()
-        proc.wait(timeout=30)
+        stop(proc)
     assert proc.returncode == 0
     assert verify_store(path).ok
 
@@ -164,5 +175,4 @@ def test_reader_reads_while_writer_appends(tmp_path):
         assert seen == sorted(seen) and seen[-1] > seen[0]
         assert verify_store(path).ok  # verify also works mid-write
     finally:
-        proc.kill()
-        proc.wait(timeout=30)
+        stop(proc, kill=True)
