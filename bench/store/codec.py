@@ -37,6 +37,7 @@ _CABLE_LAYOUT = {
     "instruments_blob",
     "wavelengths_blob",
     "extra_blob",
+    "reason_blob",
     "blob_rows_end",
     "blob_bytes_end",
     "sha256",
@@ -44,7 +45,11 @@ _CABLE_LAYOUT = {
 CABLE_HASHED_FIELDS = tuple(n for n in CABLE_DTYPE.names if n not in _CABLE_LAYOUT)
 _REFERENCE_LAYOUT = {"values_start", "values_count", "details_blob", "blob_rows_end", "blob_bytes_end", "sha256"}
 REFERENCE_HASHED_FIELDS = tuple(n for n in REFERENCE_DTYPE.names if n not in _REFERENCE_LAYOUT)
-CABLE_BLOBS = ("recipe", "instruments", "wavelengths", "extra")
+CABLE_BLOBS = ("recipe", "instruments", "wavelengths", "extra", "reason")
+# A cable reason lists every failing fiber, so it has no useful length limit:
+# the full text is a blob, and the `reason` column holds it when it fits, else
+# a prefix ending with this marker (readers return the full text).
+REASON_CUT_MARK = " [...]"
 
 
 def encode_str(field: str, value: object, width_key: str | None = None) -> bytes:
@@ -61,6 +66,18 @@ def encode_str(field: str, value: object, width_key: str | None = None) -> bytes
             f"keeps at most {width}: shorten it (value starts {value[:40]!r})"
         )
     return raw
+
+
+def reason_column(reason: object) -> bytes:
+    """The `reason` column value: the whole text if it fits, else a marked prefix."""
+    try:
+        return encode_str("reason", reason)
+    except StoreError:
+        if not isinstance(reason, str) or "\x00" in reason:
+            raise
+    room = STRING_WIDTHS["reason"] - len(REASON_CUT_MARK)
+    prefix = reason.encode("utf-8")[:room].decode("utf-8", "ignore")
+    return (prefix + REASON_CUT_MARK).encode("utf-8")
 
 
 def decode_str(raw: bytes) -> str:
@@ -199,9 +216,9 @@ def prepare_cable(record: CableRecord, matrix_dtype: np.dtype) -> PreparedCable:
 
     row = np.zeros(1, dtype=CABLE_DTYPE)
     for name in ("serial", "lot", "kind", "recipe_name", "station_name", "operator", "software_version",
-                 "started_utc", "finished_utc", "outcome", "reason", "decision_rule", "reference_id",
-                 "polarity_found"):
+                 "started_utc", "finished_utc", "outcome", "decision_rule", "reference_id", "polarity_found"):
         row[name] = encode_str(name, getattr(record, name))
+    row["reason"] = reason_column(record.reason)
     row["started_unix_s"] = parse_utc("started_utc", record.started_utc)
     if record.finished_utc:
         parse_utc("finished_utc", record.finished_utc)
@@ -220,6 +237,7 @@ def prepare_cable(record: CableRecord, matrix_dtype: np.dtype) -> PreparedCable:
         "instruments": canonical_json("instruments", instruments),
         "wavelengths": canonical_json("wavelengths_nm", wavelengths),
         "extra": canonical_json("extra", record.extra),
+        "reason": canonical_json("reason", record.reason),
     }
     return PreparedCable(row=row, fibers=fibers, matrix=stored_matrix.ravel(), blobs=blobs)
 
@@ -291,7 +309,7 @@ def cable_record_from_rows(
         started_utc=v["started_utc"],
         finished_utc=v["finished_utc"],
         outcome=v["outcome"],
-        reason=v["reason"],
+        reason=docs["reason"],
         decision_rule=v["decision_rule"],
         uncertainty_db=v["uncertainty_db"],
         coverage_factor=v["coverage_factor"],

@@ -20,6 +20,7 @@ from bench.errors import StoreError
 from bench.records import CableRecord, ReferenceRecord
 from bench.store.codec import (
     CABLE_BLOBS,
+    REASON_CUT_MARK,
     cable_digest,
     cable_record_from_rows,
     decode_str,
@@ -237,9 +238,23 @@ def load_results(
         selected = stored[mask]
         fibers_end = int(stored["fiber_row_start"][-1] + stored["fiber_row_count"][-1]) if len(stored) else 0
         fiber_rows = _read_fibers(f, selected, bool(mask.all()), fibers_end)
-    cables = _decode_columns(selected, CABLE_COLUMNS)
+        cables = _decode_columns(selected, CABLE_COLUMNS)
+        cables = _full_reasons(f, selected, cables)
     fibers = _join_fibers(fiber_rows, selected)
     return LoadedResults(path=path, cables=cables, fibers=fibers, _stored=selected)
+
+
+def _full_reasons(f: Any, selected: np.ndarray, cables: np.ndarray) -> np.ndarray:
+    """Replace reasons cut to fit the column by their full text (kept in the blob table)."""
+    cut = np.flatnonzero(np.char.endswith(selected["reason"], REASON_CUT_MARK.encode()))
+    if not len(cut):
+        return cables
+    blobs = BlobReader(f)
+    full = [blobs.doc(int(selected["reason_blob"][k])) for k in cut]
+    width = max(cables.dtype["reason"].itemsize // 4, *(len(t) for t in full))
+    widened = cables.astype([(n, f"<U{width}" if n == "reason" else cables.dtype[n]) for n in cables.dtype.names])
+    widened["reason"][cut] = full
+    return widened
 
 
 def _join_fibers(fiber_rows: np.ndarray, selected: np.ndarray) -> np.ndarray:

@@ -91,6 +91,7 @@ CABLE_DTYPE = np.dtype(
         ("instruments_blob", "<i8"),
         ("wavelengths_blob", "<i8"),
         ("extra_blob", "<i8"),
+        ("reason_blob", "<i8"),
         ("blob_rows_end", "<i8"),
         ("blob_bytes_end", "<i8"),
         _s("stored_utc"),

@@ -212,4 +212,21 @@ def test_recipe_snapshot_is_stored_once(tmp_path):
         for i in range(20):
             store.append_cable(fake_cable(serial=f"SN{i}", seed=i))
     with h5py.File(path, "r") as f:
-        assert f["blob_index"].shape[0] == 4  # recipe, instruments, wavelengths, extra
+        assert f["blob_index"].shape[0] == 5  # recipe, instruments, wavelengths, extra, reason
+
+
+def test_long_cable_reason_is_kept_whole(tmp_path):
+    """A cable reason lists every failing fiber: no length limit, the column keeps a marked prefix."""
+    path = tmp_path / "results.h5"
+    reason = "; ".join(f"fiber {p} at 1310 nm: 1.624 dB > limit 0.75 dB (ü)" for p in range(1, 25))
+    record = dataclasses.replace(fake_cable(outcome="FAIL"), reason=reason)
+    with ResultStore(path) as store:
+        store.append_cable(record)
+        store.append_cable(fake_cable(serial="SN2", seed=2))
+    res = load_results(path)
+    assert res.cables["reason"].tolist() == [reason, ""]
+    assert res.cable_record(0).reason == reason
+    with h5py.File(path, "r") as f:
+        column = f["cables"]["reason"][0].decode()
+    assert column.endswith(" [...]") and reason.startswith(column[: -len(" [...]")])
+    assert verify_store(path).ok
