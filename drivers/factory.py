@@ -13,16 +13,32 @@ from typing import Any
 import pyvisa
 from pyvisa import constants
 
+from drivers.dicon_gp700 import DiconGP700
+from drivers.dicon_mems import DiconMems
 from drivers.errors import WrongInstrumentError
+from drivers.exfo_iqs_source import ExfoIqsSource
+from drivers.generic_scpi_source import GenericScpiSource
 from drivers.keysight_816x_source import Keysight816xSource
+from drivers.keysight_8163_sensor import Keysight8163Sensor
 from drivers.keysight_n773x import KeysightN773x
 from drivers.keysight_n774x import KeysightN774x
 from drivers.scpi import ScpiInstrument, parse_identity
+from drivers.thorlabs_pm100 import ThorlabsPM100
 
+# Order matters for "auto": the first driver whose `models` lists the *IDN?
+# model wins. 816x mainframes carry sources and sensors alike, so "auto" opens
+# them as a source; give `driver = "keysight_8163_sensor"` for sensor slots.
+# DiCon MEMS modules do not answer *IDN? and need their driver named.
 DRIVERS: dict[str, type[ScpiInstrument]] = {
     "keysight_n774x": KeysightN774x,
     "keysight_816x_source": Keysight816xSource,
     "keysight_n773x": KeysightN773x,
+    "keysight_8163_sensor": Keysight8163Sensor,
+    "thorlabs_pm100": ThorlabsPM100,
+    "exfo_iqs_source": ExfoIqsSource,
+    "generic_scpi_source": GenericScpiSource,
+    "dicon_mems": DiconMems,
+    "dicon_gp700": DiconGP700,
 }
 
 
@@ -32,7 +48,7 @@ def register_driver(key: str, driver: type[ScpiInstrument]) -> None:
 
 def driver_for_model(model: str) -> str:
     for key, driver in DRIVERS.items():
-        if model in driver.models:
+        if driver.models and model in driver.models:
             return key
     raise KeyError(model)
 

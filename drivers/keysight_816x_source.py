@@ -3,6 +3,11 @@
 Wavelengths are set with `:SOURn:WAV <nm>NM`; the query replies in metres.
 The output state is cached so that a run which keeps the laser on between
 fibers does not pay a round trip per fiber.
+
+Dual-wavelength Fabry-Perot modules select one of their two lasers rather
+than tune: with `wavelength_select = "lower_upper"` the driver sends
+`:SOURn:WAV LOW` / `:SOURn:WAV UPP` for the shorter / longer of the two
+configured wavelengths [verify against the module's programming guide].
 """
 
 from __future__ import annotations
@@ -20,8 +25,15 @@ class Keysight816xSource(ScpiInstrument):
     models = MAINFRAMES
 
     def __init__(self, resource: Any, *, slot: int = 1, channel: int = 1,
-                 wavelengths_nm: tuple[float, ...] = (1310.0, 1550.0), **kwargs: Any) -> None:
+                 wavelengths_nm: tuple[float, ...] = (1310.0, 1550.0), wavelength_select: str = "value",
+                 **kwargs: Any) -> None:
         super().__init__(resource, **kwargs)
+        if wavelength_select not in ("value", "lower_upper"):
+            raise ValueError(f"{self.name}: wavelength_select must be 'value' or 'lower_upper', "
+                             f"not {wavelength_select!r}")
+        if wavelength_select == "lower_upper" and len(wavelengths_nm) != 2:
+            raise ValueError(f"{self.name}: wavelength_select = 'lower_upper' needs exactly two wavelengths_nm")
+        self.wavelength_select = wavelength_select
         self.slot = slot
         self.channel = channel
         self._wavelengths_nm = tuple(float(wavelength) for wavelength in wavelengths_nm)
@@ -39,7 +51,11 @@ class Keysight816xSource(ScpiInstrument):
         if wavelength_nm == self._wavelength_nm:
             return
         self._wavelength_nm = None
-        self.send_configuration([f":SOUR{self.slot}:WAV {wavelength_nm:g}NM"])
+        if self.wavelength_select == "lower_upper":
+            argument = "LOW" if float(wavelength_nm) == min(self._wavelengths_nm) else "UPP"
+        else:
+            argument = f"{wavelength_nm:g}NM"
+        self.send_configuration([f":SOUR{self.slot}:WAV {argument}"])
         self._wavelength_nm = float(wavelength_nm)
 
     def wavelength_nm(self) -> float:

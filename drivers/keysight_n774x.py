@@ -8,12 +8,15 @@ only add round trips.
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from drivers.capabilities import PowerReadings
-from drivers.errors import InstrumentCommunicationError
+from drivers.errors import InstrumentCommunicationError, InstrumentTimeout
 from drivers.scpi import OVER_RANGE_THRESHOLD, ScpiInstrument
 
 SLOT_COUNT = {"N7744A": 4, "N7745A": 8, "N7747A": 2, "N7748A": 4}
@@ -27,6 +30,16 @@ def format_averaging_time(averaging_time_s: float) -> str:
     return f"{averaging_time_s * 1e3:g}ms"
 
 
+@dataclass(frozen=True)
+class LoggedPower:
+    """A logging-mode acquisition: `power_w[channel, point]` in W, one row per selected slot."""
+
+    slots: tuple[int, ...]
+    averaging_time_s: float
+    power_w: np.ndarray
+    over_range: np.ndarray
+
+
 class KeysightN774x(ScpiInstrument):
     """One N774xA mainframe; `slots` selects which of its detectors are used."""
 
@@ -35,7 +48,7 @@ class KeysightN774x(ScpiInstrument):
 
     def __init__(self, resource: Any, *, slots: tuple[int, ...] | None = None,
                  range_dbm: float | None = None, binary_read: bool = False,
-                 binary_big_endian: bool = False, **kwargs: Any) -> None:
+                 binary_big_endian: bool = False, byte_order: str | None = None, **kwargs: Any) -> None:
         super().__init__(resource, **kwargs)
         available = SLOT_COUNT.get(self.identity.model, 8)
         self.slots = tuple(slots) if slots else tuple(range(1, available + 1))
@@ -46,7 +59,11 @@ class KeysightN774x(ScpiInstrument):
         self.slot_count = available
         self.range_dbm = range_dbm
         self.binary_read = binary_read
-        self.binary_big_endian = binary_big_endian
+        if byte_order is not None and byte_order not in ("little", "big"):
+            raise ValueError(f"{self.name}: byte_order must be 'little' or 'big', not {byte_order!r}")
+        # Binary blocks (READ:POW:ALL?, logging results) are little-endian 4-byte floats
+        # by default; `byte_order = "big"` in the station config flips both.
+        self.binary_big_endian = binary_big_endian if byte_order is None else byte_order == "big"
         self._wavelength_nm: float | None = None
         self._averaging_time_s: float | None = None
         self._setup_done = False
@@ -82,6 +99,8 @@ class KeysightN774x(ScpiInstrument):
         self._wavelength_nm, self._averaging_time_s = wavelength_nm, averaging_time_s
 
     def trigger(self) -> None:
+        if self.binary_read:
+            return  # READ:POW:ALL? starts its own measurement
         self.write("INIT:IMM")
 
     def fetch(self) -> PowerReadings:
@@ -107,3 +126,60 @@ class KeysightN774x(ScpiInstrument):
     def read_all(self) -> PowerReadings:
         self.trigger()
         return self.fetch()
+
+    # -- logging mode: many points per channel, acquired by the instrument --------------
+    def start_logging(self, points: int, averaging_time_s: float) -> None:
+        """Stop any running function, arm logging of `points` readings per slot, start it."""
+        if not 1 <= points <= 1_000_000:
+            raise ValueError(f"{self.name}: {points} logging points outside 1..1000000")
+        if not self._setup_done:
+            self.setup()
+        commands: list[str] = []
+        for slot in self.slots:
+            commands += [f"SENS{slot}:FUNC:STAT LOGG,STOP", f"INIT{slot}:CONT 0", f"TRIG{slot}:INP IGN",
+                         f"SENS{slot}:FUNC:PAR:LOGG {points},{format_averaging_time(averaging_time_s)}"]
+        commands += [f"SENS{slot}:FUNC:STAT LOGG,STAR" for slot in self.slots]
+        # Logging changes the averaging time: the cached one no longer holds.
+        self._averaging_time_s = None
+        self.send_configuration(commands)
+
+    def logging_complete(self) -> bool:
+        """True when every slot reports `...,COMPLETE` to `SENSn:FUNC:STAT?`."""
+        for slot in self.slots:
+            command = f"SENS{slot}:FUNC:STAT?"
+            reply = self.query(command)
+            if "," not in reply:
+                raise InstrumentCommunicationError(self.name, command, f"unexpected reply {reply!r}")
+            if reply.rsplit(",", 1)[1].strip().upper() != "COMPLETE":
+                return False
+        return True
+
+    def wait_logging(self, timeout_s: float, poll_interval_s: float = 0.01,
+                     clock: Callable[[], float] = time.monotonic,
+                     sleep: Callable[[float], None] = time.sleep) -> None:
+        started = clock()
+        while not self.logging_complete():
+            if clock() - started > timeout_s:
+                raise InstrumentTimeout(self.name, f"SENS{self.slots[0]}:FUNC:STAT?",
+                                        f"logging not complete after {timeout_s:g} s")
+            sleep(poll_interval_s)
+
+    def fetch_logging(self, averaging_time_s: float) -> LoggedPower:
+        """`SENSn:FUNC:RES?` for each slot: binary blocks of 4-byte floats in W."""
+        rows = [self.query_binary_values(f"SENS{slot}:FUNC:RES?", "f", self.binary_big_endian)
+                for slot in self.slots]
+        if len({row.size for row in rows}) != 1:
+            raise InstrumentCommunicationError(self.name, "SENSn:FUNC:RES?",
+                                               f"slots returned different point counts {[r.size for r in rows]}")
+        power_w = np.vstack(rows)
+        over_range = ~np.isfinite(power_w) | (np.abs(power_w) >= OVER_RANGE_THRESHOLD)
+        return LoggedPower(self.slots, averaging_time_s, np.where(over_range, np.nan, power_w), over_range)
+
+    def acquire_logging(self, points: int, averaging_time_s: float, timeout_s: float | None = None,
+                        poll_interval_s: float | None = None) -> LoggedPower:
+        """Fast acquisition: `points` readings per slot at `averaging_time_s` each, fetched at the end."""
+        duration_s = points * averaging_time_s
+        self.start_logging(points, averaging_time_s)
+        self.wait_logging(timeout_s if timeout_s is not None else 2.0 * duration_s + 1.0,
+                          poll_interval_s if poll_interval_s is not None else max(duration_s / 20, 0.001))
+        return self.fetch_logging(averaging_time_s)
