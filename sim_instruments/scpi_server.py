@@ -150,6 +150,12 @@ class TcpInstrumentServer:
     def close(self) -> None:
         self._closed.set()
         try:
+            # close() alone does not wake a thread blocked in accept() on Linux;
+            # shutdown() does, so stop() returns at once instead of after the join timeout.
+            try:
+                self._listener.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
             self._listener.close()
         finally:
             with self._lock:
