@@ -21,6 +21,7 @@ from bench.store.codec import CABLE_BLOBS
 from bench.store.schema import (
     BLOB_BYTES,
     BLOB_INDEX,
+    CABLE_KEYS,
     CABLES,
     FIBERS,
     FORMAT_NAME,
@@ -81,7 +82,7 @@ def open_for_read(path: str) -> h5py.File:
 def refresh(f: h5py.File) -> None:
     """Pick up what a SWMR writer flushed since the file was opened (commit tables first)."""
     if f.swmr_mode and f.mode == "r":
-        for name in (CABLES, REFERENCES, FIBERS, POWER_MATRIX, REFERENCE_VALUES, BLOB_INDEX, BLOB_BYTES):
+        for name in (CABLES, REFERENCES, CABLE_KEYS, FIBERS, POWER_MATRIX, REFERENCE_VALUES, BLOB_INDEX, BLOB_BYTES):
             f[name].refresh()
 
 

@@ -36,7 +36,7 @@ from bench.store.layout import (
     open_for_read,
     refresh,
 )
-from bench.store.schema import BLOB_INDEX, CABLES, FIBERS, POWER_MATRIX, REFERENCE_VALUES, REFERENCES
+from bench.store.schema import BLOB_INDEX, CABLE_KEYS, CABLES, FIBERS, POWER_MATRIX, REFERENCE_VALUES, REFERENCES
 
 # Public columns of LoadedResults.cables / .fibers, in this order.
 CABLE_COLUMNS = (
@@ -127,31 +127,38 @@ def _ranges(starts: np.ndarray, counts: np.ndarray) -> list[tuple[int, int]]:
     return runs
 
 
-def _read_fibers(f: Any, selected: np.ndarray, all_selected: bool, fibers_end: int) -> np.ndarray:
-    ds = f[FIBERS]
-    if all_selected:
-        return ds[:fibers_end]
-    runs = _ranges(selected["fiber_row_start"], selected["fiber_row_count"])
+def _read_runs(ds: Any, runs: list[tuple[int, int]], end: int) -> np.ndarray:
+    """Rows [a, b) of every run, in order: a few slice reads, or one pass when runs are many."""
     if len(runs) <= _MAX_RANGE_READS:
         parts = [ds[a:b] for a, b in runs]
         return np.concatenate(parts) if parts else np.empty(0, dtype=ds.dtype)
-    wanted = np.zeros(fibers_end, dtype=bool)
+    wanted = np.zeros(end, dtype=bool)
     for a, b in runs:
         wanted[a:b] = True
     parts = []
-    for start in range(0, fibers_end, _BLOCK_ROWS):
-        stop = min(fibers_end, start + _BLOCK_ROWS)
-        block_mask = wanted[start:stop]
-        if block_mask.any():
-            parts.append(ds[start:stop][block_mask])
+    for start in range(0, end, _BLOCK_ROWS):
+        stop = min(end, start + _BLOCK_ROWS)
+        if wanted[start:stop].any():
+            parts.append(ds[start:stop][wanted[start:stop]])
     return np.concatenate(parts) if parts else np.empty(0, dtype=ds.dtype)
 
 
-def _committed_cables(f: Any) -> tuple[np.ndarray, dict[str, int]]:
+def _selected_cables(f: Any, filters: dict[str, Any]) -> tuple[np.ndarray, int]:
+    """(stored cable rows matching the filters, end of the committed fiber rows)."""
     refresh(f)
-    ext = extents(f)
-    n = committed_count(f, CABLES, ext)
-    return f[CABLES][:n], ext
+    n = committed_count(f, CABLES, extents(f))
+    if n == 0:
+        return np.empty(0, dtype=f[CABLES].dtype), 0
+    keys = f[CABLE_KEYS][:n]
+    if len(keys) != n:
+        raise StoreError(f"{f.filename}: the cable_keys table is shorter than cables; run `bench verify`")
+    positions = np.flatnonzero(select_cables(keys, **filters))
+    if len(positions) == n:
+        selected = f[CABLES][:n]
+    else:
+        selected = _read_runs(f[CABLES], _ranges(positions, np.ones(len(positions), dtype=np.int64)), n)
+    last = f[CABLES][n - 1]
+    return selected, int(last["fiber_row_start"]) + int(last["fiber_row_count"])
 
 
 @dataclass
@@ -233,11 +240,10 @@ def load_results(
     """
     path = os.fspath(path)
     with open_for_read(path) as f:
-        stored, ext = _committed_cables(f)
-        mask = select_cables(stored, serial, lot, since_utc, until_utc, outcome)
-        selected = stored[mask]
-        fibers_end = int(stored["fiber_row_start"][-1] + stored["fiber_row_count"][-1]) if len(stored) else 0
-        fiber_rows = _read_fibers(f, selected, bool(mask.all()), fibers_end)
+        filters = {"serial": serial, "lot": lot, "since_utc": since_utc, "until_utc": until_utc, "outcome": outcome}
+        selected, fibers_end = _selected_cables(f, filters)
+        runs = _ranges(selected["fiber_row_start"], selected["fiber_row_count"])
+        fiber_rows = _read_runs(f[FIBERS], runs, fibers_end)
         cables = _decode_columns(selected, CABLE_COLUMNS)
         cables = _full_reasons(f, selected, cables)
     fibers = _join_fibers(fiber_rows, selected)
@@ -316,10 +322,11 @@ class VerifyReport:
 
 def _cable_batches(
     f: Any, n: int, ext: dict[str, int], batch: int = 4096
-) -> Iterator[tuple[int, np.ndarray, np.ndarray, int, np.ndarray, int]]:
-    """(first index, cable rows, fiber rows, first fiber row, matrix values, first value) per batch."""
+) -> Iterator[tuple[int, np.ndarray, np.ndarray, np.ndarray, int, np.ndarray, int]]:
+    """(first index, cable rows, key rows, fiber rows, first fiber row, matrix values, first value) per batch."""
     for start in range(0, n, batch):
         rows = f[CABLES][start : min(n, start + batch)]
+        keys = f[CABLE_KEYS][start : min(n, start + batch)]
         fiber_ends = rows["fiber_row_start"] + rows["fiber_row_count"]
         matrix_ends = rows["matrix_start"] + rows["n_wavelengths"].astype(np.int64) * rows["n_launch"] * rows[
             "n_receive"
@@ -329,7 +336,7 @@ def _cable_batches(
         f1 = int(np.clip(fiber_ends.max(), f0, ext[FIBERS]))
         m0 = int(np.clip(rows["matrix_start"].min(), 0, ext[POWER_MATRIX]))
         m1 = int(np.clip(matrix_ends.max(), m0, ext[POWER_MATRIX]))
-        yield start, rows, f[FIBERS][f0:f1], f0, f[POWER_MATRIX][m0:m1], m0
+        yield start, rows, keys, f[FIBERS][f0:f1], f0, f[POWER_MATRIX][m0:m1], m0
 
 
 def _slice(values: np.ndarray, first: int, start: int, count: int) -> np.ndarray | None:
@@ -369,6 +376,13 @@ def _cable_problem(
     return None
 
 
+def _key_problem(row: np.void, key: np.void | None) -> str | None:
+    """The query index must say what the cable row says, or a query could hide a record."""
+    if key is None or any(key[name] != row[name] for name in key.dtype.names):
+        return "its cable_keys row (used by queries) does not match the cable row"
+    return None
+
+
 def _safe_text(raw: bytes) -> str:
     return raw.decode("utf-8", "replace")
 
@@ -391,7 +405,7 @@ def verify_store(path: str | os.PathLike[str]) -> VerifyReport:
         blobs.preload()
         blob_problems = _blob_problems(blobs, ext[BLOB_INDEX])
         previous = ""
-        for start, rows, fibers, f0, matrix, m0 in _cable_batches(f, n, ext):
+        for start, rows, keys, fibers, f0, matrix, m0 in _cable_batches(f, n, ext):
             for k, row in enumerate(rows):
                 index = start + k
                 try:
@@ -400,7 +414,7 @@ def verify_store(path: str | os.PathLike[str]) -> VerifyReport:
                         _slice(fibers, f0, int(row["fiber_row_start"]), int(row["fiber_row_count"])),
                         _slice(matrix, m0, int(row["matrix_start"]), matrix_len(row)),
                         blobs, blob_problems, previous,
-                    )
+                    ) or _key_problem(row, keys[k] if k < len(keys) else None)
                 except Exception as exc:  # noqa: BLE001 - any failure to re-read a record is a finding
                     why = f"unreadable: {exc}"
                 if why:

@@ -23,6 +23,7 @@ from bench.store.layout import check_schema, committed_count, extents, matrix_le
 from bench.store.schema import (
     BLOB_BYTES,
     BLOB_INDEX,
+    CABLE_KEYS,
     CABLES,
     FIBERS,
     POWER_MATRIX,
@@ -106,7 +107,7 @@ def rebuild_from_committed(path: str, libver: tuple[str, str]) -> None:
         ext = extents(src)
         n_cables = committed_count(src, CABLES, ext)
         n_refs = committed_count(src, REFERENCES, ext)
-        ends = {CABLES: n_cables, REFERENCES: n_refs}
+        ends = {CABLES: n_cables, CABLE_KEYS: n_cables, REFERENCES: n_refs}
         last = src[CABLES][n_cables - 1] if n_cables else None
         ends[FIBERS] = int(last["fiber_row_start"]) + int(last["fiber_row_count"]) if n_cables else 0
         ends[POWER_MATRIX] = int(last["matrix_start"]) + matrix_len(last) if n_cables else 0

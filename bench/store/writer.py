@@ -42,6 +42,8 @@ from bench.store.schema import (
     BLOB_BYTES,
     BLOB_INDEX,
     BLOB_INDEX_DTYPE,
+    CABLE_KEY_DTYPE,
+    CABLE_KEYS,
     CABLES,
     FIBERS,
     MIGRATIONS,
@@ -228,8 +230,8 @@ class ResultStore:
 
     def _committed_extents(self, n_cables: int, n_refs: int) -> dict[str, int]:
         f = self._file
-        ends = {CABLES: n_cables, REFERENCES: n_refs, FIBERS: 0, POWER_MATRIX: 0, REFERENCE_VALUES: 0,
-                BLOB_INDEX: 0, BLOB_BYTES: 0}
+        ends = {CABLES: n_cables, CABLE_KEYS: n_cables, REFERENCES: n_refs, FIBERS: 0, POWER_MATRIX: 0,
+                REFERENCE_VALUES: 0, BLOB_INDEX: 0, BLOB_BYTES: 0}
         if n_cables:
             last = f[CABLES][n_cables - 1]
             ends[FIBERS] = int(last["fiber_row_start"]) + int(last["fiber_row_count"])
@@ -254,9 +256,12 @@ class ResultStore:
         self._serial_attempts: set[tuple[str, int]] = set()
         self._citations: Counter[str] = Counter()
         cables = f[CABLES]
+        keys = f[CABLE_KEYS]
         for start in range(0, self._extent[CABLES], _BATCH_ROWS):
-            rows = cables.fields(["serial", "attempt", "reference_id"])[start : start + _BATCH_ROWS]
-            for serial, attempt, reference_id in rows.tolist():
+            rows = keys[start : min(self._extent[CABLES], start + _BATCH_ROWS)]
+            for serial, attempt, reference_id in zip(
+                rows["serial"].tolist(), rows["attempt"].tolist(), rows["reference_id"].tolist(), strict=True
+            ):
                 self._attempts[serial.decode()] += 1
                 self._serial_attempts.add((serial.decode(), attempt))
                 self._citations[reference_id.decode()] += 1
@@ -367,6 +372,7 @@ class ResultStore:
                 docs = {name: json.loads(prepared.blobs[name]) for name in CABLE_BLOBS}
                 sha = cable_digest(row[0], prepared.fibers, prepared.matrix, docs, self._last_cable_sha)
                 row["sha256"] = sha
+                self._append(CABLE_KEYS, cable_keys(row))
                 self._commit(CABLES, row)
             self._last_cable_sha = sha
             self._attempts[record.serial] += 1
@@ -427,6 +433,13 @@ class ResultStore:
 
     def __len__(self) -> int:
         return self._extent[CABLES]
+
+
+def cable_keys(rows: np.ndarray) -> np.ndarray:
+    keys = np.zeros(len(rows), dtype=CABLE_KEY_DTYPE)
+    for name in CABLE_KEY_DTYPE.names:
+        keys[name] = rows[name]
+    return keys
 
 
 def _read_reference(f: h5py.File, index: int) -> ReferenceRecord:

@@ -176,3 +176,12 @@ def test_reader_reads_while_writer_appends(tmp_path):
         assert verify_store(path).ok  # verify also works mid-write
     finally:
         stop(proc, kill=True)
+
+
+def test_verify_detects_an_edited_query_index(tmp_path):
+    """Editing cable_keys could hide a record from queries; verify reports it."""
+    path = tmp_path / "results.h5"
+    _write(path)
+    _tamper(path, "cable_keys", 1, "serial", b"HIDDEN")
+    assert load_results(path, serial="SN1").cables.size == 0
+    assert [(b[0], "cable_keys" in b[2]) for b in verify_store(path).bad] == [(1, True)]
