@@ -12,9 +12,11 @@ toolkit's measured IL is tested against.
 
 from __future__ import annotations
 
+import copy
 import threading
+import time
 import zlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -24,20 +26,42 @@ import numpy as np
 # simulator keeps an independent one so that a mistake in either is caught.
 
 
+def ferrule_positions(fiber_count: int) -> np.ndarray:
+    """End-A ferrule positions carrying a fiber: an 8-fiber MPO uses 1-4 and 9-12 of a
+    12-position ferrule; every other count fills 1..N."""
+    if fiber_count == 8:
+        return np.array([1, 2, 3, 4, 9, 10, 11, 12])
+    return np.arange(1, fiber_count + 1)
+
+
 def polarity_wiring(fiber_count: int, polarity: str) -> np.ndarray:
-    positions = np.arange(1, fiber_count + 1)
+    """End-B ferrule position of each fiber (in `ferrule_positions` order)."""
+    positions = ferrule_positions(fiber_count)
+    width = 12 if fiber_count == 8 else fiber_count  # positions across the ferrule
     if polarity == "A":
         return positions.copy()
     if polarity == "B":
-        return fiber_count + 1 - positions
+        return width + 1 - positions
     if polarity == "C":
         return np.where(positions % 2 == 1, positions + 1, positions - 1)
-    raise ValueError(f"unknown polarity {polarity!r}")
+    if polarity == "B-row-keeping" and fiber_count in (24, 32):
+        row_width = fiber_count // 2
+        row = (positions - 1) // row_width
+        return row * row_width + (row_width + 1 - (positions - row * row_width))
+    raise ValueError(f"unknown polarity {polarity!r} for {fiber_count} fibers")
 
 
 @dataclass
 class SimulatedCable:
-    """A DUT with known truth: per-fiber IL per wavelength and its wiring."""
+    """A DUT with known truth: per-fiber IL per wavelength and its wiring.
+
+    Arrays indexed [fiber] follow `positions` (end-A ferrule positions). Beyond the
+    nominal IL the cable can carry wiring faults (`wiring` differs from its
+    polarity, `dark_positions`, `leaks`), dirty or damaged connectors (`dirt`),
+    connector wear per mating and a mating-to-mating random variation; `mate()`
+    and `unmate()` are the operator's hands. The defaults add nothing, so a
+    plain cable's truth is exactly `insertion_loss_db`.
+    """
 
     serial: str
     fiber_count: int
@@ -46,9 +70,123 @@ class SimulatedCable:
     wiring: np.ndarray  # [fiber] → 1-based position at end B
     dark_positions: frozenset[int] = frozenset()
     seeded_to_fail: bool = False
+    positions: np.ndarray | None = None  # end-A ferrule positions; None: 1..fiber_count
+    # end-A position → ((end-B position, level relative to the fiber's own light, dB), ...)
+    leaks: dict[int, tuple[tuple[int, float], ...]] = field(default_factory=dict)
+    dirt: dict[int, tuple[float, float]] = field(default_factory=dict)  # position → (mean, σ) extra dB
+    mating_sigma_db: float = 0.0  # random IL change from one mating to the next
+    wear_db_per_mating: float = 0.0  # IL rises slowly with matings (connector wear)
+    matings: int = 0  # mate() calls so far
+    mated: bool = True
+    seed: int = 0
+    _mating_offset_db: np.ndarray | None = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.positions is None:
+            self.positions = ferrule_positions(self.fiber_count) if self.fiber_count == 8 \
+                else np.arange(1, self.fiber_count + 1)
+        self.positions = np.asarray(self.positions, dtype=np.int64)
+        self.wiring = np.asarray(self.wiring, dtype=np.int64)
+
+    def fiber_index(self, position: int) -> int | None:
+        hits = np.flatnonzero(self.positions == position)
+        return int(hits[0]) if hits.size else None
 
     def true_il_db(self, wavelength_nm: float) -> np.ndarray:
-        return self.insertion_loss_db[float(wavelength_nm)]
+        """Nominal IL plus whatever the matings, wear and dirt add right now."""
+        il = self.insertion_loss_db[float(wavelength_nm)]
+        if not (self.dirt or self.mating_sigma_db or self.wear_db_per_mating):
+            return il
+        il = il + self.wear_db_per_mating * self.matings
+        if self._mating_offset_db is None:
+            self._draw_mating()
+        assert self._mating_offset_db is not None
+        return il + self._mating_offset_db
+
+    def _draw_mating(self) -> None:
+        rng = np.random.default_rng(serial_seed(f"{self.serial}#mating{self.matings}", self.seed))
+        offset = rng.normal(0.0, self.mating_sigma_db, self.positions.size) if self.mating_sigma_db \
+            else np.zeros(self.positions.size)
+        offset = np.abs(offset) * 0.5 + offset * 0.5  # mating rarely improves on a perfect fit
+        for position, (mean_db, sigma_db) in self.dirt.items():
+            index = self.fiber_index(position)
+            if index is not None:
+                offset[index] += max(0.0, rng.normal(mean_db, sigma_db))
+        self._mating_offset_db = offset
+
+    # -- the operator's hands ---------------------------------------------------
+    def unmate(self) -> None:
+        """Disconnect the cable from the fixture: no light passes until mate()."""
+        self.mated = False
+
+    def mate(self) -> None:
+        """Connect again: one more mating (wear), a new random fit (seeded)."""
+        self.matings += 1
+        self.mated = True
+        self._draw_mating()
+
+    def clean(self) -> None:
+        """Clean both end faces: dirt is gone from the next mating on."""
+        self.dirt = {}
+
+
+def _copy(cable: SimulatedCable, suffix: str = "") -> SimulatedCable:
+    twin = copy.deepcopy(cable)
+    if suffix:
+        twin.serial = cable.serial + suffix
+    return twin
+
+
+def with_crossed_fibers(cable: SimulatedCable, position_a: int, position_b: int) -> SimulatedCable:
+    """Two fibers swapped: end-A positions a and b arrive at each other's end-B position."""
+    twin = _copy(cable)
+    i, j = twin.fiber_index(position_a), twin.fiber_index(position_b)
+    if i is None or j is None:
+        raise ValueError(f"positions {position_a}, {position_b} do not both carry a fiber")
+    twin.wiring[[i, j]] = twin.wiring[[j, i]]
+    return twin
+
+
+def with_rerouted_fiber(cable: SimulatedCable, position: int, to_position: int) -> SimulatedCable:
+    """One fiber lands on a wrong end-B position (two fibers then share it)."""
+    twin = _copy(cable)
+    index = twin.fiber_index(position)
+    if index is None:
+        raise ValueError(f"position {position} carries no fiber")
+    twin.wiring[index] = to_position
+    return twin
+
+
+def with_dark_fibers(cable: SimulatedCable, *positions: int) -> SimulatedCable:
+    """Open (broken) fibers: no light arrives anywhere."""
+    twin = _copy(cable)
+    twin.dark_positions = frozenset(twin.dark_positions | set(positions))
+    return twin
+
+
+def with_leak(cable: SimulatedCable, position: int, into_position: int, level_db: float = -15.0) -> SimulatedCable:
+    """Crosstalk: part of the light of end-A `position` also reaches end-B `into_position`."""
+    twin = _copy(cable)
+    twin.leaks = {**twin.leaks, position: (*twin.leaks.get(position, ()), (into_position, level_db))}
+    return twin
+
+
+def with_dirt(cable: SimulatedCable, positions: Iterable[int], extra_db: float = 0.5,
+              sigma_db: float = 0.1) -> SimulatedCable:
+    """Dirty or damaged end face: extra loss on `positions`, different at every mating."""
+    twin = _copy(cable)
+    twin.dirt = {**twin.dirt, **{int(p): (extra_db, sigma_db) for p in positions}}
+    twin._mating_offset_db = None
+    return twin
+
+
+def with_mating_behaviour(cable: SimulatedCable, *, sigma_db: float = 0.02, wear_db_per_mating: float = 0.0,
+                          seed: int = 0) -> SimulatedCable:
+    """Mating-to-mating IL variation (seeded) and wear per mating, for gauge and durability studies."""
+    twin = _copy(cable)
+    twin.mating_sigma_db, twin.wear_db_per_mating, twin.seed = sigma_db, wear_db_per_mating, seed
+    twin._mating_offset_db = None
+    return twin
 
 
 def serial_seed(serial: str, seed: int) -> int:
@@ -75,7 +213,15 @@ def make_cable(serial: str, *, fiber_count: int = 12, polarity: str = "B",
         for wavelength_nm in insertion_loss_db:
             insertion_loss_db[wavelength_nm][bad_fibers] = rng.uniform(1.1, 1.8, bad_fibers.size)
     return SimulatedCable(serial, fiber_count, polarity, insertion_loss_db,
-                          polarity_wiring(fiber_count, polarity), seeded_to_fail=fail)
+                          polarity_wiring(fiber_count, polarity), seeded_to_fail=fail,
+                          positions=ferrule_positions(fiber_count))
+
+
+def make_golden_cable(serial: str = "GOLD-0001", *, fiber_count: int = 12, polarity: str = "B",
+                      wavelengths_nm: Sequence[float] = (1310.0, 1550.0), seed: int = 0) -> SimulatedCable:
+    """A reference-grade cable (low, stable IL) kept at the station to check the bench for drift."""
+    return make_cable(serial, fiber_count=fiber_count, polarity=polarity, wavelengths_nm=wavelengths_nm,
+                      seed=seed, typical_il_db=0.15, spread_il_db=0.02, max_good_il_db=0.25)
 
 
 def make_lot(count: int, *, prefix: str = "MTP12-", first_number: int = 1, failing: Iterable[int] = (),
@@ -92,6 +238,11 @@ class SourceState:
     power_dbm: dict[float, float] = field(default_factory=lambda: {850.0: -3.0, 1300.0: -3.2, 1310.0: -2.0,
                                                                    1490.0: -2.3, 1550.0: -2.5, 1625.0: -2.8})
     drift_db: float = 0.0  # added to the output power: a drifted bench
+    drift_db_per_h: float = 0.0  # slow drift over time, from `drift_started` on the model's clock
+    drift_started: float = 0.0
+
+    def total_drift_db(self, now: float) -> float:
+        return self.drift_db + self.drift_db_per_h * max(0.0, now - self.drift_started) / 3600.0
 
 
 @dataclass
@@ -108,11 +259,22 @@ class PhysicalModel:
 
     def __init__(self, *, port_count: int, launch_positions: Sequence[int] | None = None,
                  seed: int = 0, noise_db_at_1ms: float = 0.003, floor_dbm: float = -80.0,
-                 crosstalk_db: float = -65.0, launch_loss_db: Sequence[float] | None = None) -> None:
+                 crosstalk_db: float = -65.0, launch_loss_db: Sequence[float] | None = None,
+                 switch_transient_s: float = 0.0, switch_transient_db: float = 3.0,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self.lock = threading.RLock()
+        self.clock = clock
+        # A MEMS mirror still moving: right after a switch move the launched light is
+        # short by `switch_transient_db`, decaying over `switch_transient_s`.
+        self.switch_transient_s = switch_transient_s
+        self.switch_transient_db = switch_transient_db
+        self.switch_moved_at = -1e9
+        # Extra loss of the reference connection per launch position (a dirty reference
+        # cord/adapter): present while only the reference cords are connected.
+        self.reference_connection_loss_db: dict[int, float] = {}
         self.rng = np.random.default_rng(seed)
         self.source = SourceState()
-        self.switch_port = 1
+        self._switch_port = 1
         self.port_count = port_count
         # Switch port s feeds fixture launch position launch_positions[s-1].
         self.launch_positions = list(launch_positions or range(1, port_count + 1))
@@ -127,6 +289,16 @@ class PhysicalModel:
         # Calibration error of a meter set to the wrong wavelength: a real
         # detector's responsivity changes with wavelength.
         self.responsivity_error_db_per_nm = 0.002
+
+    @property
+    def switch_port(self) -> int:
+        return self._switch_port
+
+    @switch_port.setter
+    def switch_port(self, port: int) -> None:
+        if port != self._switch_port:
+            self.switch_moved_at = self.clock()
+        self._switch_port = port
 
     def add_meter(self, meter: str, receive_positions: Sequence[int | None]) -> None:
         with self.lock:
@@ -144,16 +316,25 @@ class PhysicalModel:
         if not source.output_on:
             return {}
         launch_position = self.launch_positions[self.switch_port - 1]
-        launched_dbm = (source.power_dbm[source.wavelength_nm] + source.drift_db
+        now = self.clock()
+        launched_dbm = (source.power_dbm[source.wavelength_nm] + source.total_drift_db(now)
                         - self.launch_loss_db[self.switch_port - 1])
+        if self.switch_transient_s and now - self.switch_moved_at < self.switch_transient_s:
+            remaining = 1.0 - (now - self.switch_moved_at) / self.switch_transient_s
+            launched_dbm -= self.switch_transient_db * remaining
         if self.dut is None:
-            return {launch_position: launched_dbm}
+            return {launch_position: launched_dbm - self.reference_connection_loss_db.get(launch_position, 0.0)}
         cable = self.dut
-        if launch_position > cable.fiber_count or launch_position in cable.dark_positions:
+        fiber_index = cable.fiber_index(launch_position)
+        if not cable.mated or fiber_index is None or launch_position in cable.dark_positions:
             return {}
-        fiber_index = launch_position - 1
         true_il_db = float(cable.true_il_db(source.wavelength_nm)[fiber_index])
-        return {int(cable.wiring[fiber_index]): launched_dbm - true_il_db}
+        arriving = {int(cable.wiring[fiber_index]): launched_dbm - true_il_db}
+        for into_position, level_db in cable.leaks.get(launch_position, ()):
+            leaked_w = 10 ** ((launched_dbm - true_il_db + level_db) / 10)
+            into = int(into_position)
+            arriving[into] = 10 * np.log10(10 ** (arriving.get(into, -300.0) / 10) + leaked_w)
+        return arriving
 
     def read_meter_w(self, meter: str) -> np.ndarray:
         """Every slot of `meter`, in W, as its detectors see the light now."""
