@@ -26,10 +26,14 @@ class AcquisitionSettings:
     settle_tolerance_db: float = 0.01
     settle_timeout_s: float = 2.0
     laser_on_settle_s: float = 0.0
+    # Readings below this carry no light (a dark fiber, an unlit channel): their
+    # noise is all the meter's, so they never hold up settling.
+    settle_floor_dbm: float = -60.0
 
 
-def _significant_dbm(readings: PowerReadings) -> np.ndarray:
+def _significant_dbm(readings: PowerReadings, floor_dbm: float = -60.0) -> np.ndarray:
     power_dbm = readings.power_dbm
+    power_dbm = np.where(power_dbm >= floor_dbm, power_dbm, np.nan)
     if np.all(np.isnan(power_dbm)):
         return power_dbm
     brightest_dbm = np.nanmax(power_dbm)
@@ -47,7 +51,8 @@ def settled_read(instruments: BenchInstruments, settings: AcquisitionSettings,
     previous = instruments.meter.read_all()
     while True:
         current = instruments.meter.read_all()
-        before, after = _significant_dbm(previous), _significant_dbm(current)
+        before = _significant_dbm(previous, settings.settle_floor_dbm)
+        after = _significant_dbm(current, settings.settle_floor_dbm)
         comparable = ~np.isnan(before) & ~np.isnan(after)
         same_lit = np.array_equal(np.isnan(before), np.isnan(after))
         if same_lit and (not comparable.any()

@@ -13,9 +13,12 @@ from procedures.results import CableMeasurement, ReferenceMeasurement
 
 def insertion_loss_from_matrix(reference: ReferenceMeasurement, wavelength_rows: Sequence[int],
                                dut_power_dbm_matrix: np.ndarray, fiber_positions: np.ndarray,
-                               expected_receive_position: np.ndarray
+                               expected_receive_position: np.ndarray, dark_below_dbm: float = -60.0
                                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(reference_power_dbm, dut_power_dbm, insertion_loss_db), each [wavelength, fiber].
+
+    A DUT reading below `dark_below_dbm` is no light (an open fiber, or light that
+    went elsewhere): its IL is NaN, never a large number read off the meter floor.
 
     Fiber at end-A position p was launched with the reference's launch p; its light
     is expected at end-B position q, whose detector is the one that carried launch q
@@ -25,7 +28,8 @@ def insertion_loss_from_matrix(reference: ReferenceMeasurement, wavelength_rows:
     receive_channel = reference.reference_channel[expected_receive_position - 1]
     reference_power_dbm = reference.reference_power_dbm[np.asarray(wavelength_rows)][:, fiber_positions - 1]
     dut_power_dbm = dut_power_dbm_matrix[:, fiber_index, receive_channel]
-    return reference_power_dbm, dut_power_dbm, reference_power_dbm - dut_power_dbm
+    insertion_loss_db = np.where(dut_power_dbm >= dark_below_dbm, reference_power_dbm - dut_power_dbm, np.nan)
+    return reference_power_dbm, dut_power_dbm, insertion_loss_db
 
 
 def measure_cable(instruments: BenchInstruments, reference: ReferenceMeasurement,

@@ -54,17 +54,85 @@ def expected_receive_positions(fiber_count: int, polarity: str) -> np.ndarray:
 
 @dataclass(frozen=True)
 class PolarityResult:
+    """What the launch × receive matrix says about a cable's wiring.
+
+    `polarity_found` is a template name when every lit fiber arrives where that
+    template puts it (dark fibers are reported separately, they are opens, not
+    wiring), otherwise "miswired". The fault lists are in end-A ferrule positions
+    and are named against `compared_with`: the expected polarity when given,
+    else the template the cable resembles most.
+    """
+
     polarity_found: str  # a template name ("A", "B", "C", "B-row-keeping") or "miswired"
     receive_position: np.ndarray  # [fiber] → brightest end-B position (0: dark)
-    isolation_db: np.ndarray  # [fiber] brightest minus next brightest, dB
+    isolation_db: np.ndarray  # [fiber] brightest minus next brightest, dB (inf when nothing else is lit)
     dark_positions: tuple[int, ...]  # end-A positions with no light anywhere
     low_isolation_positions: tuple[int, ...]
     mismatched_positions: tuple[int, ...]  # end-A positions not where the expected polarity puts them
+    compared_with: str = ""  # template the faults below are named against
+    crossed_pairs: tuple[tuple[int, int], ...] = ()  # two fibers swapped with each other
+    misrouted: tuple[tuple[int, int], ...] = ()  # (end-A position, end-B position found) not a clean swap
+    leaks: tuple[tuple[int, int, float], ...] = ()  # (end-A position, end-B position leaked into, dB below)
+    isolation_threshold_db: float = 20.0
 
     @property
     def ok(self) -> bool:
         return (self.polarity_found != "miswired" and not self.dark_positions
                 and not self.low_isolation_positions)
+
+    @property
+    def isolation_margin_db(self) -> float:
+        """Worst lit fiber's isolation minus the threshold (negative: a leak); NaN if nothing is lit."""
+        lit = self.isolation_db[self.receive_position > 0]
+        return float(np.min(lit) - self.isolation_threshold_db) if lit.size else float("nan")
+
+    def describe(self) -> str:
+        """One sentence for a record's reason."""
+        parts = [f"polarity {self.polarity_found}"
+                 + (f" (compared with {self.compared_with})" if self.polarity_found == "miswired"
+                    and self.compared_with else "")]
+        if self.crossed_pairs:
+            parts.append("crossed " + ", ".join(f"{a}<->{b}" for a, b in self.crossed_pairs))
+        if self.misrouted:
+            parts.append("misrouted " + ", ".join(f"{a}->{b}" for a, b in self.misrouted))
+        if self.dark_positions:
+            parts.append(f"dark {list(self.dark_positions)}")
+        if self.leaks:
+            parts.append("leaking " + ", ".join(f"{a}->{b} ({level:.1f} dB below)" for a, b, level in self.leaks))
+        margin = self.isolation_margin_db
+        if not np.isnan(margin):
+            parts.append(f"isolation margin {margin:+.1f} dB over {self.isolation_threshold_db:g} dB")
+        return "; ".join(parts)
+
+    def as_dict(self) -> dict[str, object]:
+        """JSON-able summary for a record's `extra`."""
+        margin = self.isolation_margin_db
+        return {"polarity_found": self.polarity_found, "compared_with": self.compared_with,
+                "receive_position": [int(p) for p in self.receive_position],
+                "isolation_db": [None if not np.isfinite(v) else round(float(v), 3) for v in self.isolation_db],
+                "isolation_threshold_db": self.isolation_threshold_db,
+                "isolation_margin_db": None if np.isnan(margin) else round(margin, 3),
+                "dark_positions": list(self.dark_positions),
+                "crossed_pairs": [list(p) for p in self.crossed_pairs],
+                "misrouted": [list(p) for p in self.misrouted],
+                "leaks": [[a, b, round(level, 2)] for a, b, level in self.leaks],
+                "low_isolation_positions": list(self.low_isolation_positions)}
+
+
+def _faults_against(positions: np.ndarray, receive_position: np.ndarray, template: np.ndarray
+                    ) -> tuple[tuple[tuple[int, int], ...], tuple[tuple[int, int], ...]]:
+    """Crossed pairs (a and b arrive at each other's place) and the other misroutes."""
+    wrong = [i for i in range(positions.size) if receive_position[i] and receive_position[i] != template[i]]
+    crossed: list[tuple[int, int]] = []
+    paired: set[int] = set()
+    for i in wrong:
+        for j in wrong:
+            if j > i and i not in paired and j not in paired \
+                    and receive_position[i] == template[j] and receive_position[j] == template[i]:
+                crossed.append((int(positions[i]), int(positions[j])))
+                paired.update((i, j))
+    misrouted = tuple((int(positions[i]), int(receive_position[i])) for i in wrong if i not in paired)
+    return tuple(crossed), misrouted
 
 
 def classify_polarity(power_dbm: np.ndarray, receive_position_of_channel: np.ndarray, *,
@@ -73,29 +141,46 @@ def classify_polarity(power_dbm: np.ndarray, receive_position_of_channel: np.nda
     """Classify from `power_dbm[fiber, channel]` (one wavelength).
 
     `receive_position_of_channel[c]` is the end-B ferrule position detector c sees
-    (from the reference), so the templates are compared in ferrule terms.
+    (from the reference; 0 for a detector on no position), so the templates are
+    compared in ferrule terms. Leaks are channels lit within
+    `isolation_threshold_db` of a fiber's own light.
     """
     maps = maps_for(fiber_count)
     positions = np.asarray(maps.positions)
+    channel_position = np.asarray(receive_position_of_channel)
     power = np.where(np.isnan(power_dbm), -np.inf, power_dbm)
+    power = np.where(channel_position[None, :] > 0, power, -np.inf)  # detectors off the fixture see nothing
     rows = np.arange(power.shape[0])
     brightest = np.argmax(power, axis=1)
     brightest_dbm = power[rows, brightest]
     others = power.copy()
     others[rows, brightest] = -np.inf
-    isolation_db = brightest_dbm - np.max(others, axis=1)
+    with np.errstate(invalid="ignore"):
+        isolation_db = brightest_dbm - np.max(others, axis=1)
     dark = ~(brightest_dbm >= dark_below_dbm)
-    receive_position = np.where(dark, 0, np.asarray(receive_position_of_channel)[brightest])
+    isolation_db = np.where(dark, np.nan, isolation_db)
+    receive_position = np.where(dark, 0, channel_position[brightest])
     low_isolation = ~dark & (isolation_db < isolation_threshold_db)
+    leaks = []
+    for i in np.flatnonzero(low_isolation):
+        for channel in np.flatnonzero(others[i] > brightest_dbm[i] - isolation_threshold_db):
+            leaks.append((int(positions[i]), int(channel_position[channel]),
+                          float(brightest_dbm[i] - others[i, channel])))
+    templates = {name: np.asarray(t) for name, t in maps.templates.items()}
+    lit = ~dark
     found = "miswired"
-    if not dark.any():
-        for name, template in maps.templates.items():
-            if np.array_equal(receive_position, np.asarray(template)):
-                found = name
-                break
+    if lit.any():
+        order = sorted(templates, key=lambda name: name != expected)  # the expected one wins a tie
+        found = next((name for name in order
+                      if np.array_equal(receive_position[lit], templates[name][lit])), "miswired")
+    compared_with = expected if expected is not None else (
+        found if found != "miswired"
+        else max(templates, key=lambda name: int(np.sum(receive_position == templates[name]))))
+    crossed, misrouted = _faults_against(positions, receive_position, templates[compared_with])
     mismatched: tuple[int, ...] = ()
     if expected is not None:
         template = expected_receive_positions(fiber_count, expected)
         mismatched = tuple(int(p) for p in positions[~dark & (receive_position != template)])
     return PolarityResult(found, receive_position, isolation_db, tuple(int(p) for p in positions[dark]),
-                          tuple(int(p) for p in positions[low_isolation]), mismatched)
+                          tuple(int(p) for p in positions[low_isolation]), mismatched, compared_with,
+                          crossed, misrouted, tuple(leaks), isolation_threshold_db)

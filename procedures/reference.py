@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
 from procedures.acquisition import AcquisitionSettings, Progress, acquire_matrix
+from procedures.insertion_loss import measure_cable
 from procedures.instruments import BenchInstruments
-from procedures.results import ReferenceMeasurement
+from procedures.results import CableMeasurement, ReferenceMeasurement
 
 
 class ReferenceProblem(Exception):
@@ -42,3 +44,63 @@ def measure_reference(instruments: BenchInstruments, *, wavelengths_nm: Sequence
                                "check the reference cords' wiring")
     return ReferenceMeasurement(method, tuple(cord_ids), matrix, reference_channel, reference_power_dbm,
                                 tuple(instruments.identities()), matrix.finished_utc)
+
+
+@dataclass(frozen=True)
+class GoldenCheck:
+    """The golden cable measured against the current reference and compared with what it should read.
+
+    `expected_il_db` is [wavelength, fiber]: the golden cable's certified IL, or
+    what it read right after the reference was taken (then this check is that
+    baseline and `baseline` is True). The bench has drifted when any
+    |measured − expected| exceeds `tolerance_db` or a fiber gives no light.
+    """
+
+    serial: str
+    measurement: CableMeasurement
+    expected_il_db: np.ndarray
+    tolerance_db: float
+    baseline: bool = False
+
+    @property
+    def delta_db(self) -> np.ndarray:
+        return self.measurement.insertion_loss_db - self.expected_il_db
+
+    @property
+    def worst_delta_db(self) -> float:
+        delta = np.abs(self.delta_db)
+        return float(np.nanmax(delta)) if np.isfinite(delta).any() else float("nan")
+
+    @property
+    def drifted(self) -> bool:
+        return bool(np.any(~np.isfinite(self.delta_db)) or np.any(np.abs(self.delta_db) > self.tolerance_db))
+
+    def describe(self, fiber_positions: Sequence[int]) -> str:
+        if self.baseline:
+            return (f"golden cable {self.serial} measured as the baseline of this reference "
+                    f"(mean IL {np.nanmean(self.measurement.insertion_loss_db):.3f} dB)")
+        delta = np.where(np.isfinite(self.delta_db), np.abs(self.delta_db), np.inf)
+        w, i = np.unravel_index(int(np.argmax(delta)), delta.shape)
+        where = f"fiber {fiber_positions[i]} at {self.measurement.wavelengths_nm[w]:g} nm"
+        if not np.isfinite(delta[w, i]):
+            return f"golden cable {self.serial}: no light on {where}"
+        verb = "exceeds" if self.drifted else "within"
+        return (f"golden cable {self.serial}: |ΔIL| {delta[w, i]:.3f} dB at {where} {verb} the "
+                f"tolerance {self.tolerance_db:.3f} dB")
+
+
+def check_golden(instruments: BenchInstruments, reference: ReferenceMeasurement, *, serial: str,
+                 fiber_positions: Sequence[int], expected_receive_position: Sequence[int],
+                 expected_il_db: np.ndarray | None, tolerance_db: float,
+                 wavelengths_nm: Sequence[float] | None = None,
+                 settings: AcquisitionSettings | None = None) -> GoldenCheck:
+    """Measure the connected golden cable; with `expected_il_db` None the reading becomes the baseline."""
+    measurement = measure_cable(instruments, reference, fiber_positions, expected_receive_position,
+                                wavelengths_nm=wavelengths_nm, settings=settings)
+    if expected_il_db is None:
+        return GoldenCheck(serial, measurement, measurement.insertion_loss_db.copy(), tolerance_db, baseline=True)
+    expected = np.asarray(expected_il_db, dtype=np.float64)
+    if expected.shape != measurement.insertion_loss_db.shape:
+        raise ValueError(f"golden cable {serial}: expected IL has shape {expected.shape}, the measurement "
+                         f"{measurement.insertion_loss_db.shape} (wavelength, fiber)")
+    return GoldenCheck(serial, measurement, expected, tolerance_db)
