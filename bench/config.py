@@ -17,6 +17,23 @@ from bench.tomlio import Fields, read_toml
 BACKENDS = ("virtual", "sim", "visa")
 ROLES = ("meter", "source", "switch")
 REFERENCE_METHODS = ("1-cord", "2-cord", "3-cord")
+RETEST_POLICIES = ("last", "best", "all_must_pass")
+
+
+@dataclass(frozen=True)
+class GoldenCableSettings:
+    """A reference-grade cable kept at the station to prove the bench has not drifted.
+
+    `expected_il_db` maps wavelength → IL per fiber (recipe fiber order); when it
+    is empty the golden cable's reading right after each reference is the baseline.
+    """
+
+    serial: str
+    fiber_count: int = 12
+    polarity: str = "B"
+    tolerance_db: float = 0.10
+    expected_il_db: dict[float, tuple[float, ...]] = field(default_factory=dict)
+    check_every_tests: int = 0  # 0: only after each reference; N: also after every N cables
 
 
 @dataclass(frozen=True)
@@ -38,6 +55,7 @@ class ReferenceSettings:
     max_age_h: float = 8.0
     max_tests: int = 500
     uncertainty_db: float = 0.05  # below this, a negative IL is noise; beyond, a bad reference
+    golden: GoldenCableSettings | None = None
 
 
 @dataclass(frozen=True)
@@ -61,6 +79,7 @@ class StationConfig:
     sim_file: str = ""
     store_path: str = "results/bench.h5"
     source_path: str = "<station>"
+    retest_policy: str = "last"  # final verdict of a serial from its attempts: last | best | all_must_pass
 
     @property
     def fiber_capacity(self) -> int:
@@ -166,8 +185,16 @@ def parse_station(data: dict[str, Any], source: str = "<station>") -> StationCon
         max_age_h=reference_fields.positive("max_age_h", 8.0),
         max_tests=int(reference_fields.get("max_tests", int, 500)),
         uncertainty_db=reference_fields.positive("uncertainty_db", 0.05),
+        golden=_parse_golden(reference_fields.get("golden", dict, None), source),
     )
     reference_fields.finish()
+
+    retest_fields = Fields(top.get("retest", dict, {}), source, "retest")
+    retest_policy = retest_fields.get("policy", str, "last")
+    if retest_policy not in RETEST_POLICIES:
+        raise ConfigError(source, "retest.policy", f"unknown policy {retest_policy!r}",
+                          f"use one of {', '.join(RETEST_POLICIES)}")
+    retest_fields.finish()
 
     timing_fields = Fields(top.get("timing", dict, {}), source, "timing")
     timing = TimingSettings(
@@ -185,7 +212,37 @@ def parse_station(data: dict[str, Any], source: str = "<station>") -> StationCon
         raise ConfigError(source, "fixture.launch_ports", f"port {max(launch_ports)} exceeds the switch's "
                           f"port_count {port_count}", "use ports the switch has, or fix port_count")
     return StationConfig(name, backend, instruments, tuple(launch_ports), tuple(receive_channels),
-                         reference, timing, visa_library, sim_file, store_path, source)
+                         reference, timing, visa_library, sim_file, store_path, source, retest_policy)
+
+
+def _parse_golden(table: Any, source: str) -> GoldenCableSettings | None:
+    if table is None:
+        return None
+    fields = Fields(table, source, "reference.golden")
+    serial = fields.get("serial", str)
+    fiber_count = int(fields.get("fiber_count", int, 12))
+    polarity = fields.get("polarity", str, "B")
+    tolerance_db = fields.positive("tolerance_db", 0.10)
+    check_every = int(fields.get("check_every_tests", int, 0))
+    raw_expected = fields.get("expected_il_db", dict, {})
+    expected: dict[float, tuple[float, ...]] = {}
+    for key, values in raw_expected.items():
+        try:
+            wavelength = float(key)
+        except ValueError:
+            raise ConfigError(source, f"reference.golden.expected_il_db.{key}", "not a wavelength in nm",
+                              "write it like 1310 = [0.12, 0.15, ...]") from None
+        if not isinstance(values, list) or len(values) != fiber_count or not all(
+                isinstance(v, int | float) and not isinstance(v, bool) for v in values):
+            raise ConfigError(source, f"reference.golden.expected_il_db.{key}",
+                              f"expected a list of {fiber_count} numbers (one per fiber)",
+                              "list the golden cable's certified IL per fiber, in fiber order")
+        expected[wavelength] = tuple(float(v) for v in values)
+    fields.finish()
+    if check_every < 0:
+        raise ConfigError(source, "reference.golden.check_every_tests", "must be ≥ 0",
+                          "use 0 (only after a reference) or a number of cables")
+    return GoldenCableSettings(serial, fiber_count, polarity, tolerance_db, expected, check_every)
 
 
 def load_station(path: str | Path) -> StationConfig:

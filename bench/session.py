@@ -18,6 +18,7 @@ from bench.errors import BenchError
 from bench.grading import CableVerdict, grade_cable
 from bench.recipe import Recipe
 from bench.records import CableRecord, FiberResult, ReferenceRecord
+from bench.reference_health import ReferenceHealth
 from bench.station import Station
 from drivers.errors import InstrumentError
 from procedures.acquisition import AcquisitionSettings, Progress
@@ -91,6 +92,7 @@ class TestSession:
         self.reference: ReferenceMeasurement | None = None
         self.reference_id = ""
         self.tests_on_reference = 0
+        self.health = ReferenceHealth(station.config.reference.golden)  # golden check, bad-reference flag
         self.fiber_positions = fiber_positions(recipe.fiber_count)
         self.expected_receive_position = expected_receive_positions(recipe.fiber_count, recipe.polarity)
 
@@ -111,6 +113,7 @@ class TestSession:
             instruments=tuple(self.station.identities()))
         self.store.add_reference(record)
         self.reference, self.reference_id, self.tests_on_reference = measurement, record.reference_id, 0
+        self.health.new_reference()
         return record
 
     def reference_problem(self) -> str | None:
@@ -123,7 +126,7 @@ class TestSession:
             return f"the reference is {age_h:.1f} h old (limit {policy.max_age_h:g} h)"
         if self.tests_on_reference >= policy.max_tests:
             return f"{self.tests_on_reference} cables were tested on this reference (limit {policy.max_tests})"
-        return None
+        return self.health.problem()
 
     # -- cables ---------------------------------------------------------------
     def test_cable(self, serial: str, progress: Progress | None = None) -> CableOutcome:
@@ -150,6 +153,7 @@ class TestSession:
         self.tests_on_reference += 1
         polarity = self._polarity(measurement)
         verdict = grade_cable(self.recipe, measurement.insertion_loss_db, self.recipe.wavelengths_nm)
+        self.health.cable_tested(verdict)
         outcome, reasons = verdict.verdict, list(verdict.reasons)
         if measurement.problems:
             outcome, reasons = "ERROR", [*measurement.problems, *reasons]
@@ -158,6 +162,9 @@ class TestSession:
             reasons.insert(0, f"polarity {polarity.polarity_found} found, recipe requires {self.recipe.polarity}"
                            + (f" (positions {list(polarity.mismatched_positions)} misrouted)"
                               if polarity.mismatched_positions else ""))
+        elif not polarity.ok and outcome != "ERROR":
+            outcome = "FAIL"
+            reasons.insert(0, polarity.describe())
         return self._store(serial, started, outcome, "; ".join(reasons), measurement, verdict, polarity)
 
     def _polarity(self, measurement: CableMeasurement) -> PolarityResult:
@@ -203,6 +210,7 @@ class TestSession:
             fibers=self._fiber_results(measurement, verdict) if measurement is not None and verdict else (),
             extra={"settle_time_s_max": float(measurement.matrix.settle_time_s.max()) if measurement else None,
                    "cycle_time_s": (utc_now() - started).total_seconds(),
+                   "polarity": polarity.as_dict() if polarity else None,
                    **({"reason_full": reason} if fit_reason(reason) != reason else {})})
         index = self.store.append_cable(record)
         return CableOutcome(record, index, verdict, measurement, polarity)
