@@ -11,11 +11,11 @@ import pytest
 from bench.config import StationConfig, load_station
 from bench.demo import example_path
 from bench.recipe import Recipe, parse_recipe
+from bench.reference_health import verify_golden
 from bench.session import TestSession
 from bench.station import Station, open_station
 from bench.store import ResultStore
 from procedures.operator import CLEAN, CONNECT, MATE_CYCLES, REMATE, Prompt
-from bench.reference_health import verify_golden
 from sim_instruments.physics import SimulatedCable, make_golden_cable
 from sim_instruments.virtual_bench import VirtualBench
 
