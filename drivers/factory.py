@@ -15,7 +15,7 @@ from pyvisa import constants
 
 from drivers.dicon_gp700 import DiconGP700
 from drivers.dicon_mems import DiconMems
-from drivers.errors import WrongInstrumentError
+from drivers.errors import InstrumentTimeout, WrongInstrumentError
 from drivers.exfo_iqs_source import ExfoIqsSource
 from drivers.generic_scpi_source import GenericScpiSource
 from drivers.keysight_816x_source import Keysight816xSource
@@ -89,8 +89,16 @@ def open_instrument(resource_manager: pyvisa.ResourceManager, *, driver: str, ad
     resource = open_resource(resource_manager, address, timeout_s)
     try:
         if driver == "auto":
-            resource.read_termination = resource.write_termination = "\n"
-            identity = parse_identity(resource.query("*IDN?"), address)
+            # RS-232 instruments conventionally end commands in CR; sockets, GPIB and USB in LF.
+            resource.read_termination = "\n"
+            resource.write_termination = "\r" if address.upper().startswith("ASRL") else "\n"
+            try:
+                reply = resource.query("*IDN?")
+            except pyvisa.errors.VisaIOError as error:
+                raise InstrumentTimeout(name or address, "*IDN?",
+                                        f"no identity reply ({error}); instruments that do not answer *IDN? "
+                                        "(DiCon MEMS) need their driver named in the station config") from error
+            identity = parse_identity(reply, address)
             try:
                 driver = driver_for_model(identity.model)
             except KeyError:
