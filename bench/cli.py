@@ -9,6 +9,11 @@ from pathlib import Path
 
 from bench.errors import BenchError
 
+EPILOG = """\
+exit status: 0 success (line: every cable PASS), 1 a cable did not pass (line),
+2 an error (bad configuration, instruments unreachable, a cable ERROR), 130 interrupted.
+Start with 'bench demo' (no hardware needed); the technician and line guide is docs/operator.md."""
+
 
 def _demo(args: argparse.Namespace) -> int:
     from bench.config import load_station
@@ -25,11 +30,70 @@ def _demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _run(args: argparse.Namespace) -> int:
+    from bench.technician import run_technician
+
+    return run_technician(args, sys.stdin, sys.stdout)
+
+
+def _line(args: argparse.Namespace) -> int:
+    from bench.line import run_line_command
+
+    return run_line_command(args, sys.stdout, sys.stderr, sys.stdin)
+
+
+def _certificate(args: argparse.Namespace) -> int:
+    from bench.report.certificate import certificate_from_store, write_certificate
+
+    data = certificate_from_store(args.file, args.serial, attempt=args.attempt)
+    path = (write_certificate(data, path=args.out) if args.out
+            else write_certificate(data, directory=args.dir))
+    print(f"{data.outcome} certificate of {data.serial} (attempt {data.attempt}): {path}")
+    return 0
+
+
+def _report(args: argparse.Namespace) -> int:
+    from bench.report.files import safe_file_stem
+    from bench.report.lot_report import load_lot_report_data, write_lot_report
+
+    data = load_lot_report_data(args.file, args.lot, fiber_type=args.fiber_type)
+    fmt = args.format
+    if args.out:
+        out = Path(args.out)
+    else:
+        out = Path(f"lot-{safe_file_stem(args.lot)}.{fmt or 'pdf'}")
+    path = write_lot_report(data, out, fmt=fmt)
+    yield_text = "-" if data.stats.yield_fraction is None else f"{100 * data.stats.yield_fraction:.1f} %"
+    print(f"lot {data.lot}: {data.stats.n_cables} cables, yield {yield_text}; report: {path}")
+    return 0
+
+
+def _add_bench_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--station", required=True, help="station TOML (instruments, fixture wiring, reference "
+                        "policy), e.g. bench/examples/station_demo.toml")
+    parser.add_argument("--recipe", required=True, help="product recipe TOML (fiber count, polarity, "
+                        "wavelengths, limits), e.g. bench/examples/recipe_demo.toml")
+    parser.add_argument("--store", help="HDF5 results file to append to (default: the station's store_path)")
+    parser.add_argument("--certificates", metavar="DIR",
+                        help="write a PDF certificate per measured cable into DIR (names from the serial, made "
+                             "file-name safe; existing files are never overwritten)")
+    sim = parser.add_argument_group("virtual station only (backend = \"virtual\")")
+    sim.add_argument("--sim-fail", action="append", metavar="SERIAL",
+                     help="the simulated cable with this serial has one or two fibers far above the limit "
+                          "(repeat for several)")
+    sim.add_argument("--sim-seed", type=int, default=0, help="simulator seed (default 0): same serial and seed "
+                     "give the same simulated cable")
+    sim.add_argument("--sim-latency", type=float, default=0.0, metavar="SECONDS",
+                     help="extra seconds per simulated meter reading, to make a cable take as long as on a "
+                          "real bench (default 0)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="bench",
         description="Insertion-loss testing of MPO/MTP cables: drive the instruments, grade every fiber, "
-                    "keep every result in HDF5. Start with 'bench demo' (no hardware needed).")
+                    "keep every result in HDF5. Start with 'bench demo' (no hardware needed).",
+        epilog=EPILOG)
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     subparsers.required = True
 
@@ -44,6 +108,71 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--seed", type=int, default=2026, help="simulator seed (default 2026)")
     demo.add_argument("--store", help="HDF5 file to append to (default: a new results/demo-<time>.h5)")
     demo.set_defaults(func=_demo)
+
+    run = subparsers.add_parser(
+        "run", help="technician flow: scan, connect, test, PASS/FAIL, next cable (interactive)",
+        description="The technician's loop in a terminal. Asks for the operator and the lot, takes a reference "
+                    "if none is valid, then for each cable: scan or type the serial (checked against the "
+                    "recipe's pattern), connect the cable and press Enter, watch the progress, read the large "
+                    "PASS/FAIL with the failing fibers named. At the serial prompt: R re-reference, T retest "
+                    "the last cable, Q quit (then Enter). Ctrl-C during a measurement aborts that cable only "
+                    "(stored as ABORTED). Needs a terminal; for scripts use 'bench line'.",
+        epilog="guide: docs/operator.md")
+    _add_bench_options(run)
+    run.add_argument("--operator", help="operator name (default: asked)")
+    run.add_argument("--lot", help="lot (default: asked)")
+    run.add_argument("--no-colour", "--no-color", action="store_true", help="plain text, no ANSI colours "
+                     "(also when NO_COLOR is set)")
+    run.set_defaults(func=_run)
+
+    line = subparsers.add_parser(
+        "line", help="production line: test serials unattended, --json for scripts, exit code 0/1/2",
+        description="Test the given cables without any prompt: take a reference (the fixture must hold the "
+                    "reference cords only), then test each serial in order, storing every attempt. On a "
+                    "virtual station the simulated cable for each serial is connected automatically; on a "
+                    "real station a cable handler must load each one: drive it from Python "
+                    "(bench.line.open_line_bench with a Fixture, see examples/line_script.py). Exit status: "
+                    "0 every cable PASS, 1 a cable FAIL/CONDITIONAL/ABORTED, 2 an error (configuration, "
+                    "instruments, a cable ERROR), 130 interrupted (Ctrl-C stops after storing the current "
+                    "cable as ABORTED).",
+        epilog="example: bench line --station st.toml --recipe rc.toml --operator line3 --lot L42 --json "
+               "MTP12-000001 MTP12-000002")
+    _add_bench_options(line)
+    line.add_argument("--operator", required=True, help="operator or line name recorded with every result")
+    line.add_argument("--lot", required=True, help="lot recorded with every result")
+    line.add_argument("--serials-file", metavar="FILE", help="read serials from FILE, one per line ('-': "
+                      "standard input; '#' starts a comment)")
+    line.add_argument("--json", action="store_true", help="print one JSON document (per-cable outcome, failing "
+                      "fibers, record index, certificate) instead of text")
+    line.add_argument("serials", nargs="*", metavar="SERIAL", help="serial numbers, tested in this order")
+    line.set_defaults(func=_line)
+
+    certificate = subparsers.add_parser(
+        "certificate", help="write the PDF test certificate of a stored cable",
+        description="Write the certificate of a cable from a results file: product, serial, date, station, "
+                    "operator, reference method, per-fiber IL per wavelength with limits and margins, polarity, "
+                    "verdict and a bar chart. Uses the latest attempt that has per-fiber results, or --attempt.")
+    certificate.add_argument("file", help="HDF5 results file (.h5)")
+    certificate.add_argument("serial", help="cable serial number")
+    certificate.add_argument("--attempt", type=int, help="attempt number (default: the latest measured one)")
+    target = certificate.add_mutually_exclusive_group()
+    target.add_argument("--out", help="PDF path to write (refused if it exists)")
+    target.add_argument("--dir", default="certificates", help="folder for <serial>_attempt<n>.pdf "
+                        "(default: certificates)")
+    certificate.set_defaults(func=_certificate)
+
+    report = subparsers.add_parser(
+        "report", help="write a lot report (PDF or HTML): yield, histograms, box plots, lot statistics",
+        description="Write the report of a lot from a results file: yield and first-pass yield, outcome counts, "
+                    "IL histograms per wavelength with the limit, box plots per fiber position, the lot "
+                    "statistics (mean, sigma, percentiles, Cpk) and the IEC 61753-1 grade, cables not passing.")
+    report.add_argument("file", help="HDF5 results file (.h5)")
+    report.add_argument("--lot", required=True, help="lot to report")
+    report.add_argument("--out", help="output path, .pdf or .html (default: lot-<lot>.pdf; refused if it exists)")
+    report.add_argument("--format", choices=("pdf", "html"), help="output format (default: from --out, else pdf)")
+    report.add_argument("--fiber-type", choices=("SM", "MM"),
+                        help="grade table (default: the fiber type of the lot's stored recipe)")
+    report.set_defaults(func=_report)
 
     from bench import cli_grading, cli_store
     cli_store.add_subcommands(subparsers)
