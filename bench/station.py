@@ -34,12 +34,13 @@ class Station:
         return rows
 
     def close(self) -> None:
+        # Only this station's resources are closed: pyvisa hands every caller of
+        # ResourceManager("@py") the same object, so closing it would cut the
+        # connections of any other station open in this process.
         for instrument in self.opened:
             instrument.close()
         self.opened.clear()
-        if self.resource_manager is not None:
-            self.resource_manager.close()
-            self.resource_manager = None
+        self.resource_manager = None
 
     def __enter__(self) -> Station:
         return self
@@ -88,5 +89,4 @@ def open_station(config: StationConfig, *, addresses: Mapping[str, str] | None =
     except BaseException:
         for instrument in opened:
             instrument.close()
-        resource_manager.close()
         raise
