@@ -266,14 +266,17 @@ class TechnicianFlow:
                      f"polarity {record.polarity_found}")
         else:
             by_fiber: dict[int, list[str]] = {}
+            limits: set[str] = set()
             for f in fibers:
                 if f.verdict != "PASS":
                     il = "no light" if f.insertion_loss_db != f.insertion_loss_db else f"{f.insertion_loss_db:.3f} dB"
-                    margin = "" if f.margin_db != f.margin_db else f", margin {f.margin_db:+.3f}"
-                    by_fiber.setdefault(f.fiber_position, []).append(
-                        f"{f.wavelength_nm:g} nm {il} (limit {f.limit_db:.3f}{margin})")
+                    margin = "" if f.margin_db != f.margin_db else f" ({f.margin_db:+.3f})"
+                    by_fiber.setdefault(f.fiber_position, []).append(f"{f.wavelength_nm:g} nm {il}{margin}")
+                    limits.add(f"{f.limit_db:.3f} dB")
+            if by_fiber:
+                term.say(f"  failing fibers: IL (margin) against the limit {' / '.join(sorted(limits))}")
             for position, cells in sorted(by_fiber.items()):
-                term.say(term.style(f"  fiber {position:>2}: ", "red") + "   ".join(cells))
+                term.say(term.style(f"  fiber {position:>2}  ", "red") + "   ".join(cells))
             if record.polarity_found:
                 term.say(f"  polarity found {record.polarity_found}")
             reason = str(record.extra.get("reason_full") or record.reason)

@@ -52,8 +52,9 @@ def test_three_cables_one_failing_one_aborted(tmp_path: Path) -> None:
         term.sendline()
         failing = term.expect(r"MTP12-000002 +failing fibers: ([\d, ]+)")
         failing_fibers = [int(f) for f in failing.group(1).split(",")]
+        term.expect(r"failing fibers: IL \(margin\) against the limit 0\.750 dB")
         for fiber in failing_fibers:
-            term.expect(rf"fiber +{fiber}: 1310 nm \d\.\d{{3}} dB \(limit 0\.750, margin -")
+            term.expect(rf"fiber +{fiber} +1310 nm \d\.\d{{3}} dB \(-\d\.\d{{3}}\) +1550 nm")
         term.expect(r"2 cable\(s\) this session: FAIL 1, PASS 1")
 
         term.expect("serial> ")

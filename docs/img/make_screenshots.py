@@ -1,0 +1,167 @@
+"""Regenerate the screenshots in docs/img/ (run from the repository root, in the venv):
+
+    python docs/img/make_screenshots.py
+
+certificate.png      page 1 of the certificate of a failing cable (virtual bench)
+terminal_pass_fail.png  `bench run` in a real terminal (tmux, 100x48) after a PASS and a FAIL
+
+The terminal is captured with `tmux capture-pane -e` (text plus colours) and
+drawn with matplotlib in a monospace font, so what you see is what the
+technician's terminal showed.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parents[1]
+sys.path.insert(0, str(REPO))
+
+from bench.demo import example_path  # noqa: E402
+from bench.line import open_line_bench  # noqa: E402
+from bench.report.certificate import CertificateData, certificate_figures  # noqa: E402
+
+STATION, RECIPE = str(example_path("station_demo.toml")), str(example_path("recipe_demo.toml"))
+
+
+def certificate_png(work: Path) -> Path:
+    with open_line_bench(STATION, RECIPE, operator="j.doe", lot="LOT-2026-041", store=work / "cert.h5",
+                         sim_fail=["MTP12-004711"], sim_seed=11) as bench:
+        record = bench.take_reference()
+        result = bench.test("MTP12-004711")
+        data = CertificateData.from_record(result.outcome.record, record, result.outcome.record_index)
+    out = HERE / "certificate.png"
+    certificate_figures(data)[0].savefig(out, dpi=100)
+    return out
+
+
+# ------------------------------------------------------------------ terminal capture
+
+BASIC = ["#000000", "#cd3131", "#0dbc79", "#e5e510", "#2472c8", "#bc3fbc", "#11a8cd", "#e5e5e5"]
+BRIGHT = ["#666666", "#f14c4c", "#23d18b", "#f5f543", "#3b8eea", "#d670d6", "#29b8db", "#ffffff"]
+FG, BG = "#d4d4d4", "#1e1e1e"
+SGR = re.compile(r"\x1b\[([0-9;]*)m")
+
+
+def parse_ansi(lines: list[str]) -> list[list[tuple[str, str, str, bool]]]:
+    """Each line as cells (char, fg, bg, bold)."""
+    fg, bg, bold = FG, BG, False
+    grid = []
+    for line in lines:
+        cells: list[tuple[str, str, str, bool]] = []
+        pos = 0
+        for match in SGR.finditer(line + "\x1b[9999m"):
+            for ch in line[pos:match.start()]:
+                cells.append((ch, fg, bg, bold))
+            pos = match.end()
+            codes = [int(c) if c else 0 for c in match.group(1).split(";")]
+            for code in codes:
+                if code == 0:
+                    fg, bg, bold = FG, BG, False
+                elif code == 1:
+                    bold = True
+                elif code in (2, 22):
+                    bold = False
+                elif 30 <= code <= 37:
+                    fg = BASIC[code - 30]
+                elif 90 <= code <= 97:
+                    fg = BRIGHT[code - 90]
+                elif 40 <= code <= 47:
+                    bg = BASIC[code - 40]
+                elif 100 <= code <= 107:
+                    bg = BRIGHT[code - 100]
+                elif code == 39:
+                    fg = FG
+                elif code == 49:
+                    bg = BG
+        grid.append(cells)
+    return grid
+
+
+def render_terminal(lines: list[str], out: Path, cols: int = 100) -> None:
+    from matplotlib.figure import Figure
+    from matplotlib.patches import Rectangle
+
+    grid = parse_ansi(lines)
+    char_w, char_h = 0.6021 * 10 / 72, 0.17  # inches per cell: DejaVu Sans Mono advance at 10 pt
+    fig = Figure(figsize=((cols + 3) * char_w, (len(grid) + 1.6) * char_h), facecolor=BG)
+    ax = fig.add_axes((0, 0, 1, 1))
+    ax.set_xlim(-1.5, cols + 1.5)
+    ax.set_ylim(len(grid) + 0.8, -0.8)
+    ax.axis("off")
+    ax.set_facecolor(BG)
+    for row, cells in enumerate(grid):
+        for col, (_ch, _fg, bg, _bold) in enumerate(cells):
+            if bg != BG:
+                ax.add_patch(Rectangle((col, row - 0.5), 1.02, 1.02, facecolor=bg, edgecolor="none"))
+        col = 0
+        while col < len(cells):  # draw runs of same style as one text
+            ch, fg, bg, bold = cells[col]
+            end = col
+            while end < len(cells) and cells[end][1:] == (fg, bg, bold):
+                end += 1
+            text = "".join(c[0] for c in cells[col:end])
+            if text.strip():
+                ax.text(col, row, text, family="DejaVu Sans Mono", fontsize=10, color=fg, va="center",
+                        ha="left", weight="bold" if bold else "normal")
+            col = end
+    fig.savefig(out, dpi=100, facecolor=BG)
+
+
+def tmux(*args: str) -> str:
+    return subprocess.run(["tmux", *args], check=True, capture_output=True, text=True).stdout
+
+
+def wait_for(session: str, text: str, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if text in tmux("capture-pane", "-p", "-t", session, "-S", "-200"):
+            return
+        time.sleep(0.2)
+    raise RuntimeError(f"timed out waiting for {text!r}")
+
+
+def terminal_png(work: Path) -> Path:
+    session = "bench-shot"
+    command = (f"cd {REPO} && {sys.executable} -m bench.cli run --station {STATION} --recipe {RECIPE} "
+               f"--store {work / 'run.h5'} --sim-fail MTP12-004712 --sim-seed 11 --sim-latency 0.005")
+    subprocess.run(["tmux", "kill-session", "-t", session], capture_output=True)
+    tmux("new-session", "-d", "-s", session, "-x", "100", "-y", "48", "-e", "TERM=xterm-256color", command)
+    try:
+        for wait, keys in (("Operator:", "j.doe"), ("Lot:", "LOT-2026-041"), ("(Q to quit)", ""),
+                           ("serial>", "MTP12-004711"), ("Connect cable", ""),
+                           ("this session: PASS 1", "MTP12-004712"), ("Connect cable MTP12-004712", "")):
+            wait_for(session, wait)
+            tmux("send-keys", "-t", session, "-l", keys)
+            tmux("send-keys", "-t", session, "Enter")
+        wait_for(session, "FAIL 1, PASS 1")
+        time.sleep(0.3)
+        lines = tmux("capture-pane", "-p", "-e", "-N", "-t", session).splitlines()
+        tmux("send-keys", "-t", session, "-l", "q")
+        tmux("send-keys", "-t", session, "Enter")
+        time.sleep(0.5)
+    finally:
+        subprocess.run(["tmux", "kill-session", "-t", session], capture_output=True)
+    out = HERE / "terminal_pass_fail.png"
+    render_terminal(lines, out)
+    return out
+
+
+def main() -> None:
+    if shutil.which("tmux") is None:
+        sys.exit("tmux is needed for the terminal screenshot; install it (apt-get install tmux)")
+    with tempfile.TemporaryDirectory() as folder:
+        work = Path(folder)
+        print(certificate_png(work))
+        print(terminal_png(work))
+
+
+if __name__ == "__main__":
+    main()
