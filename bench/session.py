@@ -39,19 +39,6 @@ def iso_utc(moment: dt.datetime) -> str:
     return moment.astimezone(dt.UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
 
 
-# Width of the store's `reason` field (schema v1, UTF-8 bytes). The full text
-# goes to the record's `extra["reason_full"]` when it does not fit.
-REASON_MAX_BYTES = 256
-
-
-def fit_reason(text: str, max_bytes: int = REASON_MAX_BYTES) -> str:
-    """`text` cut on a UTF-8 character boundary to fit `max_bytes`, ending in '...' when cut."""
-    raw = text.encode("utf-8")
-    if len(raw) <= max_bytes:
-        return text
-    return raw[:max_bytes - 3].decode("utf-8", "ignore") + "..."
-
-
 class ReferenceRequired(BenchError):
     """No valid reference: take (or retake) one before testing."""
 
@@ -203,14 +190,13 @@ class TestSession:
             serial=serial, lot=self.lot, attempt=self.store.next_attempt(serial), recipe_name=self.recipe.name,
             recipe_snapshot=self.recipe.as_dict(), station_name=self.station.config.name, operator=self.operator,
             software_version=software_version(), started_utc=iso_utc(started), finished_utc=iso_utc(utc_now()),
-            outcome=outcome, reason=fit_reason(reason), decision_rule=rule.kind, uncertainty_db=rule.uncertainty_db,
+            outcome=outcome, reason=reason, decision_rule=rule.kind, uncertainty_db=rule.uncertainty_db,
             coverage_factor=rule.coverage_factor, reference_id=self.reference_id,
             polarity_found=polarity.polarity_found if polarity else "", instruments=tuple(self.station.identities()),
             wavelengths_nm=wavelengths, power_matrix_dbm=matrix,
             fibers=self._fiber_results(measurement, verdict) if measurement is not None and verdict else (),
             extra={"settle_time_s_max": float(measurement.matrix.settle_time_s.max()) if measurement else None,
                    "cycle_time_s": (utc_now() - started).total_seconds(),
-                   "polarity": polarity.as_dict() if polarity else None,
-                   **({"reason_full": reason} if fit_reason(reason) != reason else {})})
+                   "polarity": polarity.as_dict() if polarity else None})
         index = self.store.append_cable(record)
         return CableOutcome(record, index, verdict, measurement, polarity)
