@@ -20,12 +20,14 @@ from bench.recipe import Recipe
 from bench.records import CableRecord, FiberResult, ReferenceRecord
 from bench.reference_health import ReferenceHealth
 from bench.station import Station
-from drivers.errors import InstrumentError
+from drivers.errors import InstrumentError, InstrumentTimeout, OverRangeError, ScpiError, WrongInstrumentError
+from drivers.scpi import InstrumentReplacedError, RetryBudget
 from procedures.acquisition import AcquisitionSettings, Progress
 from procedures.insertion_loss import measure_cable
 from procedures.polarity import PolarityResult, classify_polarity, expected_receive_positions, fiber_positions
 from procedures.reference import ReferenceProblem, measure_reference
 from procedures.results import CableMeasurement, ReferenceMeasurement, utc_now
+from procedures.sanity import BenchFault, check_light, check_switch, drain_error_queues
 
 
 def software_version() -> str:
@@ -41,6 +43,31 @@ def iso_utc(moment: dt.datetime) -> str:
 
 class ReferenceRequired(BenchError):
     """No valid reference: take (or retake) one before testing."""
+
+
+# Recoveries (reconnect + repeat of an operation, see drivers.scpi) allowed to all
+# instruments together during one cable; more means the link is not fit to measure.
+RECOVERIES_PER_CABLE = 3
+
+
+def operator_action(error: Exception) -> str:
+    """What the operator should do about an instrument fault (docs/reliability.md)."""
+    if isinstance(error, InstrumentReplacedError):
+        return "close and reopen the station (bench restart), check the station config, then take a new reference"
+    if isinstance(error, WrongInstrumentError):
+        return "the address answers as another model: fix the station config or the cabling, then restart"
+    if isinstance(error, ScpiError):
+        return ("retest the cable; if the error repeats, check the station config for this instrument "
+                "(wavelength, range, slots) and the instrument's front panel")
+    if isinstance(error, OverRangeError):
+        return "a detector is out of range: check the meter's range setting and the source power, then retest"
+    if isinstance(error, InstrumentTimeout):
+        return ("retest the cable; if it repeats, check that the instrument is on, not in local/menu mode, "
+                "and its LAN/serial cable, then restart the station")
+    if isinstance(error, ReferenceProblem):
+        return "take a new reference, then retest the cable"
+    return ("retest the cable; if it repeats, check the instrument's power and LAN/serial cable, "
+            "then restart the station")
 
 
 @dataclass(frozen=True)
@@ -67,7 +94,8 @@ class TestSession:
 
     __test__ = False  # not a pytest class, despite the name
 
-    def __init__(self, station: Station, recipe: Recipe, store: object, *, operator: str, lot: str) -> None:
+    def __init__(self, station: Station, recipe: Recipe, store: object, *, operator: str, lot: str,
+                 recoveries_per_cable: int | None = RECOVERIES_PER_CABLE) -> None:
         self.station = station
         self.recipe = recipe
         self.store = store
@@ -82,15 +110,51 @@ class TestSession:
         self.health = ReferenceHealth(station.config.reference.golden)  # golden check, bad-reference flag
         self.fiber_positions = fiber_positions(recipe.fiber_count)
         self.expected_receive_position = expected_receive_positions(recipe.fiber_count, recipe.polarity)
+        # One recovery budget for all instruments, reset for every cable and reference.
+        self.retry_budget = RetryBudget(recoveries_per_cable)
+        for instrument in station.opened:
+            instrument.retry_budget = self.retry_budget
+
+    def _after_fault(self) -> None:
+        """After an ERROR the instruments' state is unknown: every setting is sent again next time."""
+        for instrument in self.station.opened:
+            instrument.invalidate_state()
+            if instrument.link_suspect and instrument.replaced_by is None:
+                try:  # a fresh link now, so that the next cable does not inherit this one's fault
+                    instrument.reconnect()
+                except InstrumentError:
+                    pass  # still down: the next cable's first command reports it
+        state = getattr(self.station.instruments, "state", None)
+        if state is not None:
+            self.station.instruments.state = type(state)()  # what the procedures last commanded
+
+    def _bench_fault(self, measurement: CableMeasurement) -> BenchFault | None:
+        """Faults of the bench hidden in a completed measurement (procedures.sanity)."""
+        faults = drain_error_queues(self.station.opened)
+        if faults:
+            return faults[0]
+        return (check_light(measurement.matrix, self.station.instruments.source)
+                or check_switch(self.station.instruments, measurement.matrix, self.settings))
 
     # -- reference ------------------------------------------------------------
     def take_reference(self, progress: Progress | None = None) -> ReferenceRecord:
         """Measure and store a reference over every fixture position at the recipe's wavelengths."""
         config = self.station.config
-        measurement = measure_reference(
-            self.station.instruments, wavelengths_nm=self.recipe.wavelengths_nm,
-            launch_ports=config.launch_ports, method=config.reference.method,
-            cord_ids=config.reference.cord_ids, settings=self.settings, progress=progress)
+        self.retry_budget.reset()
+        try:
+            measurement = measure_reference(
+                self.station.instruments, wavelengths_nm=self.recipe.wavelengths_nm,
+                launch_ports=config.launch_ports, method=config.reference.method,
+                cord_ids=config.reference.cord_ids, settings=self.settings, progress=progress)
+            faults = drain_error_queues(self.station.opened)
+        except (InstrumentError, ReferenceProblem):
+            self._after_fault()
+            raise
+        if faults or not measurement.matrix.settled.all():
+            self._after_fault()
+            raise ReferenceProblem(faults[0].describe() if faults else
+                                   "a reference reading never settled (unstable source or meter); check the "
+                                   "source's warm-up and the reference cords' connections, then re-reference")
         record = ReferenceRecord(
             reference_id=uuid.uuid4().hex, method=measurement.method, taken_utc=iso_utc(measurement.taken_utc),
             station_name=config.name, operator=self.operator, cord_ids=measurement.cord_ids,
@@ -105,6 +169,9 @@ class TestSession:
 
     def reference_problem(self) -> str | None:
         """Why the current reference may not be used, or None if it may."""
+        replaced = [instrument for instrument in self.station.opened if instrument.replaced_by is not None]
+        if replaced:
+            return f"{replaced[0].name}: {replaced[0]._replaced_text()}"
         if self.reference is None:
             return "no reference has been taken on this station yet"
         policy = self.station.config.reference
@@ -124,6 +191,7 @@ class TestSession:
             raise ReferenceRequired(f"{problem}; take a new reference before testing")
         assert self.reference is not None
         started = utc_now()
+        self.retry_budget.reset()
         measurement: CableMeasurement | None = None
         verdict: CableVerdict | None = None
         polarity: PolarityResult | None = None
@@ -131,12 +199,19 @@ class TestSession:
             measurement = measure_cable(self.station.instruments, self.reference, self.fiber_positions,
                                         self.expected_receive_position, wavelengths_nm=self.recipe.wavelengths_nm,
                                         settings=self.settings, progress=progress)
+            bench_fault = self._bench_fault(measurement)
         except (InstrumentError, ReferenceProblem) as error:
-            return self._store(serial, started, "ERROR", f"instrument fault: {error}", None, None, None)
+            self._after_fault()
+            return self._store(serial, started, "ERROR",
+                               f"instrument fault: {error}. Operator: {operator_action(error)}", None, None, None)
         except KeyboardInterrupt:
             self._store(serial, started, "ABORTED", "aborted by the operator (Ctrl-C) during measurement",
                         None, None, None)
             raise
+        if bench_fault is not None:
+            self._after_fault()
+            return self._store(serial, started, "ERROR", f"bench fault: {bench_fault.describe()}", measurement,
+                               None, None)
         self.tests_on_reference += 1
         polarity = self._polarity(measurement)
         verdict = grade_cable(self.recipe, measurement.insertion_loss_db, self.recipe.wavelengths_nm)
@@ -144,6 +219,10 @@ class TestSession:
         outcome, reasons = verdict.verdict, list(verdict.reasons)
         if measurement.problems:
             outcome, reasons = "ERROR", [*measurement.problems, *reasons]
+            reasons.insert(len(measurement.problems), "Operator: the readings are not trustworthy (unstable source "
+                           "or meter, or a detector out of range): check the source warm-up, the meter range and "
+                           "the connections, then retest")
+            self._after_fault()
         elif polarity.polarity_found != self.recipe.polarity and outcome != "ERROR":
             outcome = "FAIL"
             reasons.insert(0, f"polarity {polarity.polarity_found} found, recipe requires {self.recipe.polarity}"
@@ -197,6 +276,9 @@ class TestSession:
             fibers=self._fiber_results(measurement, verdict) if measurement is not None and verdict else (),
             extra={"settle_time_s_max": float(measurement.matrix.settle_time_s.max()) if measurement else None,
                    "cycle_time_s": (utc_now() - started).total_seconds(),
-                   "polarity": polarity.as_dict() if polarity else None})
+                   "polarity": polarity.as_dict() if polarity else None,
+                   # link faults recovered during this attempt (drivers.scpi): the record tells the truth
+                   **({"recoveries": [r.as_dict() for r in self.retry_budget.used]}
+                      if self.retry_budget.used else {})})
         index = self.store.append_cable(record)
         return CableOutcome(record, index, verdict, measurement, polarity)

@@ -28,6 +28,7 @@ class DiconMems(SerialInstrument):
     read_termination = "\n"
     write_termination = "\r"
     echo_lines = 1
+    has_error_queue = False  # moves are confirmed by reading `I1?` back
 
     def __init__(self, resource: Any, *, port_count: int | None = None, verify_moves: bool = True,
                  park_on_close: bool = False, **kwargs: Any) -> None:

@@ -4,19 +4,36 @@ Every driver is a thin declarative layer over `ScpiInstrument`: it says which
 models it accepts and which strings it sends. The base owns the things that
 must be the same everywhere: timeouts mapped to typed errors, `*IDN?` parsing,
 draining `SYST:ERR?` after configuration, and the SCPI over-range sentinel.
+
+It also owns recovery, so that every driver recovers the same way. When an
+operation (`configure`, `set_wavelength`, `set_output`, `select`, `trigger`,
+`fetch`, `read_all`, `setup`) fails on the link — timeout, connection reset,
+garbage or truncated reply — the base reconnects (a fresh session discards any
+late or stray bytes), checks that `*IDN?` still names the same unit, re-sends
+the configuration the instrument was last given (its state is unknown after
+a reconnect) and repeats the whole operation; a `fetch` is preceded by a new
+`trigger`, so a reading taken before the fault is never returned as if it were
+fresh. Recoveries are bounded per operation (`max_recoveries`) and by a
+`RetryBudget` a test session shares among its instruments and resets per
+cable. A SCPI error from the instrument's queue, a wrong model or a changed
+identity is never retried.
 """
 
 from __future__ import annotations
 
+import functools
 import re
-from collections.abc import Iterable
-from typing import Any
+from collections import deque
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any, ClassVar
 
 import numpy as np
 
 from drivers.capabilities import InstrumentIdentity
 from drivers.errors import (
     InstrumentCommunicationError,
+    InstrumentError,
     InstrumentTimeout,
     ScpiError,
     WrongInstrumentError,
@@ -30,6 +47,87 @@ OVER_RANGE_THRESHOLD_816X = 1e20
 
 _ERROR_REPLY = re.compile(r"^\s*([+-]?\d+)\s*,\s*\"?(.*?)\"?\s*$")
 _MAX_ERRORS_DRAINED = 32  # deeper than any queue we drive (N774x: 30)
+
+# Commands that start or stop something rather than set a state: never replayed after a reconnect.
+_NOT_REPLAYED = re.compile(r"FUNC:STAT|FUNC:PAR|INIT|TRIG|\*RST|\*CLS|PK$", re.IGNORECASE)
+# Driver caches of instrument state ("unknown" values); see `invalidate_state`.
+_STATE_CACHES: dict[str, Any] = {"_wavelength_nm": None, "_averaging_time_s": None, "_average_count": None,
+                                 "_output": None, "_position": None, "_setup_done": False}
+
+
+class InstrumentReplacedError(WrongInstrumentError):
+    """After a reconnect `*IDN?` names another unit: the station must be reopened and re-referenced."""
+
+
+@dataclass(frozen=True)
+class Recovery:
+    """One recovery: which instrument, what failed, what was done."""
+
+    instrument: str
+    operation: str
+    command: str
+    error: str
+
+    def as_dict(self) -> dict[str, str]:
+        return {"instrument": self.instrument, "operation": self.operation, "command": self.command,
+                "error": self.error}
+
+
+class RetryBudget:
+    """Recoveries allowed to a group of instruments (a test session resets it for every cable).
+
+    `limit` None: no shared limit (each operation is still bounded by its driver's `max_recoveries`).
+    """
+
+    def __init__(self, limit: int | None = None) -> None:
+        self.limit = limit
+        self.used: list[Recovery] = []
+        self.history: deque[Recovery] = deque(maxlen=1000)
+
+    def reset(self) -> None:
+        self.used = []
+
+    @property
+    def remaining(self) -> int | None:
+        return None if self.limit is None else max(0, self.limit - len(self.used))
+
+    def spend(self, recovery: Recovery) -> bool:
+        """Record `recovery` and return True if the budget allows it."""
+        if self.limit is not None and len(self.used) >= self.limit:
+            return False
+        self.used.append(recovery)
+        self.history.append(recovery)
+        return True
+
+
+def _recovering(name: str, operation: Callable[..., Any]) -> Callable[..., Any]:
+    """Wrap a driver operation so that a link failure is recovered and the operation repeated."""
+
+    @functools.wraps(operation)
+    def wrapper(self: ScpiInstrument, *args: Any, **kwargs: Any) -> Any:
+        if self._operation_depth:  # nested in another operation: the outer one recovers
+            return operation(self, *args, **kwargs)
+        self._operation_depth += 1
+        try:
+            recoveries, reconnect = 0, False
+            while True:
+                self._refuse_if_replaced()
+                try:
+                    if reconnect:
+                        self.reconnect()
+                        for method in self.retrigger_before.get(name, ()):
+                            getattr(self, method)()
+                    return operation(self, *args, **kwargs)
+                except (InstrumentTimeout, InstrumentCommunicationError) as error:
+                    if not self._may_recover(name, error, recoveries):
+                        self.link_suspect = True  # reconnect before trusting this link again
+                        raise
+                    recoveries, reconnect = recoveries + 1, True
+        finally:
+            self._operation_depth -= 1
+
+    wrapper._recovering = True  # type: ignore[attr-defined]
+    return wrapper
 
 
 def parse_identity(reply: str, address: str = "") -> InstrumentIdentity:
@@ -60,14 +158,42 @@ class ScpiInstrument:
     models: tuple[str, ...] = ()
     #: Query that drains one entry of the error queue.
     error_query: str = "SYST:ERR?"
+    #: False for instruments without an error queue (they confirm commands another way).
+    has_error_queue: ClassVar[bool] = True
     #: Termination the instrument uses; socket instruments need it set explicitly.
     read_termination: str = "\n"
     write_termination: str = "\n"
+    #: Operations repeated after a link failure (see the module docstring); each must be idempotent.
+    recoverable_operations: ClassVar[tuple[str, ...]] = (
+        "setup", "configure", "set_wavelength", "set_output", "select", "trigger", "fetch", "read_all",
+        "begin_fetch", "end_fetch")
+    #: Before repeating operation K, call methods V in order: a fetch needs a fresh trigger (a reading
+    #: taken before the fault must never come back as a new one), the reply of a split fetch its query.
+    retrigger_before: ClassVar[dict[str, tuple[str, ...]]] = {
+        "fetch": ("trigger",), "begin_fetch": ("trigger",), "end_fetch": ("trigger", "begin_fetch")}
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        for name in cls.recoverable_operations:
+            operation = cls.__dict__.get(name)
+            if callable(operation) and not getattr(operation, "_recovering", False):
+                setattr(cls, name, _recovering(name, operation))
 
     def __init__(self, resource: Any, *, name: str = "", timeout_s: float = 5.0,
-                 check_identity: bool = True) -> None:
+                 check_identity: bool = True, max_recoveries: int = 2,
+                 retry_budget: RetryBudget | None = None) -> None:
         self.resource = resource
         self.name = name or getattr(resource, "resource_name", type(self).__name__)
+        self.timeout_s = timeout_s
+        #: Recoveries (reconnect + repeat) allowed to one operation; 0 disables recovery.
+        self.max_recoveries = int(max_recoveries)
+        self.retry_budget = retry_budget if retry_budget is not None else RetryBudget()
+        self.replaced_by: InstrumentIdentity | None = None
+        #: True after a link failure that was not recovered; `reconnect()` clears it.
+        self.link_suspect = False
+        self._operation_depth = 0
+        self._configuration: dict[str, str] = {}  # header → last command that set it, in order
+        self._check_identity = check_identity
         self._configure_resource(timeout_s)
         self.identity = self._read_identity() if check_identity else InstrumentIdentity(
             "", "", "", "", self.name)
@@ -157,6 +283,90 @@ class ScpiInstrument:
         for command in commands:
             self.write(command)
             self.check_errors(command)
+            self._remember(command)
+
+    def _remember(self, command: str) -> None:
+        """Keep the last command per header, to restore the instrument's state after a reconnect."""
+        if _NOT_REPLAYED.search(command):
+            return
+        header = command.split(" ", 1)[0].upper()
+        self._configuration.pop(header, None)
+        self._configuration[header] = command
+
+    # -- recovery ------------------------------------------------------------
+    def _can_reconnect(self) -> bool:
+        return callable(getattr(self.resource, "open", None)) and hasattr(self.resource, "session")
+
+    def _may_recover(self, operation: str, error: InstrumentError, recoveries: int) -> bool:
+        if recoveries >= self.max_recoveries or not self._can_reconnect():
+            return False
+        return self.retry_budget.spend(Recovery(self.name, operation, error.command, error.detail))
+
+    def _refuse_if_replaced(self) -> None:
+        if self.replaced_by is not None:
+            raise InstrumentReplacedError(self.name, "*IDN?", self._replaced_text())
+
+    def _replaced_text(self) -> str:
+        was, now = self.identity, self.replaced_by
+        assert now is not None
+        return (f"the instrument was replaced: it was {was.manufacturer} {was.model} serial {was.serial_number}, "
+                f"it is now {now.manufacturer} {now.model} serial {now.serial_number}; its calibration and the "
+                "reference no longer apply: close and reopen the station, check the config, take a new reference")
+
+    def reconnect(self) -> None:
+        """Open a fresh session, verify the identity, restore the last configuration.
+
+        Raises InstrumentCommunicationError if the instrument cannot be reached and
+        InstrumentReplacedError if `*IDN?` names another unit than at opening.
+        """
+        try:
+            self.resource.close()
+        except Exception:  # noqa: BLE001 - the old session is already dead
+            pass
+        try:
+            self.resource.open()
+        except Exception as error:  # noqa: BLE001
+            raise InstrumentCommunicationError(
+                self.name, "reconnect", f"cannot reopen {getattr(self.resource, 'resource_name', '')} "
+                f"({type(error).__name__}: {error}); check the instrument's power and cable") from error
+        self._configure_resource(self.timeout_s)
+        self._after_reconnect()
+        if self._check_identity:
+            identity = self._read_identity()
+            if not self._same_unit(identity):
+                identity = self._read_identity()  # a garbled reply must not pass for a new unit
+                if not self._same_unit(identity):
+                    self.replaced_by = identity
+                    raise InstrumentReplacedError(self.name, "*IDN?", self._replaced_text())
+        self.restore_state()
+        self.link_suspect = False
+
+    def _after_reconnect(self) -> None:
+        """Transport settings a fresh session needs beyond terminations and timeout."""
+        from drivers.factory import disable_nagle  # the factory imports every driver, hence here
+
+        try:
+            disable_nagle(self.resource)
+        except Exception:  # noqa: BLE001 - a latency optimisation, never a reason to fail
+            pass
+
+    def _same_unit(self, identity: InstrumentIdentity) -> bool:
+        was = self.identity
+        return (identity.manufacturer, identity.model, identity.serial_number) == (
+            was.manufacturer, was.model, was.serial_number)
+
+    def restore_state(self) -> None:
+        """Re-send the configuration last sent (the instrument may have lost it), in the order sent."""
+        commands = list(self._configuration.values())
+        self._configuration.clear()
+        self.send_configuration(commands)
+
+    def invalidate_state(self) -> None:
+        """Forget what the driver believes about the instrument's state, so that the next
+        operation sends every setting again (after a fault, the state is unknown)."""
+        for attribute, unknown in _STATE_CACHES.items():
+            if attribute in vars(self):
+                setattr(self, attribute, unknown)
 
     def identities(self) -> list[InstrumentIdentity]:
         return [self.identity]

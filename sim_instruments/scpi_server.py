@@ -9,11 +9,18 @@ from __future__ import annotations
 
 import re
 import socket
+import struct
 import threading
 import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from sim_instruments.faults import DROP, Partial
+
+if TYPE_CHECKING:
+    from sim_instruments.faults import FaultInjector
 
 Reply = str | bytes | None
 Handler = Callable[[re.Match[str]], Reply]
@@ -95,6 +102,8 @@ class TcpInstrumentServer:
         if host not in (LOOPBACK, "localhost", "::1"):
             raise ValueError("simulated instruments bind to loopback only")
         self.instrument = instrument
+        #: Fault injection (sim_instruments.faults): consulted by `serve_line` when set.
+        self.faults: FaultInjector | None = None
         self._listener = socket.create_server((host, 0))
         self.port: int = self._listener.getsockname()[1]
         self._connections: set[socket.socket] = set()
@@ -133,6 +142,13 @@ class TcpInstrumentServer:
                     if not text:
                         continue
                     reply = self.serve_line(text)
+                    if isinstance(reply, Partial):
+                        connection.sendall(reply.data)  # cut short: no terminator ...
+                        reply = DROP  # ... and the link goes
+                    if reply is DROP:
+                        # A connection reset by the peer: RST, not an orderly FIN.
+                        connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                        return
                     if reply is not None:
                         payload = reply if isinstance(reply, bytes) else reply.encode("ascii")
                         connection.sendall(payload + b"\n")
@@ -145,6 +161,8 @@ class TcpInstrumentServer:
 
     def serve_line(self, text: str) -> Reply:
         """Hook for fault injection; by default the instrument answers."""
+        if self.faults is not None:
+            return self.faults.serve(text, self.instrument.handle)
         return self.instrument.handle(text)
 
     def close(self) -> None:

@@ -23,7 +23,8 @@ import sys
 import threading
 import tty
 
-from sim_instruments.scpi_server import SimulatedInstrument
+from sim_instruments.faults import DROP, FaultInjector, Partial
+from sim_instruments.scpi_server import Reply, SimulatedInstrument
 
 
 class PtySerialServer:
@@ -36,6 +37,8 @@ class PtySerialServer:
         self.input_terminators = bytes(getattr(instrument, "serial_input_terminators", b"\r\n"))
         self.echo = bytes(getattr(instrument, "serial_echo", b""))
         self.reply_terminator = bytes(getattr(instrument, "serial_reply_terminator", b"\r\n"))
+        #: Fault injection (sim_instruments.faults): consulted by `serve_line` when set.
+        self.faults: FaultInjector | None = None
         self._master, self._slave = os.openpty()
         # Raw mode before any client opens the port: no echo, no CR/LF translation
         # by the line discipline (pyserial sets the same when it opens the port).
@@ -77,7 +80,15 @@ class PtySerialServer:
                 text = line.decode("ascii", errors="replace").strip()
                 if not text:
                     continue  # the LF of a CR LF pair
-                reply = self.instrument.handle(text)
+                reply = self.serve_line(text)
+                if reply is DROP:
+                    continue  # a serial line cannot be reset: the instrument just does not answer
+                if isinstance(reply, Partial):
+                    try:
+                        os.write(self._master, self.echo + reply.data)  # the rest never comes
+                    except OSError:
+                        return
+                    continue
                 payload = self.echo
                 if reply is not None:
                     payload += (reply if isinstance(reply, bytes) else reply.encode("ascii")) + self.reply_terminator
@@ -86,6 +97,12 @@ class PtySerialServer:
                         os.write(self._master, payload)
                     except OSError:
                         return
+
+    def serve_line(self, text: str) -> Reply:
+        """Hook for fault injection; by default the instrument answers."""
+        if self.faults is not None:
+            return self.faults.serve(text, self.instrument.handle)
+        return self.instrument.handle(text)
 
     def close(self) -> None:
         if self._closed.is_set():

@@ -18,6 +18,7 @@ from sim_instruments.dialects.keysight_n773x import SimKeysightN773x
 from sim_instruments.dialects.keysight_n774x import SLOT_COUNT
 from sim_instruments.dialects.keysight_n774x_logging import SimKeysightN774xLogging
 from sim_instruments.dialects.thorlabs_pm100 import SimThorlabsPM100
+from sim_instruments.faults import Fault, FaultInjector
 from sim_instruments.physics import PhysicalModel, SimulatedCable
 from sim_instruments.scpi_server import Latency, SimulatedInstrument, TcpInstrumentServer
 from sim_instruments.serial_server import PtySerialServer
@@ -129,6 +130,32 @@ class VirtualBench:
     def set_source_drift(self, drift_db: float) -> None:
         with self.model.lock:
             self.model.source.drift_db = drift_db
+
+    # -- fault injection (sim_instruments.faults) -------------------------------
+    def inject(self, instrument_name: str, fault: Fault) -> Fault:
+        """Make `instrument_name` misbehave as `fault` says (the bench must be started).
+
+        Returns the fault, whose `strikes` count tells a test that it struck.
+        """
+        try:
+            server = self._servers[instrument_name]
+        except KeyError:
+            raise ValueError(f"virtual bench: no running instrument {instrument_name!r}; "
+                             f"instruments: {', '.join(self._servers) or '(bench not started)'}") from None
+        if server.faults is None:
+            server.faults = FaultInjector(self.instruments[instrument_name], self.model,
+                                          seed=len(self._servers) + sum(map(ord, instrument_name)))
+        return server.faults.add(fault)
+
+    def clear_faults(self, instrument_name: str | None = None) -> None:
+        """Remove injected faults (of one instrument, or all) and undo their lasting physical effects."""
+        for name, server in self._servers.items():
+            if server.faults is not None and instrument_name in (None, name):
+                server.faults.clear()
+
+    def fault_log(self) -> dict[str, list[tuple[str, str]]]:
+        """(fault kind, command) of every strike so far, per instrument."""
+        return {name: list(server.faults.log) for name, server in self._servers.items() if server.faults}
 
 
 # -- one simulator per driver ------------------------------------------------------------------

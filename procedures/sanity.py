@@ -1,0 +1,164 @@
+"""Is this a measurement of the cable, or of a bench fault? Checks run after every cable.
+
+A measurement that completed without an instrument error can still be wrong
+because the bench misbehaved. Each check here names such a fault; the session
+then records the cable as ERROR (never PASS or FAIL) with the fault and what
+the operator should do. The rules (docs/reliability.md):
+
+* **Error queues** — every instrument's queue is drained after the cable: an
+  error that arrived during the readings belongs to this cable, not to the
+  next one's first configuration command.
+* **No light anywhere** — at some wavelength every launch position left every
+  receive channel dark. No cable fault does that (a cable with a dark fiber
+  still lights the others): the source is off or failed, or nothing is
+  connected. A launch position that is dark while others are lit is an open
+  fiber (FAIL), unless the source reports its output off.
+* **Switch did not move** — in a real cable every lit launch position lights
+  its own receive position. When two or more launch positions light the same
+  channel (which a stuck or skipping switch produces: the wrong port is lit),
+  the switch is tested on the spot: a launch position that lit a channel of its
+  own is selected again (a stuck switch now shows another port's light), then
+  every suspect position is selected and read again (a move missed during the
+  measurement now shows a different channel). Either difference is a switch
+  fault; if the re-readings repeat the measurement, the cable really is
+  miswired and is graded (FAIL) as before. Three or more positions on one
+  channel with no position of its own to probe with is a stuck switch: no
+  ferrule puts three fibers in one hole.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from procedures.acquisition import AcquisitionSettings, settled_read
+from procedures.instruments import BenchInstruments
+from procedures.results import PowerMatrix
+
+
+@dataclass(frozen=True)
+class BenchFault:
+    """A fault of the bench (not the cable) found in or after a measurement."""
+
+    kind: str  # "scpi_error", "no_light", "source_off", "switch"
+    detail: str
+    action: str  # what the operator should do
+
+    def describe(self) -> str:
+        return f"{self.detail}. Operator: {self.action}"
+
+
+def drain_error_queues(instruments: Iterable[object]) -> list[BenchFault]:
+    """Drain each instrument's error queue (drivers with `drain_errors`); one fault per instrument with errors."""
+    faults = []
+    for instrument in instruments:
+        drain = getattr(instrument, "drain_errors", None)
+        if drain is None or not getattr(instrument, "has_error_queue", True):
+            continue
+        errors = drain()
+        if errors:
+            name = getattr(instrument, "name", type(instrument).__name__)
+            listed = "; ".join(f"{code}, {message!r}" for code, message in errors)
+            faults.append(BenchFault("scpi_error", f"{name} reported SCPI error(s) during the measurement: {listed}",
+                                     "retest the cable; if the error repeats, check the station config for this "
+                                     "instrument (wavelength, range, slots) and the instrument's display"))
+    return faults
+
+
+def brightest_channels(power_dbm: np.ndarray, dark_below_dbm: float = -60.0) -> np.ndarray:
+    """[wavelength, launch] → index of the brightest receive channel, −1 where every channel is dark."""
+    filled = np.where(np.isnan(power_dbm), -np.inf, power_dbm)
+    brightest = np.argmax(filled, axis=-1)
+    lit = np.take_along_axis(filled, brightest[..., None], axis=-1)[..., 0] >= dark_below_dbm
+    return np.where(lit, brightest, -1)
+
+
+def check_light(matrix: PowerMatrix, source: object, dark_below_dbm: float = -60.0) -> BenchFault | None:
+    """No light at all at a wavelength, or dark positions while the source says its output is off."""
+    brightest = brightest_channels(matrix.power_dbm, dark_below_dbm)
+    for w, wavelength_nm in enumerate(matrix.wavelengths_nm):
+        if np.all(brightest[w] < 0):
+            return BenchFault("no_light", f"no light on any receive channel for any launch position at "
+                              f"{wavelength_nm:g} nm (source off or failed, or cords/cable not connected)",
+                              "check that the source is on and its launch cord connected, that the cable is "
+                              "mated at both ends, then retest; a cable is never failed for this")
+    if np.any(brightest < 0):
+        output_enabled = getattr(source, "output_enabled", None)
+        if output_enabled is not None and not output_enabled():
+            return BenchFault("source_off", "the source's output was found off after the measurement (dark launch "
+                              "positions are the source's, not the cable's)",
+                              "check the source (interlock, key switch, laser fault), then retest")
+    return None
+
+
+def check_switch(instruments: BenchInstruments, matrix: PowerMatrix, settings: AcquisitionSettings,
+                 dark_below_dbm: float = -60.0) -> BenchFault | None:
+    """Test the switch when launch positions share a receive channel (see the module docstring)."""
+    brightest = brightest_channels(matrix.power_dbm, dark_below_dbm)  # [wavelength, launch]
+    ports: Sequence[int] = matrix.launch_ports
+    suspects: set[int] = set()
+    crowded = False
+    for row in brightest:
+        channels, counts = np.unique(row[row >= 0], return_counts=True)
+        for channel, count in zip(channels, counts, strict=True):
+            if count >= 2:
+                suspects.update(int(i) for i in np.flatnonzero(row == channel))
+                crowded |= bool(count >= 3)
+    for launch in range(brightest.shape[1]):  # a fiber's light cannot change receive channel with wavelength
+        lit = brightest[:, launch][brightest[:, launch] >= 0]
+        if lit.size and np.any(lit != lit[0]):
+            suspects.add(launch)
+    if not suspects:
+        return None
+    try:
+        return _test_switch(instruments, brightest, suspects, crowded, ports, settings, dark_below_dbm)
+    finally:
+        _forget_commanded_state(instruments)  # the switch moved behind the acquisition's back
+
+
+def _forget_commanded_state(instruments: BenchInstruments) -> None:
+    state = getattr(instruments, "state", None)
+    if state is not None:
+        instruments.state = type(state)()  # type: ignore[attr-defined]
+
+
+def _test_switch(instruments: BenchInstruments, brightest: np.ndarray, suspects: set[int], crowded: bool,
+                 ports: Sequence[int], settings: AcquisitionSettings, dark_below_dbm: float) -> BenchFault | None:
+    action = ("retest the cable; if it happens again, power-cycle or service the switch "
+              "(its port does not follow the commands)")
+    own = [i for i in range(brightest.shape[1]) if i not in suspects and np.all(brightest[:, i] >= 0)]
+    if not own and crowded:
+        return BenchFault("switch", f"the same receive channel was lit from {max(len(suspects), 3)} or more "
+                          "launch positions: the switch did not move (stuck)", action)
+    for probe in own[:1]:
+        seen = _brightest_now(instruments, ports[probe], settings, dark_below_dbm, ports)
+        if seen != int(brightest[0, probe]):
+            return BenchFault("switch", f"switch port {ports[probe]} re-checked: it lit receive channel "
+                              f"{_channel(seen)} instead of {int(brightest[0, probe]) + 1}; the switch does "
+                              "not move to the commanded port (stuck)", action)
+    for launch in sorted(suspects):
+        seen = _brightest_now(instruments, ports[launch], settings, dark_below_dbm, ports)
+        expected = brightest[:, launch][brightest[:, launch] >= 0]
+        if seen < 0 or np.any(expected != seen):
+            return BenchFault("switch", f"switch port {ports[launch]} re-checked: it lit receive channel "
+                              f"{_channel(seen)}, during the measurement channel(s) "
+                              f"{sorted({int(c) + 1 for c in expected})}; the switch missed a move", action)
+    return None  # the re-readings repeat the measurement: the cable is miswired, grade it
+
+
+def _channel(index: int) -> str:
+    return "none (dark)" if index < 0 else str(index + 1)
+
+
+def _brightest_now(instruments: BenchInstruments, port: int, settings: AcquisitionSettings,
+                   dark_below_dbm: float, ports: Sequence[int]) -> int:
+    # Move away first: a driver that believes it is already at `port` would not send the move.
+    instruments.switch.select(next((other for other in ports if other != port), port))
+    instruments.switch.select(port)
+    readings, _elapsed_s, _settled = settled_read(instruments, settings)
+    power_dbm = readings.power_dbm
+    if not np.any(power_dbm >= dark_below_dbm):
+        return -1
+    return int(np.nanargmax(np.where(np.isnan(power_dbm), -np.inf, power_dbm)))
