@@ -64,6 +64,15 @@ class TimingSettings:
     settle_tolerance_db: float = 0.01
     settle_timeout_s: float = 2.0
     laser_on_settle_s: float = 0.0
+    # The instruments' specified times (data sheets; 0 = not specified). They set the
+    # floor under a cable's cycle time and choose the measurement order (procedures.timing).
+    switch_settle_s: float = 0.0  # switch move until the write's operation completes
+    wavelength_change_s: float = 0.0  # source wavelength change until it completes
+    query_round_trip_s: float = 0.0  # LAN/bus round trip of one query
+    order: str = "auto"  # measurement order: "auto", "wavelength-outer" or "switch-outer"
+
+
+MEASUREMENT_ORDERS = ("auto", "wavelength-outer", "switch-outer")
 
 
 @dataclass(frozen=True)
@@ -202,7 +211,14 @@ def parse_station(data: dict[str, Any], source: str = "<station>") -> StationCon
         settle_tolerance_db=timing_fields.positive("settle_tolerance_db", 0.01),
         settle_timeout_s=timing_fields.positive("settle_timeout_s", 2.0),
         laser_on_settle_s=timing_fields.positive("laser_on_settle_s", 0.0, allow_zero=True),
+        switch_settle_s=timing_fields.positive("switch_settle_s", 0.0, allow_zero=True),
+        wavelength_change_s=timing_fields.positive("wavelength_change_s", 0.0, allow_zero=True),
+        query_round_trip_s=timing_fields.positive("query_round_trip_s", 0.0, allow_zero=True),
+        order=timing_fields.get("order", str, "auto"),
     )
+    if timing.order not in MEASUREMENT_ORDERS:
+        raise ConfigError(source, "timing.order", f"unknown measurement order {timing.order!r}",
+                          f"use one of {', '.join(MEASUREMENT_ORDERS)}")
     timing_fields.finish()
     top.finish()
 

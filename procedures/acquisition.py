@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
 
-from drivers.capabilities import PowerReadings
+from drivers.capabilities import PowerMeter, PowerReadings
 from procedures.instruments import BenchInstruments
 from procedures.results import PowerMatrix, utc_now
+from procedures.timing import CycleTiming, InstrumentState, InstrumentTimes, plan
 
 # Called after each launch position with (wavelength index, launch index, totals).
 Progress = Callable[[int, int, int, int], None]
@@ -18,6 +20,7 @@ Progress = Callable[[int, int, int, int], None]
 # Channels this far below the brightest one carry no signal; their relative
 # noise is large and must not hold up settling.
 _SETTLE_IGNORE_BELOW_DB = 30.0
+_SETTLE_IGNORE_BELOW_RATIO = 10 ** (-_SETTLE_IGNORE_BELOW_DB / 10)
 
 
 @dataclass(frozen=True)
@@ -29,6 +32,17 @@ class AcquisitionSettings:
     # Readings below this carry no light (a dark fiber, an unlit channel): their
     # noise is all the meter's, so they never hold up settling.
     settle_floor_dbm: float = -60.0
+    # The instruments' specified times (station [timing]; 0 = not specified): they
+    # choose the measurement order and set the floor recorded with every matrix.
+    switch_settle_s: float = 0.0
+    wavelength_change_s: float = 0.0
+    query_round_trip_s: float = 0.0
+    order: str = "auto"  # "auto" (lowest floor), "wavelength-outer" or "switch-outer"
+
+    def instrument_times(self) -> InstrumentTimes:
+        return InstrumentTimes(averaging_time_s=self.averaging_time_s, switch_settle_s=self.switch_settle_s,
+                               wavelength_change_s=self.wavelength_change_s, laser_on_s=self.laser_on_settle_s,
+                               query_round_trip_s=self.query_round_trip_s, readings_per_position=2)
 
 
 def _significant_dbm(readings: PowerReadings, floor_dbm: float = -60.0) -> np.ndarray:
@@ -40,55 +54,223 @@ def _significant_dbm(readings: PowerReadings, floor_dbm: float = -60.0) -> np.nd
     return np.where(power_dbm >= brightest_dbm - _SETTLE_IGNORE_BELOW_DB, power_dbm, np.nan)
 
 
+def _agree(before: np.ndarray, after: np.ndarray, tolerance_db: float) -> bool:
+    """Same channels lit, and every lit channel within tolerance of the previous reading."""
+    lit_before, lit_after = ~np.isnan(before), ~np.isnan(after)
+    if not np.array_equal(lit_before, lit_after):
+        return False
+    if not lit_after.any():
+        return True
+    return bool(np.max(np.abs(after[lit_after] - before[lit_after])) <= tolerance_db)
+
+
+def _lit_w(power_w: np.ndarray, floor_w: float) -> np.ndarray:
+    """`_significant_dbm` in watts (cheaper: no logarithm per channel): unlit channels NaN."""
+    lit = power_w >= floor_w  # NaN (over range) is never lit
+    if not lit.any():
+        return np.full(power_w.shape, np.nan)
+    lit &= power_w >= power_w[lit].max() * _SETTLE_IGNORE_BELOW_RATIO
+    return np.where(lit, power_w, np.nan)
+
+
+def _agree_w(before_w: np.ndarray, after_w: np.ndarray, tolerance_ratio: float) -> bool:
+    """`_agree` on `_lit_w` values: |10·log10(after/before)| ≤ tolerance ⇔ ratio within bounds."""
+    lit = ~np.isnan(after_w)
+    if not np.array_equal(lit, ~np.isnan(before_w)):
+        return False
+    if not lit.any():
+        return True
+    ratio = after_w[lit] / before_w[lit]
+    return bool(ratio.max() <= tolerance_ratio and ratio.min() * tolerance_ratio >= 1.0)
+
+
+def _settled_read(meter: PowerMeter, settings: AcquisitionSettings,
+                  clock: Callable[[], float]) -> tuple[PowerReadings, float, bool, int]:
+    """`settled_read` plus the number of readings it took.
+
+    With a meter that triggers and fetches in two steps, the next reading is
+    triggered (and, where the meter allows, its fetch query sent) as soon as the
+    previous reply is in, before that reply is examined: the examination runs
+    while the detectors integrate.
+    """
+    started = clock()
+    floor_w = 10 ** (settings.settle_floor_dbm / 10) * 1e-3
+    # A hair above 10^(tol/10) so that a difference of exactly the tolerance still agrees.
+    tolerance_ratio = 10 ** (settings.settle_tolerance_db / 10) * (1 + 1e-12)
+    split = hasattr(meter, "trigger") and hasattr(meter, "fetch")
+    pipelined = split and hasattr(meter, "request") and hasattr(meter, "collect")
+
+    def start() -> None:
+        meter.trigger()  # type: ignore[attr-defined]
+        if pipelined:
+            meter.request()  # type: ignore[attr-defined]
+
+    def finish() -> PowerReadings:
+        if pipelined:
+            return meter.collect()  # type: ignore[attr-defined]
+        return meter.fetch()  # type: ignore[attr-defined]
+
+    if not split:
+        previous = meter.read_all()
+    else:
+        start()
+        previous = finish()
+        # The rule needs a second reading whatever the first says: start it before looking at the first.
+        start()
+    try:
+        before = _lit_w(previous.power_w, floor_w)
+        count = 1
+        while True:
+            current = finish() if split else meter.read_all()
+            count += 1
+            after = _lit_w(current.power_w, floor_w)
+            if _agree_w(before, after, tolerance_ratio):
+                return current, clock() - started, True, count
+            if clock() - started > settings.settle_timeout_s:
+                return current, clock() - started, False, count
+            if split:
+                start()
+            before = after
+    except BaseException:
+        if pipelined and getattr(meter, "_requested", False):
+            meter.collect()  # type: ignore[attr-defined] - leave no reply unread
+        raise
+
+
 def settled_read(instruments: BenchInstruments, settings: AcquisitionSettings,
                  clock: Callable[[], float] = time.monotonic) -> tuple[PowerReadings, float, bool]:
     """Read until two consecutive readings agree within tolerance, or the timeout.
 
     Returns the last reading, the time spent, and whether it settled. No sleep:
-    each reading already costs one averaging time on the instrument.
+    each reading already costs one averaging time on the instrument. A meter that
+    can trigger and fetch separately starts the second reading before the first
+    is examined.
     """
-    started = clock()
-    previous = instruments.meter.read_all()
-    while True:
-        current = instruments.meter.read_all()
-        before = _significant_dbm(previous, settings.settle_floor_dbm)
-        after = _significant_dbm(current, settings.settle_floor_dbm)
-        comparable = ~np.isnan(before) & ~np.isnan(after)
-        same_lit = np.array_equal(np.isnan(before), np.isnan(after))
-        if same_lit and (not comparable.any()
-                         or np.max(np.abs(after[comparable] - before[comparable])) <= settings.settle_tolerance_db):
-            return current, clock() - started, True
-        if clock() - started > settings.settle_timeout_s:
-            return current, clock() - started, False
-        previous = current
+    readings, elapsed_s, ok, _count = _settled_read(instruments.meter, settings, clock)
+    return readings, elapsed_s, ok
+
+
+def _links(instrument: object) -> set[str] | None:
+    """The VISA resources an instrument (or meter group) talks through; None when not known."""
+    resource = getattr(instrument, "resource", None)
+    if resource is not None:
+        name = getattr(resource, "resource_name", None)
+        return {str(name)} if name else None
+    meters = getattr(instrument, "meters", None)
+    if meters:
+        links: set[str] = set()
+        for meter in meters:
+            meter_links = _links(meter)
+            if meter_links is None:
+                return None
+            links |= meter_links
+        return links
+    return None
+
+
+def can_overlap(instruments: BenchInstruments) -> bool:
+    """Source, switch and meters may be commanded at the same time: each on its own link(s).
+
+    Instruments sharing an address (a source and sensors in one 816x mainframe) or of
+    unknown links are commanded one after the other.
+    """
+    links = [_links(instruments.source), _links(instruments.switch), _links(instruments.meter)]
+    if any(link is None for link in links):
+        return False
+    return sum(len(link) for link in links) == len(set().union(*links))  # type: ignore[arg-type]
+
+
+def _together(calls: Sequence[Callable[[], None]], overlap: bool) -> None:
+    """Run `calls` concurrently when allowed (separate instruments), else in order; re-raise the first error."""
+    if not overlap or len(calls) < 2:
+        for call in calls:
+            call()
+        return
+    error: BaseException | None = None
+    with ThreadPoolExecutor(max_workers=len(calls) - 1, thread_name_prefix="acquisition") as pool:
+        futures = [pool.submit(call) for call in calls[1:]]
+        try:
+            calls[0]()
+        except BaseException as caught:  # noqa: BLE001 - re-raised below, after the others finished
+            error = caught
+        for future in futures:
+            try:
+                future.result()
+            except BaseException as caught:  # noqa: BLE001
+                error = error or caught
+    if error is not None:
+        raise error
 
 
 def acquire_matrix(instruments: BenchInstruments, wavelengths_nm: Sequence[float],
                    launch_ports: Sequence[int], settings: AcquisitionSettings,
-                   progress: Progress | None = None) -> PowerMatrix:
-    """Power at every receive channel for each wavelength and launch port (wavelength-outer:
-    a wavelength change costs far more than a MEMS switch move)."""
+                   progress: Progress | None = None, *,
+                   clock: Callable[[], float] = time.monotonic) -> PowerMatrix:
+    """Power at every receive channel for each wavelength and launch port.
+
+    The order (wavelength-outer or switch-outer, serpentine, starting where the
+    instruments already are) is the one with the lowest instrument-imposed floor
+    (`procedures.timing.plan`). A wavelength change runs at the same time as the
+    meters' reconfiguration and any switch move of that step. The matrix carries
+    the achieved time against that floor (`matrix.timing`).
+    """
+    started = clock()
     started_utc = utc_now()
-    n_wavelengths, n_launch = len(wavelengths_nm), len(launch_ports)
+    state = instruments.state if isinstance(getattr(instruments, "state", None), InstrumentState) \
+        else InstrumentState()
+    wavelengths = [float(w) for w in wavelengths_nm]
+    ports = list(launch_ports)
+    schedule = plan(wavelengths, ports, settings.instrument_times(), state, settings.order)
+    n_wavelengths, n_launch = len(wavelengths), len(ports)
     n_receive = instruments.meter.channel_count
     power_w = np.full((n_wavelengths, n_launch, n_receive), np.nan)
     over_range = np.zeros((n_wavelengths, n_launch, n_receive), dtype=bool)
     settle_time_s = np.zeros((n_wavelengths, n_launch))
     settled = np.zeros((n_wavelengths, n_launch), dtype=bool)
-    instruments.source.set_output(True)
-    if settings.laser_on_settle_s:
-        time.sleep(settings.laser_on_settle_s)  # the source's specified warm-up, not a guess
-    for wavelength_index, wavelength_nm in enumerate(wavelengths_nm):
-        instruments.source.set_wavelength(wavelength_nm)
-        instruments.meter.configure(wavelength_nm, settings.averaging_time_s)
-        for launch_index, launch_port in enumerate(launch_ports):
-            instruments.switch.select(launch_port)
-            readings, elapsed_s, ok = settled_read(instruments, settings)
+    overlap = can_overlap(instruments)
+    readings_taken = 0
+    source, switch, meter = instruments.source, instruments.switch, instruments.meter
+    try:
+        source.set_output(True)  # the driver's cache makes this free when it is on
+        if not state.laser_on:
+            state.laser_on = True
+            if settings.laser_on_settle_s:
+                time.sleep(settings.laser_on_settle_s)  # the source's specified warm-up, not a guess
+        current_wavelength: float | None = None
+        current_port: int | None = None
+        for wavelength_index, launch_index in schedule.steps:
+            wavelength_nm, launch_port = wavelengths[wavelength_index], ports[launch_index]
+            calls: list[Callable[[], None]] = []
+            if wavelength_nm != current_wavelength:
+                state.wavelength_nm = None  # unknown until both have answered
+                calls.append(lambda w=wavelength_nm: source.set_wavelength(w))
+                calls.append(lambda w=wavelength_nm: meter.configure(w, settings.averaging_time_s))
+            if launch_port != current_port:
+                state.launch_port = None
+                calls.append(lambda p=launch_port: switch.select(p))
+            _together(calls, overlap)
+            current_wavelength = state.wavelength_nm = wavelength_nm
+            current_port = state.launch_port = launch_port
+            readings, elapsed_s, ok, count = _settled_read(meter, settings, clock)
+            readings_taken += count
             power_w[wavelength_index, launch_index] = readings.power_w
             over_range[wavelength_index, launch_index] = readings.over_range
             settle_time_s[wavelength_index, launch_index] = elapsed_s
             settled[wavelength_index, launch_index] = ok
             if progress is not None:
                 progress(wavelength_index, launch_index, n_wavelengths, n_launch)
-    return PowerMatrix(tuple(float(w) for w in wavelengths_nm), tuple(launch_ports), power_w, over_range,
-                       settle_time_s, settled, started_utc, utc_now())
+    except BaseException:
+        # An abort or a fault may leave the bench anywhere (and the laser may be switched
+        # off next): plan the next run from an unknown state.
+        instruments_state_reset(instruments)
+        raise
+    timing = CycleTiming(schedule.order, schedule.bound_s, clock() - started, readings_taken, schedule.readings,
+                         schedule.switch_moves, schedule.wavelength_changes)
+    return PowerMatrix(tuple(wavelengths), tuple(launch_ports), power_w, over_range,
+                       settle_time_s, settled, started_utc, utc_now(), timing)
+
+
+def instruments_state_reset(instruments: BenchInstruments) -> None:
+    """Forget what the procedures commanded (after an abort, or when other code drove the instruments)."""
+    if isinstance(getattr(instruments, "state", None), InstrumentState):
+        instruments.state = InstrumentState()

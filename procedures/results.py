@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -26,6 +27,8 @@ class PowerMatrix:
     settled: np.ndarray  # [wavelength, launch]: False if the reading never settled within the timeout
     started_utc: dt.datetime
     finished_utc: dt.datetime
+    # Achieved acquisition time against the instruments' floor (procedures.timing.CycleTiming).
+    timing: Any = None
 
     @property
     def power_dbm(self) -> np.ndarray:

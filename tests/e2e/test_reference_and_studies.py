@@ -119,7 +119,9 @@ def test_settling_is_measured_not_slept(station32, store32, bench32_clean) -> No
         bench.model.switch_transient_s = 0.0
     settle = outcome.measurement.matrix.settle_time_s
     assert outcome.outcome == "PASS" and outcome.measurement.matrix.settled.all()
-    assert settle.min() > 0.005 and settle.max() < 0.5  # waited for the mirror, no longer
+    # Waited for the mirror after every move, no longer. The serpentine order starts each
+    # wavelength's sweep where the switch already is: one position per wavelength has no move.
+    assert (settle > 0.005).sum() >= settle.size - settle.shape[0] and settle.max() < 0.5
     truth = np.array([cable.true_il_db(w) for w in (1310.0, 1550.0)])
     assert np.max(np.abs(outcome.measurement.insertion_loss_db - truth)) < 0.03
     assert load_results(store32.path).extra(outcome.record_index)["settle_time_s_max"] == pytest.approx(

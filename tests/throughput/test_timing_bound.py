@@ -1,0 +1,95 @@
+"""The instruments' floor under a cable's cycle time, and the order chosen from it (no timing asserted)."""
+
+from __future__ import annotations
+
+import pytest
+
+from bench.config import parse_station
+from bench.errors import ConfigError
+from procedures.acquisition import AcquisitionSettings, acquire_matrix
+from procedures.timing import InstrumentState, InstrumentTimes, plan, schedule_cost
+
+TIMES = InstrumentTimes(averaging_time_s=0.001, switch_settle_s=0.005, wavelength_change_s=0.05,
+                        query_round_trip_s=0.0003)
+WAVELENGTHS = (1310.0, 1550.0)
+PORTS = list(range(1, 13))
+
+
+def test_bound_counts_the_settle_rules_readings_moves_and_changes() -> None:
+    schedule = plan(WAVELENGTHS, PORTS, TIMES)  # unknown state: every first step is a change
+    assert schedule.order == "wavelength-outer"
+    assert schedule.readings == 2 * 2 * 12  # two agreeing readings per (wavelength, position)
+    assert schedule.wavelength_changes == 2 and schedule.switch_moves == 1 + 11 + 11  # serpentine
+    first = max(TIMES.wavelength_s, TIMES.move_s)  # change and move of one step overlap
+    expected = first + TIMES.wavelength_s + 22 * TIMES.move_s + 48 * TIMES.reading_s
+    assert schedule.bound_s == pytest.approx(expected)
+
+
+def test_a_cable_starts_where_the_bench_is() -> None:
+    after = InstrumentState(wavelength_nm=1550.0, launch_port=12, laser_on=True)
+    schedule = plan(WAVELENGTHS, PORTS, TIMES, after)
+    assert schedule.steps[0] == (1, 11)  # 1550 nm, port 12: no change, no move
+    assert schedule.wavelength_changes == 1 and schedule.switch_moves == 22
+    assert schedule.bound_s == pytest.approx(TIMES.wavelength_s + 22 * TIMES.move_s + 48 * TIMES.reading_s)
+
+
+def test_order_follows_the_latency_model() -> None:
+    slow_switch = InstrumentTimes(averaging_time_s=0.001, switch_settle_s=0.2, wavelength_change_s=0.001)
+    assert plan(WAVELENGTHS, PORTS, slow_switch).order == "switch-outer"
+    assert plan(WAVELENGTHS, PORTS, TIMES).order == "wavelength-outer"
+    assert plan(WAVELENGTHS, PORTS, InstrumentTimes()).order == "wavelength-outer"  # tie
+    forced = plan(WAVELENGTHS, PORTS, TIMES, order="switch-outer")
+    assert forced.order == "switch-outer" and forced.bound_s > plan(WAVELENGTHS, PORTS, TIMES).bound_s
+    with pytest.raises(ValueError, match="order"):
+        plan(WAVELENGTHS, PORTS, TIMES, order="random")
+
+
+def test_every_step_is_measured_once_in_either_order() -> None:
+    for order in ("wavelength-outer", "switch-outer"):
+        steps = plan((850.0, 1300.0, 1310.0), PORTS, TIMES, order=order).steps
+        assert sorted(steps) == [(w, p) for w in range(3) for p in range(12)]
+        cost = schedule_cost(steps, (850.0, 1300.0, 1310.0), PORTS, TIMES)
+        assert cost.bound_s == pytest.approx(plan((850.0, 1300.0, 1310.0), PORTS, TIMES, order=order).bound_s)
+
+
+def test_station_timing_is_configuration() -> None:
+    import tomllib
+
+    from bench.demo import example_path
+
+    data = tomllib.loads(example_path("station_demo.toml").read_text())
+    data["timing"].update(switch_settle_s=0.005, wavelength_change_s=0.05, query_round_trip_s=0.0003,
+                          order="switch-outer")
+    timing = parse_station(data).timing
+    assert (timing.switch_settle_s, timing.wavelength_change_s, timing.query_round_trip_s, timing.order) == (
+        0.005, 0.05, 0.0003, "switch-outer")
+    data["timing"]["order"] = "fastest"
+    with pytest.raises(ConfigError, match="timing.order"):
+        parse_station(data)
+
+
+def test_matrix_records_achieved_against_bound_and_the_next_run_starts_in_place(station) -> None:
+    settings = AcquisitionSettings(switch_settle_s=0.005, wavelength_change_s=0.05, query_round_trip_s=0.0003)
+    first = acquire_matrix(station.instruments, WAVELENGTHS, PORTS, settings)
+    second = acquire_matrix(station.instruments, WAVELENGTHS, PORTS, settings)
+    assert first.timing.wavelength_changes == 2 and second.timing.wavelength_changes == 1
+    assert second.timing.switch_moves == 22 and second.timing.readings >= second.timing.readings_minimum == 48
+    assert second.timing.achieved_s > 0 and second.timing.bound_s > 0
+    assert second.settled.all()
+    # The same data in either order: each (wavelength, position) measured once.
+    assert abs(first.power_dbm - second.power_dbm)[~(abs(first.power_dbm) > 55)].max() < 0.05
+
+
+def test_session_records_cycle_time_against_bound(station, demo_recipe, virtual_bench, store_path) -> None:
+    from bench.session import TestSession
+    from bench.store import ResultStore
+    from sim_instruments.physics import make_cable
+
+    with ResultStore(str(store_path)) as store:
+        session = TestSession(station, demo_recipe, store, operator="t", lot="L")
+        session.take_reference()
+        virtual_bench.load_dut(make_cable("MTP12-000001"))
+        extra = session.test_cable("MTP12-000001").record.extra
+    assert extra["order"] == "wavelength-outer" and extra["readings_minimum"] == 48
+    assert extra["bound_s"] > 0 and extra["bound_ratio"] == pytest.approx(extra["cycle_time_s"] / extra["bound_s"],
+                                                                           rel=0.05)
