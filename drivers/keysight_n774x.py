@@ -109,13 +109,34 @@ class KeysightN774x(ScpiInstrument):
             command = "READ:POW:ALL?"
             power_all_w = self.query_binary_values(command, "f", self.binary_big_endian)
         else:
-            command = "FETC:POW:ALL:CSV?"
-            reply = self.query(command)
-            try:
-                power_all_w = np.array([float(field) for field in reply.split(",")], dtype=np.float64)
-            except ValueError as error:
-                raise InstrumentCommunicationError(self.name, command,
-                                                   f"unparseable reply {reply!r}") from error
+            return self._parse_csv(self.query("FETC:POW:ALL:CSV?"))
+        return self._select_slots(command, power_all_w)
+
+    # -- split fetch: send the query now, read the reply later (several meters in parallel) --------
+    def begin_fetch(self) -> bool:
+        """Send `FETC:POW:ALL:CSV?` without waiting; False (nothing sent) in binary-read mode."""
+        if self.binary_read:
+            return False
+        self.write("FETC:POW:ALL:CSV?")
+        return True
+
+    def end_fetch(self) -> PowerReadings:
+        """The reply to `begin_fetch()`: the same readings `fetch()` returns."""
+        try:
+            reply = self.resource.read().strip()
+        except Exception as error:  # noqa: BLE001 - translated to a typed error
+            raise self._translate("FETC:POW:ALL:CSV?", error) from error
+        return self._parse_csv(reply)
+
+    def _parse_csv(self, reply: str) -> PowerReadings:
+        command = "FETC:POW:ALL:CSV?"
+        try:
+            power_all_w = np.array([float(field) for field in reply.split(",")], dtype=np.float64)
+        except ValueError as error:
+            raise InstrumentCommunicationError(self.name, command, f"unparseable reply {reply!r}") from error
+        return self._select_slots(command, power_all_w)
+
+    def _select_slots(self, command: str, power_all_w: np.ndarray) -> PowerReadings:
         if power_all_w.size < max(self.slots):
             raise InstrumentCommunicationError(
                 self.name, command, f"expected {max(self.slots)} values, got {power_all_w.size}")

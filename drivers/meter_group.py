@@ -40,6 +40,14 @@ class MeterGroup:
                            for channel_index in range(meter.channel_count)]
         self.channel_map = list(channel_map)
         self._used_meters = sorted({meter_index for meter_index, _ in self.channel_map})
+        # Channel i is element _flat_index[i] of the used meters' readings laid end to end.
+        offsets, total = {}, 0
+        for meter_index in self._used_meters:
+            offsets[meter_index] = total
+            total += self.meters[meter_index].channel_count
+        self._flat_index = np.array([offsets[m] + c for m, c in self.channel_map], dtype=np.intp)
+        self._pending: list[int] = []  # meters queried by request(), reply not read yet
+        self._requested = False
 
     @property
     def channel_count(self) -> int:
@@ -53,9 +61,60 @@ class MeterGroup:
             self.meters[meter_index].configure(wavelength_nm, averaging_time_s)
 
     def read_all(self) -> PowerReadings:
+        self.trigger()
+        return self.fetch()
+
+    def trigger(self) -> None:
+        """Start one reading on every meter (they integrate at the same time)."""
         for meter_index in self._used_meters:
             self.meters[meter_index].trigger()
-        fetched = {meter_index: self.meters[meter_index].fetch() for meter_index in self._used_meters}
-        power_w = np.array([fetched[m].power_w[c] for m, c in self.channel_map], dtype=np.float64)
-        over_range = np.array([fetched[m].over_range[c] for m, c in self.channel_map], dtype=bool)
-        return PowerReadings(power_w, over_range)
+
+    def fetch(self) -> PowerReadings:
+        """The readings `trigger()` started."""
+        self.request()
+        return self.collect()
+
+    def request(self) -> None:
+        """Send the fetch query to every meter that can take it ahead of its reply
+        (`begin_fetch`), so the replies' round trips overlap: one per reading, not one per
+        mainframe. `collect()` reads the replies; work done in between overlaps the integration."""
+        self._pending = []
+        try:
+            for meter_index in self._used_meters:
+                begin = getattr(self.meters[meter_index], "begin_fetch", None)
+                if begin is not None and begin():
+                    self._pending.append(meter_index)
+        except BaseException:
+            self._drain()
+            raise
+        self._requested = True
+
+    def collect(self) -> PowerReadings:
+        """The readings asked for by `request()`."""
+        if not self._requested:
+            self.request()
+        self._requested = False
+        fetched: dict[int, PowerReadings] = {}
+        try:
+            for meter_index in self._used_meters:
+                if meter_index not in self._pending:
+                    fetched[meter_index] = self.meters[meter_index].fetch()
+            while self._pending:
+                meter_index = self._pending.pop(0)
+                fetched[meter_index] = self.meters[meter_index].end_fetch()  # type: ignore[attr-defined]
+        except BaseException:
+            self._drain()
+            raise
+        power_w = np.concatenate([fetched[m].power_w for m in self._used_meters])[self._flat_index]
+        over_range = np.concatenate([fetched[m].over_range for m in self._used_meters])[self._flat_index]
+        return PowerReadings(power_w.astype(np.float64, copy=False), over_range.astype(bool, copy=False))
+
+    def _drain(self) -> None:
+        """Read and drop replies still owed (after an error): the next transaction on each link
+        must read its own reply, not this one."""
+        pending, self._pending, self._requested = self._pending, [], False
+        for meter_index in pending:
+            try:
+                self.meters[meter_index].end_fetch()  # type: ignore[attr-defined]
+            except Exception:  # noqa: BLE001 - the first error is the one to report
+                pass
