@@ -47,6 +47,16 @@ class SimulatedInstrument:
 
     def __init__(self, latency: Latency | None = None) -> None:
         self.latency = latency or Latency()
+        # Timing without stacked sleeps (each sleep overshoots by tens of µs): an operation that
+        # completes later (switch settle, wavelength change) sets `_busy_until`, and the next
+        # command starts then; a reply whose data is not ready yet (FETC during an integration)
+        # sets `_reply_at`. `handle()` waits once, until max(start, data ready) + round trip.
+        self._busy_until = 0.0
+        self._reply_at = 0.0
+        #: When the server received the line being handled (set by the server; None: now).
+        self.received_at: float | None = None
+        #: When the instrument started on the command being handled (received, and not busy).
+        self.command_started = 0.0
         self.errors: deque[tuple[int, str]] = deque(maxlen=self.error_queue_depth)
         self._table: list[tuple[re.Pattern[str], Handler]] = []
         self.route(r"\*IDN\?", lambda _m: self.idn)
@@ -71,8 +81,21 @@ class SimulatedInstrument:
         code, message = self.errors.popleft()
         return f'{code:+d},"{message}"'
 
+    def busy_for(self, seconds: float) -> None:
+        """The command just handled completes `seconds` from now: later commands wait for it
+        (operation-complete semantics of a switch move or a wavelength change)."""
+        if seconds > 0:
+            self._busy_until = max(self._busy_until, time.monotonic() + seconds)
+
+    def reply_not_before(self, moment: float) -> None:
+        """The reply being built carries data that is ready at `moment` (time.monotonic())."""
+        self._reply_at = max(self._reply_at, moment)
+
     def handle(self, command: str) -> Reply:
         self.commands_seen += 1
+        received, self.received_at = self.received_at, None
+        started = self.command_started = max(received or time.monotonic(), self._busy_until)
+        self._reply_at = 0.0
         command = command.strip()
         for pattern, handler in self._table:
             match = pattern.match(command)
@@ -82,11 +105,30 @@ class SimulatedInstrument:
                 except ValueError:
                     self.push_error(-222, "Data out of range")
                     return None
-                if command.endswith("?") and self.latency.query_round_trip_s:
-                    time.sleep(self.latency.query_round_trip_s)
+                deadline = max(started, self._reply_at)
+                if command.endswith("?"):
+                    deadline += self.latency.query_round_trip_s
+                _wait_until(deadline)
                 return reply
         self.push_error(-113, "Undefined header")
         return None
+
+
+def _wait_until(deadline: float) -> None:
+    delay_s = deadline - time.monotonic()
+    if delay_s > 0:
+        time.sleep(delay_s)
+
+
+def precise_timers() -> None:
+    """Ask Linux for 1 ns timer slack on the calling thread (default 50 µs), so a simulated
+    sub-millisecond latency is not stretched by the scheduler's batching. Best effort."""
+    try:
+        import ctypes
+
+        ctypes.CDLL(None).prctl(29, 1, 0, 0, 0)  # PR_SET_TIMERSLACK
+    except (OSError, AttributeError):
+        pass
 
 
 def binary_block(payload: bytes) -> bytes:
@@ -129,10 +171,12 @@ class TcpInstrumentServer:
             threading.Thread(target=self._serve, args=(connection,), daemon=True).start()
 
     def _serve(self, connection: socket.socket) -> None:
+        precise_timers()
         buffer = b""
         try:
             while not self._closed.is_set():
                 chunk = connection.recv(65536)
+                received = time.monotonic()
                 if not chunk:
                     return
                 buffer += chunk
@@ -141,6 +185,9 @@ class TcpInstrumentServer:
                     text = line.decode("ascii", errors="replace").strip()
                     if not text:
                         continue
+                    # The instrument's time starts when the line arrived, not when this thread got
+                    # the interpreter: a round trip includes the simulator's own processing.
+                    self.instrument.received_at = received
                     reply = self.serve_line(text)
                     if isinstance(reply, Partial):
                         connection.sendall(reply.data)  # cut short: no terminator ...

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import time
 
 from sim_instruments.physics import PhysicalModel
 from sim_instruments.scpi_server import Latency, SimulatedInstrument
@@ -41,7 +40,7 @@ class SimKeysight816xSource(SimulatedInstrument):
             changed = state.wavelength_nm != wavelength_nm
             state.wavelength_nm = wavelength_nm
         if changed and self.latency.wavelength_change_s:
-            time.sleep(self.latency.wavelength_change_s)
+            self.busy_for(self.latency.wavelength_change_s)
 
     def _set_output(self, match: re.Match[str]) -> None:
         state = self._state(match)
@@ -50,7 +49,7 @@ class SimKeysight816xSource(SimulatedInstrument):
             turned_on = enabled and not state.output_on
             state.output_on = enabled
         if turned_on and self.latency.laser_on_s:
-            time.sleep(self.latency.laser_on_s)
+            self.busy_for(self.latency.laser_on_s)
 
     def _power_dbm(self, match: re.Match[str]) -> float:
         state = self._state(match)

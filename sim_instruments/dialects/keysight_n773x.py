@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import time
 
 from sim_instruments.physics import PhysicalModel
 from sim_instruments.scpi_server import Latency, SimulatedInstrument
@@ -27,6 +26,6 @@ class SimKeysightN773x(SimulatedInstrument):
             moved = port != self.model.switch_port
             self.model.switch_port = port
         if moved and self.latency.switch_settle_s:
-            # The write returns once the mirror has settled, as the
-            # programming guide's operation-complete semantics describe.
-            time.sleep(self.latency.switch_settle_s)
+            # The write completes once the mirror has settled, as the programming
+            # guide's operation-complete semantics describe: the next command waits.
+            self.busy_for(self.latency.switch_settle_s)

@@ -103,16 +103,15 @@ class SimKeysightN774x(SimulatedInstrument):
             if not self.auto_range[slot] and power_w[slot - 1] > 10 ** ((self.range_dbm[slot] + 3) / 10) * 1e-3:
                 power_w[slot - 1] = OVER_RANGE_W
         averaging_s = max(self._channel(slot).averaging_time_s for slot in range(1, self.slot_count + 1))
-        self._pending = (power_w, time.monotonic() + averaging_s)
+        # The integration starts when INIT arrived (see SimulatedInstrument.command_started).
+        self._pending = (power_w, (self.command_started or time.monotonic()) + averaging_s)
 
     def _fetch(self) -> np.ndarray:
         if self._pending is None:
             self.push_error(-286, "No function data")
             return np.full(self.slot_count, OVER_RANGE_W)
         power_w, ready_at = self._pending
-        delay_s = ready_at - time.monotonic()
-        if delay_s > 0:
-            time.sleep(delay_s)  # FETC waits for the running integration to end
+        self.reply_not_before(ready_at)  # FETC waits for the running integration to end
         return power_w
 
     def _read_binary(self, _match: re.Match[str]) -> bytes:
