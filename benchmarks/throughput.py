@@ -166,8 +166,8 @@ def run_sessions(station_file: str, recipe_file: str, serial: str, timing: dict[
 
 
 # -- (b): toolkit vs a hand-written pyvisa loop ---------------------------------------------------
-def toolkit_readings(config: StationConfig, recipe: Recipe, sim: SimProcess, repeats: int) -> tuple[float, int]:
-    """Median seconds per fiber reading through measure_cable; commands sent per cable."""
+def toolkit_readings(config: StationConfig, recipe: Recipe, sim: SimProcess, repeats: int) -> tuple[float, float]:
+    """Median seconds per fiber reading through measure_cable; commands the instruments saw per reading."""
     with open_station(config, addresses=sim.addresses) as station:
         settings = TestSession(station, recipe, None, operator="bench", lot="-").settings
         sim.ask("reference")
@@ -185,12 +185,14 @@ def toolkit_readings(config: StationConfig, recipe: Recipe, sim: SimProcess, rep
             elapsed = time.perf_counter() - started
             if attempt:
                 per_reading.append(elapsed / measurement.matrix.timing.readings)
-                commands.append(sim.ask("commands") - before)
-    return statistics.median(per_reading), int(statistics.median(commands))
+                commands.append((sim.ask("commands") - before) / measurement.matrix.timing.readings)
+    return statistics.median(per_reading), statistics.median(commands)
 
 
-def hand_loop_readings(config: StationConfig, recipe: Recipe, sim: SimProcess, repeats: int) -> tuple[float, int]:
-    """The same SCPI transactions written out by hand with pyvisa: no drivers, no procedure."""
+def hand_loop_readings(config: StationConfig, recipe: Recipe, sim: SimProcess,
+                       repeats: int) -> tuple[float, float, float]:
+    """The same SCPI transactions written out by hand with pyvisa: no drivers, no procedure.
+    Median seconds per reading, commands per reading, seconds per cable."""
     manager = pyvisa.ResourceManager("@py")
     names = {entry.role: entry.name for entry in config.instruments if entry.role != "meter"}
     meters = [entry for entry in config.instruments if entry.role == "meter"]
@@ -205,7 +207,7 @@ def hand_loop_readings(config: StationConfig, recipe: Recipe, sim: SimProcess, r
     wavelengths = list(recipe.wavelengths_nm)
     tolerance = 10 ** (config.timing.settle_tolerance_db / 10)
     floor_w = 1e-9  # -60 dBm
-    per_reading, commands = [], []
+    per_reading, commands, per_cable = [], [], []
     try:
         for link, slots in zip(meter_links, meter_slots, strict=True):  # once, like the toolkit's cache
             for slot in slots:
@@ -252,11 +254,23 @@ def hand_loop_readings(config: StationConfig, recipe: Recipe, sim: SimProcess, r
             elapsed = time.perf_counter() - started
             if attempt:
                 per_reading.append(elapsed / readings)
-                commands.append(sim.ask("commands") - before)
+                per_cable.append(elapsed)
+                commands.append((sim.ask("commands") - before) / readings)
     finally:
         for link in (source, switch, *meter_links):
             link.close()
-    return statistics.median(per_reading), int(statistics.median(commands))
+    return statistics.median(per_reading), statistics.median(commands), statistics.median(per_cable)
+
+
+def run_hand_cycle(station_file: str, recipe_file: str, repeats: int) -> float:
+    """Seconds per cable of the hand-written loop on the latency model: what plain pyvisa reaches."""
+    config, recipe = load(station_file, recipe_file, DATA_SHEET_TIMING)
+    sim = start_sim(station_file, DATA_SHEET_TIMING, recipe, realistic=True,
+                    averaging_s=DATA_SHEET_TIMING["averaging_time_s"])
+    try:
+        return hand_loop_readings(config, recipe, sim, repeats)[2]
+    finally:
+        sim.stop()
 
 
 def run_overhead(station_file: str, recipe_file: str, repeats: int) -> dict[str, float]:
@@ -269,7 +283,7 @@ def run_overhead(station_file: str, recipe_file: str, repeats: int) -> dict[str,
         for _ in range(3):
             seconds, toolkit_commands = toolkit_readings(config, recipe, sim, max(2, repeats // 3))
             toolkit.append(seconds)
-            seconds, hand_commands = hand_loop_readings(config, recipe, sim, max(2, repeats // 3))
+            seconds, hand_commands, _cable = hand_loop_readings(config, recipe, sim, max(2, repeats // 3))
             hand.append(seconds)
     finally:
         sim.stop()
@@ -287,6 +301,7 @@ def main(argv: list[str] | None = None) -> int:
         results[label] = {
             "latency": run_sessions(station_file, recipe_file, serial, DATA_SHEET_TIMING, realistic=True,
                                     repeats=args.repeats),
+            "hand_cycle_s": run_hand_cycle(station_file, recipe_file, args.repeats),
             "overhead": run_overhead(station_file, recipe_file, args.repeats),
             "full_stack": run_sessions(station_file, recipe_file, serial, {**DATA_SHEET_TIMING,
                                        "averaging_time_s": ZERO_LATENCY_AVERAGING_S}, realistic=False,
@@ -298,22 +313,23 @@ def main(argv: list[str] | None = None) -> int:
     print()
     print("(a) cycle time vs the instruments' floor (latency model)")
     print(f"{'cable':<9} {'order':<17} {'moves':>5} {'λ chg':>5} {'reads':>6} {'bound ms':>9} {'acq ms':>8} "
-          f"{'acq/bd':>6} {'cycle ms':>9} {'cyc/bd':>6} {'+store ms':>9}")
+          f"{'acq/bd':>6} {'cycle ms':>9} {'cyc/bd':>6} {'+store ms':>9} {'hand ms':>8} {'hand/bd':>7}")
     for label, result in results.items():
         a = result["latency"]
         print(f"{label:<9} {a['order']:<17} {a['switch_moves']:>5.0f} {a['wavelength_changes']:>5.0f} "
               f"{a['readings']:>6.0f} {a['bound_s'] * 1e3:>9.1f} {a['acquisition_s'] * 1e3:>8.1f} "
               f"{a['acquisition_s'] / a['bound_s']:>6.3f} {a['cycle_s'] * 1e3:>9.1f} "
               f"{a['cycle_s'] / a['bound_s']:>6.3f} "
-              f"{a['with_store_s'] * 1e3:>9.1f}")
+              f"{a['with_store_s'] * 1e3:>9.1f} {result['hand_cycle_s'] * 1e3:>8.1f} "
+              f"{result['hand_cycle_s'] / a['bound_s']:>7.3f}")
     print()
     print(f"(b) zero-latency bench, averaging {ZERO_LATENCY_AVERAGING_S * 1e6:g} µs: time per fiber reading")
-    print(f"{'cable':<9} {'toolkit µs':>10} {'hand µs':>8} {'ratio':>6} {'cmds toolkit':>12} {'cmds hand':>9}")
+    print(f"{'cable':<9} {'toolkit µs':>10} {'hand µs':>8} {'ratio':>6} {'cmds/reading toolkit':>20} {'hand':>5}")
     for label, result in results.items():
         b = result["overhead"]
         print(f"{label:<9} {b['toolkit_s'] * 1e6:>10.0f} {b['hand_s'] * 1e6:>8.0f} "
               f"{b['toolkit_s'] / b['hand_s']:>6.2f} "
-              f"{b['toolkit_commands']:>12} {b['hand_commands']:>9}")
+              f"{b['toolkit_commands']:>20.2f} {b['hand_commands']:>5.2f}")
     print()
     print("(c) full stack (session, grading, polarity, HDF5 store) on the zero-latency bench")
     print(f"{'cable':<9} {'readings':>8} {'ms/cable':>9} {'readings/s':>10}")

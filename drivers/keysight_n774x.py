@@ -140,8 +140,11 @@ class KeysightN774x(ScpiInstrument):
         if power_all_w.size < max(self.slots):
             raise InstrumentCommunicationError(
                 self.name, command, f"expected {max(self.slots)} values, got {power_all_w.size}")
-        selected_w = power_all_w[[slot - 1 for slot in self.slots]]
-        over_range = ~np.isfinite(selected_w) | (np.abs(selected_w) >= OVER_RANGE_THRESHOLD)
+        index = getattr(self, "_slot_index", None)
+        if index is None:
+            index = self._slot_index = np.array([slot - 1 for slot in self.slots], dtype=np.intp)
+        selected_w = power_all_w[index]
+        over_range = ~(np.abs(selected_w) < OVER_RANGE_THRESHOLD)  # NaN and ±inf included
         return PowerReadings(np.where(over_range, np.nan, selected_w), over_range)
 
     def read_all(self) -> PowerReadings:
