@@ -331,8 +331,11 @@ class ResultStore:
                 self._extent = committed
             except BaseException as rollback_exc:  # noqa: BLE001 - the store must stop accepting writes
                 self._broken = rollback_exc
-            if isinstance(exc, OSError):
-                raise StoreError(f"{self.path}: writing failed ({exc}); nothing of this record was kept") from exc
+            # h5py reports a failed write inside HDF5 (e.g. ENOSPC while flushing
+            # metadata) as RuntimeError, not OSError; both are storage failures.
+            if isinstance(exc, OSError | RuntimeError):
+                raise StoreError(f"{self.path}: writing failed ({exc}); nothing of this record was kept; "
+                                 "free disk space, then restart: committed records are safe") from exc
             raise
         self._blob_ids.update(pending)
 
