@@ -64,6 +64,7 @@ class KeysightN774x(ScpiInstrument):
         # Binary blocks (READ:POW:ALL?, logging results) are little-endian 4-byte floats
         # by default; `byte_order = "big"` in the station config flips both.
         self.binary_big_endian = binary_big_endian if byte_order is None else byte_order == "big"
+        self._slot_index = np.array([slot - 1 for slot in self.slots], dtype=np.intp)
         self._wavelength_nm: float | None = None
         self._averaging_time_s: float | None = None
         self._setup_done = False
@@ -114,18 +115,24 @@ class KeysightN774x(ScpiInstrument):
 
     # -- split fetch: send the query now, read the reply later (several meters in parallel) --------
     def begin_fetch(self) -> bool:
-        """Send `FETC:POW:ALL:CSV?` without waiting; False (nothing sent) in binary-read mode."""
-        if self.binary_read:
-            return False
-        self.write("FETC:POW:ALL:CSV?")
+        """Send the fetch query without waiting for its reply (`READ:POW:ALL?` in binary mode,
+        which also starts the measurement: one transaction per reading)."""
+        self.write("READ:POW:ALL?" if self.binary_read else "FETC:POW:ALL:CSV?")
         return True
 
     def end_fetch(self) -> PowerReadings:
         """The reply to `begin_fetch()`: the same readings `fetch()` returns."""
+        command = "READ:POW:ALL?" if self.binary_read else "FETC:POW:ALL:CSV?"
         try:
-            reply = self.resource.read().strip()
+            if self.binary_read:
+                power_all_w = np.asarray(self.resource.read_binary_values(
+                    datatype="f", is_big_endian=self.binary_big_endian, container=np.array), dtype=np.float64)
+            else:
+                reply = self.resource.read().strip()
         except Exception as error:  # noqa: BLE001 - translated to a typed error
-            raise self._translate("FETC:POW:ALL:CSV?", error) from error
+            raise self._translate(command, error) from error
+        if self.binary_read:
+            return self._select_slots(command, power_all_w)
         return self._parse_csv(reply)
 
     def _parse_csv(self, reply: str) -> PowerReadings:
@@ -137,13 +144,12 @@ class KeysightN774x(ScpiInstrument):
         return self._select_slots(command, power_all_w)
 
     def _select_slots(self, command: str, power_all_w: np.ndarray) -> PowerReadings:
-        if power_all_w.size < max(self.slots):
+        # Exactly one value per slot: a reply cut short could otherwise still cover the
+        # slots in use and pass a partial reading off as a whole one.
+        if power_all_w.size != self.slot_count:
             raise InstrumentCommunicationError(
-                self.name, command, f"expected {max(self.slots)} values, got {power_all_w.size}")
-        index = getattr(self, "_slot_index", None)
-        if index is None:
-            index = self._slot_index = np.array([slot - 1 for slot in self.slots], dtype=np.intp)
-        selected_w = power_all_w[index]
+                self.name, command, f"expected {self.slot_count} values (one per slot), got {power_all_w.size}")
+        selected_w = power_all_w[self._slot_index]
         over_range = ~(np.abs(selected_w) < OVER_RANGE_THRESHOLD)  # NaN and ±inf included
         return PowerReadings(np.where(over_range, np.nan, selected_w), over_range)
 

@@ -30,6 +30,7 @@ class ProtocolResource:
         self.closed = False
 
     def _next(self, command: str) -> str | bytes | None:
+        assert self._pending_reply is None, f"sent {command!r} before reading the previous reply"
         assert self.position < len(self.exchanges), f"unexpected extra command {command!r}"
         expected, reply = self.exchanges[self.position]
         assert command == expected, (f"exchange {self.position}: driver sent {command!r}, "
@@ -38,9 +39,27 @@ class ProtocolResource:
         return reply
 
     def write(self, command: str) -> int:
-        reply = self._next(command)
-        assert reply is None, f"{command!r} expects a reply but was only written"
+        # A query may be split into write() now and read() later (several instruments
+        # answering in parallel); the reply then waits for that read.
+        self._pending_reply = self._next(command)
         return len(command)
+
+    def _take_reply(self) -> str | bytes:
+        reply, self._pending_reply = self._pending_reply, None
+        assert reply is not None, "read() without a query written before it"
+        return reply
+
+    def read(self) -> str:
+        reply = self._take_reply()
+        return reply if isinstance(reply, str) else reply.decode()
+
+    def read_binary_values(self, datatype: str = "f", is_big_endian: bool = False, container: Any = list) -> Any:
+        from pyvisa.util import from_ieee_block
+
+        reply = self._take_reply()
+        assert isinstance(reply, bytes), "expected a binary block"
+        values = from_ieee_block(reply, datatype, is_big_endian)
+        return np.asarray(values) if container is np.array else container(values)
 
     def query(self, command: str) -> str:
         reply = self._next(command)

@@ -82,6 +82,34 @@ def test_meter_binary_read_little_endian() -> None:
     assert readings.over_range[2]
 
 
+def test_split_fetch_csv_and_binary_one_transaction_per_reading() -> None:
+    import struct
+
+    csv = "+1.000000E-03,+2.000000E-03,+3.000000E-03,+4.000000E-03"
+    exchanges = [("*IDN?", "Keysight Technologies,N7744A,MY1,V1"), ("FETC:POW:ALL:CSV?", csv)]
+    with expected_protocol(KeysightN774x, exchanges, slots=(2, 4)) as meter:
+        assert meter.begin_fetch()
+        readings = meter.end_fetch()
+    np.testing.assert_allclose(readings.power_w, [2e-3, 4e-3])
+
+    block = b"#216" + struct.pack(">4f", 1e-3, 2e-3, 3e-3, 4e-3)
+    exchanges = [("*IDN?", "Keysight Technologies,N7744A,MY1,V1"), ("READ:POW:ALL?", block)]
+    with expected_protocol(KeysightN774x, exchanges, binary_read=True, byte_order="big") as meter:
+        meter.trigger()  # READ:POW:ALL? triggers by itself: nothing is sent here
+        assert meter.begin_fetch()
+        readings = meter.end_fetch()
+    np.testing.assert_allclose(readings.power_w, [1e-3, 2e-3, 3e-3, 4e-3], rtol=1e-6)
+
+
+def test_reply_with_missing_values_is_refused() -> None:
+    from drivers.errors import InstrumentCommunicationError
+
+    exchanges = [METER_IDN, ("INIT:IMM", None), ("FETC:POW:ALL:CSV?", "+1.0E-03,+1.0E-03")]
+    with expected_protocol(KeysightN774x, exchanges, slots=(1, 2)) as meter:
+        with pytest.raises(InstrumentCommunicationError, match="expected 8 values"):
+            meter.read_all()
+
+
 def test_scpi_error_names_instrument_command_and_text() -> None:
     exchanges = [METER_IDN, ("SENS1:POW:UNIT 1", None), ("SYST:ERR?", '-303,"Module slot empty"'),
                  NO_ERROR]
