@@ -11,11 +11,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from drivers.cached_settings import CachedSwitch
 from drivers.errors import InstrumentCommunicationError, ScpiError
 from drivers.serial_base import SerialInstrument
 
 
-class DiconGP700(SerialInstrument):
+class DiconGP700(CachedSwitch, SerialInstrument):
     """One 1×N module (`module`) of a GP700; launch position n is output n."""
 
     models = ("GP700",)
@@ -54,14 +55,8 @@ class DiconGP700(SerialInstrument):
         """The chassis' module list as `system:config?` reports it."""
         return self.query("system:config?")
 
-    def select(self, launch_position: int) -> None:
-        if not 1 <= launch_position <= self._port_count:
-            raise ValueError(f"{self.name}: port {launch_position} outside 1..{self._port_count}")
-        if launch_position == self._position:
-            return
-        self._position = None
+    def _move(self, launch_position: int) -> None:
         self.send_configuration([f"M{self.module} {launch_position}"])
-        self._position = launch_position
 
     def position(self) -> int:
         command = f"M{self.module}?"

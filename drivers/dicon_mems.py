@@ -16,12 +16,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from drivers.cached_settings import CachedSwitch
 from drivers.capabilities import InstrumentIdentity
 from drivers.errors import InstrumentCommunicationError, InstrumentError, WrongInstrumentError
 from drivers.serial_base import SerialInstrument
 
 
-class DiconMems(SerialInstrument):
+class DiconMems(CachedSwitch, SerialInstrument):
     """A DiCon MEMS 1×N module; launch position n is output port n."""
 
     baud_rate = 115200
@@ -61,16 +62,7 @@ class DiconMems(SerialInstrument):
             raise InstrumentCommunicationError(self.name, "CF?", f"unexpected reply {reply!r}") from error
         return inputs, outputs
 
-    @property
-    def port_count(self) -> int:
-        return self._port_count
-
-    def select(self, launch_position: int) -> None:
-        if not 1 <= launch_position <= self._port_count:
-            raise ValueError(f"{self.name}: port {launch_position} outside 1..{self._port_count}")
-        if launch_position == self._position:
-            return
-        self._position = None
+    def _move(self, launch_position: int) -> None:
         command = f"I1 {launch_position}"
         self.write(command)
         if self.verify_moves:
@@ -78,7 +70,6 @@ class DiconMems(SerialInstrument):
             if reported != launch_position:
                 raise InstrumentError(self.name, command,
                                       f"switch reports output {reported} after the move to {launch_position}")
-        self._position = launch_position
 
     def position(self) -> int:
         """Output port routed now (0: parked)."""

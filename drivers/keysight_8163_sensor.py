@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from drivers.cached_settings import CachedMeterSettings
 from drivers.capabilities import PowerReadings
 from drivers.keysight_816x_source import MAINFRAMES
 from drivers.scpi import OVER_RANGE_THRESHOLD_816X, ScpiInstrument, is_over_range
@@ -24,7 +25,7 @@ def format_averaging_time(averaging_time_s: float) -> str:
     return f"{averaging_time_s * 1e3:g}MS"
 
 
-class Keysight8163Sensor(ScpiInstrument):
+class Keysight8163Sensor(CachedMeterSettings, ScpiInstrument):
     """Sensor modules in slots `slots` of one 816x mainframe, triggered together."""
 
     models = MAINFRAMES
@@ -60,18 +61,11 @@ class Keysight8163Sensor(ScpiInstrument):
         self.send_configuration(commands)
         self._setup_done = True
 
-    def configure(self, wavelength_nm: float, averaging_time_s: float) -> None:
-        if not self._setup_done:
-            self.setup()
-        commands: list[str] = []
-        if wavelength_nm != self._wavelength_nm:
-            commands += [f":SENS{self._head(slot)}:POW:WAV {wavelength_nm:g}NM" for slot in self.slots]
-        if averaging_time_s != self._averaging_time_s:
-            commands += [f":SENS{self._head(slot)}:POW:ATIM {format_averaging_time(averaging_time_s)}"
-                         for slot in self.slots]
-        self._wavelength_nm = self._averaging_time_s = None
-        self.send_configuration(commands)
-        self._wavelength_nm, self._averaging_time_s = wavelength_nm, averaging_time_s
+    def _wavelength_commands(self, wavelength_nm: float) -> list[str]:
+        return [f":SENS{self._head(slot)}:POW:WAV {wavelength_nm:g}NM" for slot in self.slots]
+
+    def _averaging_commands(self, averaging_time_s: float) -> list[str]:
+        return [f":SENS{self._head(slot)}:POW:ATIM {format_averaging_time(averaging_time_s)}" for slot in self.slots]
 
     def trigger(self) -> None:
         for slot in self.slots:

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from drivers.cached_settings import CachedSwitch
 from drivers.errors import InstrumentCommunicationError
 from drivers.scpi import ScpiInstrument
 
 MODELS = ("N7731A", "N7734A", "N7736A", "N7738A")
 
 
-class KeysightN773x(ScpiInstrument):
+class KeysightN773x(CachedSwitch, ScpiInstrument):
     """One 1×N switch module (`module`) of an N773x; input A routed to an output port."""
 
     models = MODELS
@@ -21,18 +22,8 @@ class KeysightN773x(ScpiInstrument):
         self._port_count = port_count
         self._position: int | None = None
 
-    @property
-    def port_count(self) -> int:
-        return self._port_count
-
-    def select(self, launch_position: int) -> None:
-        if not 1 <= launch_position <= self._port_count:
-            raise ValueError(f"{self.name}: port {launch_position} outside 1..{self._port_count}")
-        if launch_position == self._position:
-            return
-        self._position = None
+    def _move(self, launch_position: int) -> None:
         self.send_configuration([f":ROUT{self.module} A,{launch_position}"])
-        self._position = launch_position
 
     def position(self) -> int:
         command = f":ROUT{self.module}?"

@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from drivers.cached_settings import CachedMeterSettings
 from drivers.capabilities import PowerReadings
 from drivers.errors import InstrumentCommunicationError, InstrumentTimeout
 from drivers.scpi import OVER_RANGE_THRESHOLD, ScpiInstrument
@@ -40,7 +41,7 @@ class LoggedPower:
     over_range: np.ndarray
 
 
-class KeysightN774x(ScpiInstrument):
+class KeysightN774x(CachedMeterSettings, ScpiInstrument):
     """One N774xA mainframe; `slots` selects which of its detectors are used."""
 
     models = tuple(SLOT_COUNT)
@@ -84,20 +85,11 @@ class KeysightN774x(ScpiInstrument):
         self.send_configuration(commands)
         self._setup_done = True
 
-    def configure(self, wavelength_nm: float, averaging_time_s: float) -> None:
-        if not self._setup_done:
-            self.setup()
-        commands: list[str] = []
-        if wavelength_nm != self._wavelength_nm:
-            commands += [f"SENS{slot}:POW:WAV {format_wavelength_nm(wavelength_nm)}" for slot in self.slots]
-        if averaging_time_s != self._averaging_time_s:
-            commands += [f"SENS{slot}:POW:ATIM {format_averaging_time(averaging_time_s)}"
-                         for slot in self.slots]
-        # Forget the cache before sending: if a command fails midway the
-        # instrument state is unknown and must be re-sent next time.
-        self._wavelength_nm = self._averaging_time_s = None
-        self.send_configuration(commands)
-        self._wavelength_nm, self._averaging_time_s = wavelength_nm, averaging_time_s
+    def _wavelength_commands(self, wavelength_nm: float) -> list[str]:
+        return [f"SENS{slot}:POW:WAV {format_wavelength_nm(wavelength_nm)}" for slot in self.slots]
+
+    def _averaging_commands(self, averaging_time_s: float) -> list[str]:
+        return [f"SENS{slot}:POW:ATIM {format_averaging_time(averaging_time_s)}" for slot in self.slots]
 
     def trigger(self) -> None:
         if self.binary_read:

@@ -175,7 +175,8 @@ class ScpiInstrument:
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         for name in cls.recoverable_operations:
-            operation = cls.__dict__.get(name)
+            # getattr, not cls.__dict__: an operation inherited from a mixin must be wrapped too.
+            operation = getattr(cls, name, None)
             if callable(operation) and not getattr(operation, "_recovering", False):
                 setattr(cls, name, _recovering(name, operation))
 

@@ -1,0 +1,65 @@
+"""State caches shared by drivers of one capability.
+
+A production run selects the same port or wavelength again and again; sending
+an unchanged setting costs a round trip and, with the error-queue check, two.
+The cache logic lives here once; each driver says only which commands to send.
+A cached value is cleared *before* sending, so that a command failing midway
+leaves the state "unknown" and it is sent again next time.
+"""
+
+from __future__ import annotations
+
+
+class CachedSwitch:
+    """`select()` for a 1×N switch: bounds check, position cache, `_move()` does the rest."""
+
+    name: str
+    _port_count: int
+    _position: int | None
+
+    @property
+    def port_count(self) -> int:
+        return self._port_count
+
+    def select(self, launch_position: int) -> None:
+        if not 1 <= launch_position <= self._port_count:
+            raise ValueError(f"{self.name}: port {launch_position} outside 1..{self._port_count}")
+        if launch_position == self._position:
+            return
+        self._position = None
+        self._move(launch_position)
+        self._position = launch_position
+
+    def _move(self, launch_position: int) -> None:
+        """Send the move and confirm it (error queue or read-back)."""
+        raise NotImplementedError
+
+
+class CachedMeterSettings:
+    """`configure()` for a meter: one-time `setup()`, then only the settings that changed.
+
+    Mixed in before `ScpiInstrument`, whose `send_configuration` it uses; the driver
+    provides `setup()` and the two command builders.
+    """
+
+    _setup_done: bool
+    _wavelength_nm: float | None
+    _averaging_time_s: float | None
+
+    def _wavelength_commands(self, wavelength_nm: float) -> list[str]:
+        raise NotImplementedError
+
+    def _averaging_commands(self, averaging_time_s: float) -> list[str]:
+        raise NotImplementedError
+
+    def configure(self, wavelength_nm: float, averaging_time_s: float) -> None:
+        if not self._setup_done:
+            self.setup()  # type: ignore[attr-defined]
+        commands: list[str] = []
+        if wavelength_nm != self._wavelength_nm:
+            commands += self._wavelength_commands(wavelength_nm)
+        if averaging_time_s != self._averaging_time_s:
+            commands += self._averaging_commands(averaging_time_s)
+        self._wavelength_nm = self._averaging_time_s = None
+        self.send_configuration(commands)  # type: ignore[attr-defined]
+        self._wavelength_nm, self._averaging_time_s = wavelength_nm, averaging_time_s
