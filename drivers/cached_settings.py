@@ -63,3 +63,42 @@ class CachedMeterSettings:
         self._wavelength_nm = self._averaging_time_s = None
         self.send_configuration(commands)  # type: ignore[attr-defined]
         self._wavelength_nm, self._averaging_time_s = wavelength_nm, averaging_time_s
+
+
+class CachedSource:
+    """`set_wavelength()` / `set_output()` for a source: only this source's wavelengths, only changes.
+
+    Mixed in before `ScpiInstrument`; the driver provides the two command builders.
+    """
+
+    name: str
+    _wavelengths_nm: tuple[float, ...]
+    _wavelength_nm: float | None
+    _output: bool | None
+
+    @property
+    def wavelengths_nm(self) -> tuple[float, ...]:
+        return self._wavelengths_nm
+
+    def _wavelength_command(self, wavelength_nm: float) -> str:
+        raise NotImplementedError
+
+    def _output_command(self, enabled: bool) -> str:
+        raise NotImplementedError
+
+    def set_wavelength(self, wavelength_nm: float) -> None:
+        if float(wavelength_nm) not in self._wavelengths_nm:
+            raise ValueError(f"{self.name}: {wavelength_nm:g} nm is not one of this source's wavelengths "
+                             f"{list(self._wavelengths_nm)}; fix the recipe or the station config")
+        if wavelength_nm == self._wavelength_nm:
+            return
+        self._wavelength_nm = None
+        self.send_configuration([self._wavelength_command(float(wavelength_nm))])  # type: ignore[attr-defined]
+        self._wavelength_nm = float(wavelength_nm)
+
+    def set_output(self, enabled: bool) -> None:
+        if enabled == self._output:
+            return
+        self._output = None
+        self.send_configuration([self._output_command(enabled)])  # type: ignore[attr-defined]
+        self._output = enabled

@@ -19,10 +19,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from drivers.cached_settings import CachedSource
 from drivers.scpi import ScpiInstrument
 
 
-class GenericScpiSource(ScpiInstrument):
+class GenericScpiSource(CachedSource, ScpiInstrument):
     """A source driven by configured SCPI templates; accepts any `*IDN?` unless `accepted_models` is set."""
 
     models: tuple[str, ...] = ()
@@ -50,30 +51,15 @@ class GenericScpiSource(ScpiInstrument):
         self._wavelength_nm: float | None = None
         self._output: bool | None = None
 
-    @property
-    def wavelengths_nm(self) -> tuple[float, ...]:
-        return self._wavelengths_nm
-
     def wavelength_command_for(self, wavelength_nm: float) -> str:
         template = self.wavelength_commands.get(float(wavelength_nm), self.wavelength_command)
         return template.format(wavelength_nm=float(wavelength_nm), wavelength_m=float(wavelength_nm) * 1e-9)
 
-    def set_wavelength(self, wavelength_nm: float) -> None:
-        if float(wavelength_nm) not in self._wavelengths_nm:
-            raise ValueError(f"{self.name}: {wavelength_nm:g} nm is not one of this source's wavelengths "
-                             f"{list(self._wavelengths_nm)}; fix the recipe or the station config")
-        if wavelength_nm == self._wavelength_nm:
-            return
-        self._wavelength_nm = None
-        self.send_configuration([self.wavelength_command_for(wavelength_nm)])
-        self._wavelength_nm = float(wavelength_nm)
+    def _wavelength_command(self, wavelength_nm: float) -> str:
+        return self.wavelength_command_for(wavelength_nm)
 
-    def set_output(self, enabled: bool) -> None:
-        if enabled == self._output:
-            return
-        self._output = None
-        self.send_configuration([self.output_command.format(state=self.on_value if enabled else self.off_value)])
-        self._output = enabled
+    def _output_command(self, enabled: bool) -> str:
+        return self.output_command.format(state=self.on_value if enabled else self.off_value)
 
     def output_enabled(self) -> bool:
         reply = self.query(self.output_query).strip().upper()

@@ -14,12 +14,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from drivers.cached_settings import CachedSource
 from drivers.scpi import ScpiInstrument
 
 MAINFRAMES = ("8163A", "8163B", "8164A", "8164B", "8166A", "8166B")
 
 
-class Keysight816xSource(ScpiInstrument):
+class Keysight816xSource(CachedSource, ScpiInstrument):
     """A source module in slot `slot` of an 816x mainframe."""
 
     models = MAINFRAMES
@@ -40,34 +41,17 @@ class Keysight816xSource(ScpiInstrument):
         self._wavelength_nm: float | None = None
         self._output: bool | None = None
 
-    @property
-    def wavelengths_nm(self) -> tuple[float, ...]:
-        return self._wavelengths_nm
-
-    def set_wavelength(self, wavelength_nm: float) -> None:
-        if float(wavelength_nm) not in self._wavelengths_nm:
-            raise ValueError(f"{self.name}: {wavelength_nm:g} nm is not one of this source's wavelengths "
-                             f"{list(self._wavelengths_nm)}; fix the recipe or the station config")
-        if wavelength_nm == self._wavelength_nm:
-            return
-        self._wavelength_nm = None
+    def _wavelength_command(self, wavelength_nm: float) -> str:
         if self.wavelength_select == "lower_upper":
-            argument = "LOW" if float(wavelength_nm) == min(self._wavelengths_nm) else "UPP"
-        else:
-            argument = f"{wavelength_nm:g}NM"
-        self.send_configuration([f":SOUR{self.slot}:WAV {argument}"])
-        self._wavelength_nm = float(wavelength_nm)
+            return f":SOUR{self.slot}:WAV {'LOW' if wavelength_nm == min(self._wavelengths_nm) else 'UPP'}"
+        return f":SOUR{self.slot}:WAV {wavelength_nm:g}NM"
 
     def wavelength_nm(self) -> float:
         """Wavelength as the instrument reports it (metres on the wire)."""
         return self.query_float(f":SOUR{self.slot}:WAV?") * 1e9
 
-    def set_output(self, enabled: bool) -> None:
-        if enabled == self._output:
-            return
-        self._output = None
-        self.send_configuration([f":SOUR{self.slot}:CHAN{self.channel}:POW:STAT {int(enabled)}"])
-        self._output = enabled
+    def _output_command(self, enabled: bool) -> str:
+        return f":SOUR{self.slot}:CHAN{self.channel}:POW:STAT {int(enabled)}"
 
     def output_enabled(self) -> bool:
         return self.query(f":SOUR{self.slot}:CHAN{self.channel}:POW:STAT?").strip() in ("1", "+1", "ON")
