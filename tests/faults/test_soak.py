@@ -107,6 +107,8 @@ def test_soak_random_faults(tmp_path: Path) -> None:
     elapsed_s = time.monotonic() - started
     assert snapshot_warm is not None
     growth = sum(stat.size_diff for stat in snapshot_end.compare_to(snapshot_warm, "filename"))
+    for stat in snapshot_end.compare_to(snapshot_warm, "lineno")[:5]:  # where any growth comes from
+        print(f"  heap growth {stat.size_diff / 1024:+.0f} KiB ({stat.count_diff:+d} objects) at {stat.traceback}")
     print(f"\nsoak: {CABLES} cables in {elapsed_s:.1f} s, outcomes {outcomes}; "
           f"fds {fds_before} before / {fds_warm} warm / {fds_end} end / {fds_after} after; "
           f"sockets {sockets_before} / {sockets_warm} / {sockets_end} / {sockets_after}; "
