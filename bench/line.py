@@ -155,7 +155,7 @@ class LineResult:
         return {
             "serial": record.serial,
             "outcome": record.outcome,
-            "reason": str(record.extra.get("reason_full") or record.reason),
+            "reason": record.reason,
             "failing_fibers": self.failing_fibers,
             "polarity_found": record.polarity_found,
             "attempt": record.attempt,

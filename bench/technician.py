@@ -279,7 +279,7 @@ class TechnicianFlow:
                 term.say(term.style(f"  fiber {position:>2}  ", "red") + "   ".join(cells))
             if record.polarity_found:
                 term.say(f"  polarity found {record.polarity_found}")
-            reason = str(record.extra.get("reason_full") or record.reason)
+            reason = record.reason
             if not by_fiber or "polarity" in reason or verdict == "ERROR":
                 term.say(f"  {shown(reason)}")
         if result.certificate:

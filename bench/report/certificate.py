@@ -117,7 +117,7 @@ class CertificateData:
             recipe_name=record.recipe_name, lot=record.lot, attempt=record.attempt,
             date_utc=_utc_text(record.finished_utc or record.started_utc), station_name=record.station_name,
             operator=record.operator, software_version=record.software_version, outcome=record.outcome,
-            reason=str(record.extra.get("reason_full") or record.reason),
+            reason=record.reason,
             polarity_required=str(snapshot.get("polarity", "")),
             polarity_found=record.polarity_found, decision_rule=rule,
             reference_method=reference.method if reference else "(reference record not found)",
