@@ -94,7 +94,12 @@ class SimulatedCable:
 
     def true_il_db(self, wavelength_nm: float) -> np.ndarray:
         """Nominal IL plus whatever the matings, wear and dirt add right now."""
-        il = self.insertion_loss_db[float(wavelength_nm)]
+        il = self.insertion_loss_db.get(float(wavelength_nm))
+        if il is None:  # light at a wavelength the cable was not drawn for: interpolate, clamped at the ends
+            modelled_nm = sorted(self.insertion_loss_db)
+            table = np.vstack([self.insertion_loss_db[w] for w in modelled_nm])
+            il = np.array([np.interp(float(wavelength_nm), modelled_nm, table[:, fiber])
+                           for fiber in range(table.shape[1])])
         if not (self.dirt or self.mating_sigma_db or self.wear_db_per_mating):
             return il
         il = il + self.wear_db_per_mating * self.matings

@@ -38,6 +38,10 @@ class Latency:
     laser_on_s: float = 0.0
 
 
+class SlotEmpty(LookupError):
+    """A command addressed a slot the instrument does not have (-303 already queued)."""
+
+
 class SimulatedInstrument:
     """A command table plus a SCPI error queue; subclasses add their dialect."""
 

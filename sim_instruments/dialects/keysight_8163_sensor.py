@@ -8,7 +8,7 @@ import time
 import numpy as np
 
 from sim_instruments.physics import PhysicalModel
-from sim_instruments.scpi_server import Latency, SimulatedInstrument
+from sim_instruments.scpi_server import Latency, SimulatedInstrument, SlotEmpty
 
 OUT_OF_RANGE_W = 3.402823e38  # what an 816x sensor reports when the reading is out of range
 _TIME_SCALE = {"": 1.0, "s": 1.0, "ms": 1e-3, "us": 1e-6}
@@ -47,13 +47,13 @@ class SimKeysight8163Sensor(SimulatedInstrument):
         slot = int(match.group(1))
         if slot not in self.sensor_slots or int(match.group(2)) != 1:
             self.push_error(-303, "Module slot empty or slot extension empty")
-            raise LookupError(slot)
+            raise SlotEmpty(slot)
         return slot
 
     def handle(self, command: str):  # noqa: ANN201 - same as base
         try:
             return super().handle(command)
-        except LookupError:
+        except SlotEmpty:  # only this: a KeyError of the model is a simulator bug and must show
             return None
 
     def _set(self, table: dict[int, bool], match: re.Match[str], value: bool) -> None:

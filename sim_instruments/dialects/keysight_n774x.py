@@ -9,7 +9,7 @@ import time
 import numpy as np
 
 from sim_instruments.physics import PhysicalModel
-from sim_instruments.scpi_server import Latency, SimulatedInstrument, binary_block
+from sim_instruments.scpi_server import Latency, SimulatedInstrument, SlotEmpty, binary_block
 
 SLOT_COUNT = {"N7744A": 4, "N7745A": 8, "N7747A": 2, "N7748A": 4}
 OVER_RANGE_W = 9.9e37
@@ -46,13 +46,13 @@ class SimKeysightN774x(SimulatedInstrument):
         slot = int(match.group(1))
         if not 1 <= slot <= self.slot_count:
             self.push_error(-303, "Module slot empty or slot extension empty")
-            raise LookupError(slot)
+            raise SlotEmpty(slot)
         return slot
 
     def handle(self, command: str):  # noqa: ANN201 - same as base
         try:
             return super().handle(command)
-        except LookupError:
+        except SlotEmpty:  # only this: a KeyError of the model is a simulator bug and must show
             return None
 
     def _channel(self, slot: int):  # noqa: ANN202

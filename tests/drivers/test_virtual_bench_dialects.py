@@ -102,3 +102,26 @@ def test_station_with_an_unsimulated_driver_is_refused() -> None:
     ], ["m:1"])
     with pytest.raises(ValueError, match="no simulator for driver 'acme_meter'.*thorlabs_pm100"):
         VirtualBench(config)
+
+
+def test_a_cable_lit_at_a_wavelength_it_was_not_drawn_for_interpolates_between_its_own() -> None:
+    cable = make_cable("MTP24-000001", fiber_count=24, polarity="B", wavelengths_nm=(850.0, 1300.0), seed=3)
+    at_850, at_1300 = cable.true_il_db(850.0), cable.true_il_db(1300.0)
+    np.testing.assert_allclose(cable.true_il_db(1075.0), (at_850 + at_1300) / 2)
+    np.testing.assert_array_equal(cable.true_il_db(1550.0), at_1300)  # clamped beyond the last one
+
+
+def test_a_fault_inside_the_simulator_is_not_mistaken_for_an_empty_slot(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Only a slot the instrument lacks answers -303 silently; a bug in the model must surface."""
+    config = load_station(example_path("station_demo.toml"))
+    with VirtualBench(config, seed=3) as bench:
+        meter = next(instrument for name, instrument in bench.instruments.items() if name.startswith("meter"))
+        assert meter.handle("SENS99:POW:WAV 1310nm") is None
+        assert meter.handle("SYST:ERR?").startswith("-303")
+
+        def broken(_name: str) -> None:
+            raise KeyError("model bug")
+
+        monkeypatch.setattr(meter.model, "read_meter_w", broken)
+        with pytest.raises(KeyError, match="model bug"):
+            meter.handle("INIT:IMM")
