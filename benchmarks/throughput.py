@@ -57,6 +57,10 @@ DATA_SHEET_TIMING = {"averaging_time_s": 0.001, "switch_settle_s": 0.005, "wavel
                      "query_round_trip_s": 0.0003}
 ZERO_LATENCY_AVERAGING_S = 1e-5  # the simulated N774x's shortest averaging time: (b) measures software
 
+# The simulated instruments poll rather than sleep (their process keeps a core busy), so that a
+# thread waking up does not add to every reply: --sleeping-simulator measures the other way.
+SIMULATOR = {"busy_poll": True}
+
 CASES = (("12-fiber", "station_demo.toml", "recipe_demo.toml", "MTP12-000001"),
          ("24-fiber", "station_32.toml", "recipe_mm24_trunk.toml", "MTP24-OM4-0001-00001"))
 
@@ -70,7 +74,8 @@ def station_with_timing(station_file: str, timing: dict[str, float]) -> StationC
 
 # -- the simulated instruments, in their own process -------------------------------------------
 def _serve(station_file: str, timing: dict[str, float], realistic: bool, averaging_s: float,
-           fiber_count: int, polarity: str, wavelengths: tuple[float, ...], connection: Any) -> None:
+           fiber_count: int, polarity: str, wavelengths: tuple[float, ...], connection: Any,
+           busy_poll: bool = True) -> None:
     from sim_instruments.physics import make_cable
     from sim_instruments.scpi_server import Latency
     from sim_instruments.virtual_bench import LatencyModel, VirtualBench
@@ -81,7 +86,7 @@ def _serve(station_file: str, timing: dict[str, float], realistic: bool, averagi
                             source=Latency(query_round_trip_s=rtt, wavelength_change_s=timing["wavelength_change_s"]),
                             switch=Latency(query_round_trip_s=rtt, switch_settle_s=timing["switch_settle_s"]))
                if realistic else LatencyModel.zero())
-    with VirtualBench(config, seed=7, latency=latency) as bench:
+    with VirtualBench(config, seed=7, latency=latency, busy_poll=busy_poll) as bench:
         with bench.model.lock:  # unused detector slots integrate as long as the used ones
             for channel in bench.model.channels.values():
                 channel.averaging_time_s = averaging_s
@@ -123,7 +128,7 @@ def start_sim(station_file: str, timing: dict[str, float], recipe: Recipe, *, re
     here, there = context.Pipe()
     process = context.Process(target=_serve, daemon=True, args=(
         station_file, timing, realistic, averaging_s, recipe.fiber_count, recipe.polarity,
-        tuple(recipe.wavelengths_nm), there))
+        tuple(recipe.wavelengths_nm), there, SIMULATOR["busy_poll"]))
     process.start()
     return SimProcess(process, here, here.recv())
 
@@ -295,7 +300,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--repeats", type=int, default=7, help="cables measured per figure (median)")
     parser.add_argument("--json", action="store_true", help="print the figures as JSON too")
+    parser.add_argument("--sleeping-simulator", action="store_true",
+                        help="simulated instruments sleep between events instead of polling")
     args = parser.parse_args(argv)
+    SIMULATOR["busy_poll"] = not args.sleeping_simulator
     results: dict[str, Any] = {}
     for label, station_file, recipe_file, serial in CASES:
         results[label] = {
@@ -309,7 +317,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"latency model: averaging {DATA_SHEET_TIMING['averaging_time_s'] * 1e3:g} ms, switch settle "
           f"{DATA_SHEET_TIMING['switch_settle_s'] * 1e3:g} ms, wavelength change "
           f"{DATA_SHEET_TIMING['wavelength_change_s'] * 1e3:g} ms, query round trip "
-          f"{DATA_SHEET_TIMING['query_round_trip_s'] * 1e3:g} ms; medians of {args.repeats} cables, 2 wavelengths")
+          f"{DATA_SHEET_TIMING['query_round_trip_s'] * 1e3:g} ms; medians of {args.repeats} cables, 2 wavelengths; "
+          f"simulator {'sleeping' if args.sleeping_simulator else 'polling'}")
     print()
     print("(a) cycle time vs the instruments' floor (latency model)")
     print(f"{'cable':<9} {'order':<17} {'moves':>5} {'λ chg':>5} {'reads':>6} {'bound ms':>9} {'acq ms':>8} "

@@ -69,6 +69,8 @@ class KeysightN774x(CachedMeterSettings, ScpiInstrument):
         self._wavelength_nm: float | None = None
         self._averaging_time_s: float | None = None
         self._setup_done = False
+        #: A trigger was sent on this link and no fetch has consumed it yet.
+        self.trigger_armed = False
 
     @property
     def channel_count(self) -> int:
@@ -91,10 +93,17 @@ class KeysightN774x(CachedMeterSettings, ScpiInstrument):
     def _averaging_commands(self, averaging_time_s: float) -> list[str]:
         return [f"SENS{slot}:POW:ATIM {format_averaging_time(averaging_time_s)}" for slot in self.slots]
 
+    @property
+    def queues_triggers(self) -> bool:
+        """A trigger may be sent while a fetch reply is still owed: the meter works through its
+        input in order, so the new integration starts once the fetched one has ended."""
+        return not self.binary_read
+
     def trigger(self) -> None:
         if self.binary_read:
             return  # READ:POW:ALL? starts its own measurement
         self.write("INIT:IMM")
+        self.trigger_armed = True
 
     def fetch(self) -> PowerReadings:
         """Fetch all slots' last reading (W); selected slots only."""
@@ -102,6 +111,7 @@ class KeysightN774x(CachedMeterSettings, ScpiInstrument):
             command = "READ:POW:ALL?"
             power_all_w = self.query_binary_values(command, "f", self.binary_big_endian)
         else:
+            self.trigger_armed = False
             return self._parse_csv(self.query("FETC:POW:ALL:CSV?"))
         return self._select_slots(command, power_all_w)
 
@@ -110,6 +120,7 @@ class KeysightN774x(CachedMeterSettings, ScpiInstrument):
         """Send the fetch query without waiting for its reply (`READ:POW:ALL?` in binary mode,
         which also starts the measurement: one transaction per reading)."""
         self.write("READ:POW:ALL?" if self.binary_read else "FETC:POW:ALL:CSV?")
+        self.trigger_armed = False
         return True
 
     def end_fetch(self) -> PowerReadings:
@@ -148,6 +159,10 @@ class KeysightN774x(CachedMeterSettings, ScpiInstrument):
     def read_all(self) -> PowerReadings:
         self.trigger()
         return self.fetch()
+
+    def _after_reconnect(self) -> None:
+        super()._after_reconnect()
+        self.trigger_armed = False  # a trigger sent on the old link is gone with it
 
     # -- logging mode: many points per channel, acquired by the instrument --------------
     def start_logging(self, points: int, averaging_time_s: float) -> None:

@@ -64,6 +64,17 @@ class MeterGroup:
         self.trigger()
         return self.fetch()
 
+    @property
+    def queues_triggers(self) -> bool:
+        """Every meter takes a trigger while its fetch reply is owed (`begin_fetch` meters only)."""
+        return all(getattr(self.meters[m], "queues_triggers", False) and hasattr(self.meters[m], "begin_fetch")
+                   for m in self._used_meters)
+
+    @property
+    def trigger_armed(self) -> bool:
+        """Every meter holds a trigger not yet consumed by a fetch (none lost to a reconnect)."""
+        return all(getattr(self.meters[m], "trigger_armed", False) for m in self._used_meters)
+
     def trigger(self) -> None:
         """Start one reading on every meter (they integrate at the same time)."""
         for meter_index in self._used_meters:

@@ -110,13 +110,21 @@ def _settled_read(meter: PowerMeter, settings: AcquisitionSettings,
             return meter.collect()  # type: ignore[attr-defined]
         return meter.fetch()  # type: ignore[attr-defined]
 
+    # The rule needs a second reading whatever the first says. A meter that takes a trigger while
+    # a fetch reply is owed gets it queued behind the first fetch: the second integration starts
+    # the moment the first ends, with no round trip in between.
+    queued = pipelined and bool(getattr(meter, "queues_triggers", False))
     if not split:
         previous = meter.read_all()
     else:
         start()
+        if queued:
+            meter.trigger()  # type: ignore[attr-defined]
         previous = finish()
-        # The rule needs a second reading whatever the first says: start it before looking at the first.
-        start()
+        if queued and getattr(meter, "trigger_armed", False):
+            meter.request()  # type: ignore[attr-defined]
+        else:  # not queued, or the queued trigger was lost with a reconnected link
+            start()
     try:
         before = _lit_w(previous.power_w, floor_w)
         count = 1

@@ -13,6 +13,7 @@ toolkit's measured IL is tested against.
 from __future__ import annotations
 
 import copy
+import math
 import threading
 import time
 import zlib
@@ -346,20 +347,20 @@ class PhysicalModel:
         with self.lock:
             arriving = self._received_dbm_by_position()
             brightest_dbm = max(arriving.values(), default=None)
-            slots = sorted(slot for (name, slot) in self.channels if name == meter)
-            power_w = np.empty(len(slots))
-            for index, slot in enumerate(slots):
-                channel = self.channels[(meter, slot)]
+            channels = [self.channels[key] for key in sorted(key for key in self.channels if key[0] == meter)]
+            source_nm = self.source.wavelength_nm
+            level_dbm, noise_db = [], []
+            for channel in channels:  # plain floats: numpy scalars cost more than they save here
                 if channel.receive_position in arriving:
-                    level_dbm = arriving[channel.receive_position]
+                    level = arriving[channel.receive_position]
                 elif brightest_dbm is not None and channel.receive_position is not None:
-                    level_dbm = brightest_dbm + self.crosstalk_db
+                    level = brightest_dbm + self.crosstalk_db
                 else:
-                    level_dbm = self.floor_dbm
-                level_dbm -= self.responsivity_error_db_per_nm * abs(
-                    channel.wavelength_nm - self.source.wavelength_nm)
-                noise_db = self.noise_db_at_1ms / np.sqrt(max(channel.averaging_time_s, 1e-4) / 1e-3)
-                level_dbm += self.rng.normal(0.0, noise_db)
-                floor_noise_w = abs(self.rng.normal(0.0, 10 ** (self.floor_dbm / 10) * 1e-3))
-                power_w[index] = 10 ** (level_dbm / 10) * 1e-3 + floor_noise_w
-            return power_w
+                    level = self.floor_dbm
+                level_dbm.append(level - self.responsivity_error_db_per_nm * abs(channel.wavelength_nm - source_nm))
+                noise_db.append(self.noise_db_at_1ms / math.sqrt(max(channel.averaging_time_s, 1e-4) / 1e-3))
+            # One draw per kind for all detectors: the simulator's own time per reading
+            # must stay far below the instruments' (it is charged to the toolkit's cycle).
+            noisy_dbm = np.array(level_dbm) + self.rng.standard_normal(len(channels)) * np.array(noise_db)
+            floor_noise_w = np.abs(self.rng.standard_normal(len(channels))) * (10 ** (self.floor_dbm / 10) * 1e-3)
+            return 10 ** (noisy_dbm / 10) * 1e-3 + floor_noise_w

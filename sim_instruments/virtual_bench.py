@@ -18,6 +18,7 @@ from sim_instruments.dialects.keysight_n773x import SimKeysightN773x
 from sim_instruments.dialects.keysight_n774x import SLOT_COUNT
 from sim_instruments.dialects.keysight_n774x_logging import SimKeysightN774xLogging
 from sim_instruments.dialects.thorlabs_pm100 import SimThorlabsPM100
+from sim_instruments.event_loop import InstrumentLoop
 from sim_instruments.faults import Fault, FaultInjector
 from sim_instruments.physics import PhysicalModel, SimulatedCable
 from sim_instruments.scpi_server import Latency, SimulatedInstrument, TcpInstrumentServer
@@ -64,7 +65,10 @@ class VirtualBench:
     """Simulated instruments for every entry of a station, served on 127.0.0.1."""
 
     def __init__(self, station: StationLike, *, seed: int = 0, latency: LatencyModel | None = None,
-                 **model_options: Any) -> None:
+                 busy_poll: bool = False, **model_options: Any) -> None:
+        #: Serve by polling instead of sleeping (a core kept busy; see InstrumentLoop): for a bench
+        #: in a process of its own, where waking a sleeping thread would add to every reply.
+        self.busy_poll = busy_poll
         latency = latency or LatencyModel.zero()
         switch_entry = next(entry for entry in station.instruments if entry.role == "switch")
         port_count = int(switch_entry.options.get("port_count", max(station.launch_ports)))
@@ -78,6 +82,7 @@ class VirtualBench:
         for index, entry in enumerate(station.instruments):
             self.instruments[entry.name] = self._make(entry, index, station, latency)
         self._servers: dict[str, TcpInstrumentServer | PtySerialServer] = {}
+        self._loop: InstrumentLoop | None = None
 
     def _make(self, entry: InstrumentEntry, index: int, station: StationLike,
               latency: LatencyModel) -> SimulatedInstrument:
@@ -100,15 +105,25 @@ class VirtualBench:
 
     # -- life cycle ---------------------------------------------------------
     def start(self) -> VirtualBench:
+        # One thread serves every TCP instrument: instruments answering at the same moment
+        # would otherwise queue for the interpreter lock, and the simulator's delays would be
+        # charged to the toolkit (sim_instruments.event_loop).
+        self._loop = InstrumentLoop(name="virtual-bench", busy_poll=self.busy_poll)
         for name, instrument in self.instruments.items():
             serial = getattr(instrument, "serial_echo", None) is not None
-            self._servers[name] = PtySerialServer(instrument) if serial else TcpInstrumentServer(instrument)
+            self._servers[name] = PtySerialServer(instrument) if serial else TcpInstrumentServer(
+                instrument, loop=self._loop)
         return self
 
     def stop(self) -> None:
-        for server in self._servers.values():
-            server.close()
-        self._servers.clear()
+        try:
+            for server in self._servers.values():
+                server.close()
+            self._servers.clear()
+        finally:
+            if self._loop is not None:
+                self._loop.close()
+                self._loop = None
 
     def __enter__(self) -> VirtualBench:
         return self.start()

@@ -30,18 +30,23 @@ class ProtocolResource:
         self.closed = False
 
     def _next(self, command: str) -> str | bytes | None:
-        assert self._pending_reply is None, f"sent {command!r} before reading the previous reply"
         assert self.position < len(self.exchanges), f"unexpected extra command {command!r}"
         expected, reply = self.exchanges[self.position]
         assert command == expected, (f"exchange {self.position}: driver sent {command!r}, "
                                      f"protocol expects {expected!r}")
+        # A command without a reply may follow a query whose reply is still unread (the
+        # instrument works through its input in order); a second query may not.
+        assert self._pending_reply is None or reply is None, \
+            f"sent the query {command!r} before reading the previous reply"
         self.position += 1
         return reply
 
     def write(self, command: str) -> int:
         # A query may be split into write() now and read() later (several instruments
         # answering in parallel); the reply then waits for that read.
-        self._pending_reply = self._next(command)
+        reply = self._next(command)
+        if reply is not None:
+            self._pending_reply = reply
         return len(command)
 
     def _take_reply(self) -> str | bytes:

@@ -7,8 +7,6 @@ driver's real pyserial path sees what a real port would send.
 
 from __future__ import annotations
 
-import time
-
 from sim_instruments.physics import PhysicalModel
 from sim_instruments.scpi_server import Latency, SimulatedInstrument
 
@@ -31,7 +29,9 @@ class _SimDiconSwitch(SimulatedInstrument):
             self.model.switch_port = port
             self.parked = False
         if moved and self.latency.switch_settle_s:
-            time.sleep(self.latency.switch_settle_s)
+            # The module answers once the mirror has settled, and takes no command before.
+            self.busy_for(self.latency.switch_settle_s)
+            self.reply_not_before(self.command_started + self.latency.switch_settle_s)
 
     def _position(self) -> str:
         return "0" if self.parked else str(self.model.switch_port)

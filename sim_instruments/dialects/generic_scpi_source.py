@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import re
 import string
-import time
 from collections.abc import Mapping
 
 from sim_instruments.physics import PhysicalModel
@@ -62,7 +61,7 @@ class SimGenericScpiSource(SimulatedInstrument):
             changed = self.model.source.wavelength_nm != wavelength_nm
             self.model.source.wavelength_nm = wavelength_nm
         if changed and self.latency.wavelength_change_s:
-            time.sleep(self.latency.wavelength_change_s)
+            self.busy_for(self.latency.wavelength_change_s)  # the next command waits for it
 
     def _set_output(self, match: re.Match[str]) -> None:
         state = match.group("state").upper()
@@ -73,7 +72,7 @@ class SimGenericScpiSource(SimulatedInstrument):
             turned_on = enabled and not self.model.source.output_on
             self.model.source.output_on = enabled
         if turned_on and self.latency.laser_on_s:
-            time.sleep(self.latency.laser_on_s)
+            self.busy_for(self.latency.laser_on_s)
 
     def reset(self) -> None:
         super().reset()

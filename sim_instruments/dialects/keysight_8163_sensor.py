@@ -50,11 +50,11 @@ class SimKeysight8163Sensor(SimulatedInstrument):
             raise SlotEmpty(slot)
         return slot
 
-    def handle(self, command: str):  # noqa: ANN201 - same as base
+    def respond(self, command: str):  # noqa: ANN201 - same as base
         try:
-            return super().handle(command)
+            return super().respond(command)
         except SlotEmpty:  # only this: a KeyError of the model is a simulator bug and must show
-            return None
+            return None, 0.0
 
     def _set(self, table: dict[int, bool], match: re.Match[str], value: bool) -> None:
         table[self._slot(match)] = value
@@ -92,16 +92,14 @@ class SimKeysight8163Sensor(SimulatedInstrument):
         if not self.auto_range[slot] and power_w > 10 ** ((self.range_dbm[slot] + 3) / 10) * 1e-3:
             power_w = OUT_OF_RANGE_W
         averaging_s = self.model.channels[(self.name, slot)].averaging_time_s
-        self._pending[slot] = (power_w, time.monotonic() + averaging_s)
+        self._pending[slot] = (power_w, (self.command_started or time.monotonic()) + averaging_s)
 
     def _fetch(self, slot: int) -> float:
         if slot not in self._pending:
             self.push_error(-230, "Data corrupt or stale")
             return OUT_OF_RANGE_W
         power_w, ready_at = self._pending[slot]
-        delay_s = ready_at - time.monotonic()
-        if delay_s > 0:
-            time.sleep(delay_s)
+        self.reply_not_before(ready_at)  # the reply waits for the running integration to end
         if self.unit_w[slot] or power_w >= OUT_OF_RANGE_W:
             return power_w
         return float(10 * np.log10(max(power_w, 1e-15) / 1e-3))

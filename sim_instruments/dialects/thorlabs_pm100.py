@@ -78,16 +78,14 @@ class SimThorlabsPM100(SimulatedInstrument):
         power_w = float(self.model.read_meter_w(self.name)[0])
         if not self.auto_range and power_w > self.range_w * 1.1:
             power_w = OVER_RANGE_W
-        self._pending = (power_w, time.monotonic() + self.average_count * SAMPLE_TIME_S)
+        self._pending = (power_w, (self.command_started or time.monotonic()) + self.average_count * SAMPLE_TIME_S)
 
     def _fetch(self) -> float:
         if self._pending is None:
             self.push_error(-230, "Data corrupt or stale")
             return OVER_RANGE_W
         power_w, ready_at = self._pending
-        delay_s = ready_at - time.monotonic()
-        if delay_s > 0:
-            time.sleep(delay_s)
+        self.reply_not_before(ready_at)  # the reply waits for the running integration to end
         return power_w
 
     def _format(self, power_w: float) -> str:

@@ -210,3 +210,46 @@ def test_source_and_switch_on_pyvisa_sim() -> None:
         assert switch.position() == 5
     finally:
         resource_manager.close()
+
+
+def test_second_reading_is_queued_behind_the_first_fetch() -> None:
+    """The settle rule's second trigger goes out before the first reply is read, so the
+    meter starts integrating again the moment the first integration ends."""
+    from drivers.meter_group import MeterGroup
+    from procedures.acquisition import AcquisitionSettings, _settled_read
+
+    csv = "+1.000000E-03,+2.000000E-03,+3.000000E-03,+4.000000E-03"
+    exchanges = [("*IDN?", "Keysight Technologies,N7744A,MY1,V1"), ("INIT:IMM", None),
+                 ("FETC:POW:ALL:CSV?", csv), ("INIT:IMM", None), ("FETC:POW:ALL:CSV?", csv)]
+    with expected_protocol(KeysightN774x, exchanges) as meter:
+        group = MeterGroup([meter])
+        assert group.queues_triggers
+        readings, _elapsed_s, settled, count = _settled_read(group, AcquisitionSettings(), lambda: 0.0)
+    assert settled and count == 2
+    np.testing.assert_allclose(readings.power_w, [1e-3, 2e-3, 3e-3, 4e-3])
+
+
+def test_a_queued_trigger_lost_with_a_reconnect_is_sent_again() -> None:
+    """After a reconnect the queued trigger is gone: the next fetch must not return the old reading."""
+    from drivers.meter_group import MeterGroup
+
+    csv = "+1.000000E-03,+2.000000E-03,+3.000000E-03,+4.000000E-03"
+    exchanges = [("*IDN?", "Keysight Technologies,N7744A,MY1,V1"), ("INIT:IMM", None), ("FETC:POW:ALL:CSV?", csv),
+                 ("INIT:IMM", None)]
+    with expected_protocol(KeysightN774x, exchanges) as meter:
+        group = MeterGroup([meter])
+        group.trigger()
+        group.request()
+        group.trigger()
+        assert group.trigger_armed
+        group.collect()
+        meter._after_reconnect()  # what reconnect() does to a fresh session
+        assert not group.trigger_armed
+
+
+def test_binary_read_meters_do_not_queue_triggers() -> None:
+    from drivers.meter_group import MeterGroup
+
+    exchanges = [("*IDN?", "Keysight Technologies,N7744A,MY1,V1")]
+    with expected_protocol(KeysightN774x, exchanges, binary_read=True) as meter:
+        assert not MeterGroup([meter]).queues_triggers
