@@ -21,6 +21,7 @@ Progress = Callable[[int, int, int, int], None]
 # noise is large and must not hold up settling.
 _SETTLE_IGNORE_BELOW_DB = 30.0
 _SETTLE_IGNORE_BELOW_RATIO = 10 ** (-_SETTLE_IGNORE_BELOW_DB / 10)
+_MIN_READINGS_UNSETTLED = 3
 
 
 @dataclass(frozen=True)
@@ -134,7 +135,9 @@ def _settled_read(meter: PowerMeter, settings: AcquisitionSettings,
             after = _lit_w(current.power_w, floor_w)
             if _agree_w(before, after, tolerance_ratio):
                 return current, clock() - started, True, count
-            if clock() - started > settings.settle_timeout_s:
+            # Unsettled only after a disagreement has been read again: time lost to a link
+            # recovery must not turn one noisy pair into a verdict on the light.
+            if count >= _MIN_READINGS_UNSETTLED and clock() - started > settings.settle_timeout_s:
                 return current, clock() - started, False, count
             if split:
                 start()

@@ -8,6 +8,7 @@ import pytest
 from bench.config import parse_station
 from bench.errors import ConfigError
 from bench.studies import clip_text
+from drivers.capabilities import PowerReadings
 from procedures.durability import DurabilityPlan
 from procedures.polarity import classify_polarity, expected_receive_positions, fiber_positions
 from procedures.repeatability import RepeatabilitySettings, summarize
@@ -109,3 +110,33 @@ def test_clip_text_fits_the_store_field() -> None:
     clipped = clip_text(text, 128)
     assert len(clipped.encode()) <= 128 and clipped.endswith("…")
     assert clip_text("short", 128) == "short"
+
+
+class _SequenceMeter:
+    """A meter whose readings (dBm, one channel) come from a list; `read_all` only."""
+
+    channel_count = 1
+
+    def __init__(self, readings_dbm: list[float]) -> None:
+        self.readings_dbm = list(readings_dbm)
+        self.taken = 0
+
+    def read_all(self) -> PowerReadings:
+        power_dbm = self.readings_dbm[min(self.taken, len(self.readings_dbm) - 1)]
+        self.taken += 1
+        return PowerReadings(np.array([10 ** (power_dbm / 10) * 1e-3]), np.array([False]))
+
+
+@pytest.mark.parametrize(("readings_dbm", "settled", "taken"), [
+    ([-3.0, -3.02, -3.021], True, 3),  # one noisy pair after a slow first reading: read again, settled
+    ([-3.0, -3.1, -3.2, -3.3], False, 3),  # still moving on the third: unsettled
+])
+def test_a_position_is_unsettled_only_after_a_disagreement_was_read_again(
+        readings_dbm: list[float], settled: bool, taken: int) -> None:
+    from procedures.acquisition import AcquisitionSettings, _settled_read
+
+    meter = _SequenceMeter(readings_dbm)
+    ticks = iter([0.0, 10.0, 10.0, 10.0, 10.0, 10.0, 10.0, 10.0])  # the first reading took past the timeout
+    _readings, _elapsed_s, ok, count = _settled_read(meter, AcquisitionSettings(settle_timeout_s=2.0),
+                                                     lambda: next(ticks))
+    assert (ok, count, meter.taken) == (settled, taken, taken)
