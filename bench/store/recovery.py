@@ -40,7 +40,11 @@ from bench.store.superblock import (
 )
 
 log = logging.getLogger(__name__)
-WRITE_CACHE_BYTES = 16 * 1024 * 1024
+# HDF5's chunk cache is per dataset: an append touches only each table's last chunk (the
+# largest, power_matrix, is 128 KiB), so 1 MiB per table is plenty. At 16 MiB the caches
+# kept filling with written chunks and the writer's resident memory grew ~8 MB per 1,000
+# cables for the first few thousand (docs/reliability.md).
+WRITE_CACHE_BYTES = 1 * 1024 * 1024
 _COPY_ROWS = 1 << 20
 
 
