@@ -117,5 +117,5 @@ def test_soak_random_faults(tmp_path: Path) -> None:
     assert fds_end == fds_warm and sockets_end == sockets_warm  # no leak while running
     assert fds_after == fds_before and sockets_after == sockets_before  # everything closed at the end
     assert growth < 2 * 1024 * 1024  # flat: < 2 MiB of Python objects over 1,900 cables
-    assert rss_end - rss_warm < 64 * 1024
+    assert rss_end - rss_warm < 24 * 1024  # measured +13.6 MB over 1,900 cables (docs/reliability.md)
     assert outcomes.get("ERROR", 0) > 0 and outcomes.get("PASS", 0) > CABLES // 2
