@@ -4,7 +4,7 @@ A `Fault` says *what* goes wrong (`kind`), *when* (a `phase`, i.e. a class of
 commands, or an explicit command `match` regex), and *how often* (`times`
 strikes, after skipping `after` matching commands; `times=None` is forever).
 A `FaultInjector` holds the faults of one simulated instrument and sits in its
-server's `serve_line` hook (TCP or pseudo-terminal), so the toolkit sees the
+server's hook (`answer` over TCP, `serve_line` on a pseudo-terminal), so the toolkit sees the
 fault exactly as it would on the wire. Attach faults with
 `VirtualBench.inject(instrument_name, fault)`.
 

@@ -165,7 +165,7 @@ class TcpInstrumentServer:
         if host not in (LOOPBACK, "localhost", "::1"):
             raise ValueError("simulated instruments bind to loopback only")
         self.instrument = instrument
-        #: Fault injection (sim_instruments.faults): consulted by `serve_line` when set.
+        #: Fault injection (sim_instruments.faults): consulted by `answer` when set.
         self.faults: FaultInjector | None = None
         self._own_loop = loop is None
         self._loop = loop if loop is not None else InstrumentLoop()
@@ -176,12 +176,6 @@ class TcpInstrumentServer:
     @property
     def address(self) -> str:
         return f"TCPIP0::{LOOPBACK}::{self.port}::SOCKET"
-
-    def serve_line(self, text: str) -> Reply:
-        """Hook for fault injection; by default the instrument answers (waiting, as `handle`)."""
-        reply, deadline = self.answer(text)
-        _wait_until(deadline)
-        return reply
 
     def answer(self, text: str) -> tuple[Reply, float]:
         """The reply to `text` (faults applied) and when it leaves."""
