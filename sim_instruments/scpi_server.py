@@ -129,6 +129,8 @@ class SimulatedInstrument:
         except ValueError:
             self.push_error(-222, "Data out of range")
             return None, 0.0
+        except SlotEmpty:  # -303 is queued; any other error of a handler is a simulator bug and shows
+            return None, 0.0
         deadline = max(started, self._reply_at)
         if command.endswith("?"):
             deadline += self.latency.query_round_trip_s

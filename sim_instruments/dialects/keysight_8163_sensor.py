@@ -50,12 +50,6 @@ class SimKeysight8163Sensor(SimulatedInstrument):
             raise SlotEmpty(slot)
         return slot
 
-    def respond(self, command: str):  # noqa: ANN201 - same as base
-        try:
-            return super().respond(command)
-        except SlotEmpty:  # only this: a KeyError of the model is a simulator bug and must show
-            return None, 0.0
-
     def _set(self, table: dict[int, bool], match: re.Match[str], value: bool) -> None:
         table[self._slot(match)] = value
 

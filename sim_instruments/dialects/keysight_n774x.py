@@ -49,12 +49,6 @@ class SimKeysightN774x(SimulatedInstrument):
             raise SlotEmpty(slot)
         return slot
 
-    def respond(self, command: str):  # noqa: ANN201 - same as base
-        try:
-            return super().respond(command)
-        except SlotEmpty:  # only this: a KeyError of the model is a simulator bug and must show
-            return None, 0.0
-
     def _channel(self, slot: int):  # noqa: ANN202
         return self.model.channels[(self.name, slot)]
 
