@@ -41,6 +41,8 @@ _PRECISE_WAIT_S = 0.002  # below this, sleep instead of epoll (whole-millisecond
 
 
 class LineServer(Protocol):
+    instrument: Any  # its `received_at` is set before each line is answered
+
     def answer(self, text: str) -> tuple[Any, float]: ...
 
 
@@ -250,11 +252,10 @@ class InstrumentLoop:
 
     def _work_through(self, connection: _Connection) -> None:
         """Act on queued lines in order until one completes in the future."""
-        instrument = getattr(connection.server, "instrument", None)
+        instrument = connection.server.instrument
         while connection.lines and not connection.waiting and connection.sock in self._connections:
             text, received = connection.lines.popleft()
-            if instrument is not None:
-                instrument.received_at = max(received, connection.free_at)
+            instrument.received_at = max(received, connection.free_at)
             reply, completes_at = connection.server.answer(text)
             if isinstance(reply, Partial):
                 self._send(connection, reply.data)  # cut short: no terminator ...
