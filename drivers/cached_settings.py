@@ -9,6 +9,8 @@ leaves the state "unknown" and it is sent again next time.
 
 from __future__ import annotations
 
+from drivers.errors import ScpiError
+
 
 class CachedSwitch:
     """`select()` for a 1×N switch: bounds check, position cache, `_move()` does the rest."""
@@ -32,6 +34,63 @@ class CachedSwitch:
 
     def _move(self, launch_position: int) -> None:
         """Send the move and confirm it (error queue or read-back)."""
+        raise NotImplementedError
+
+
+class SplitMoveSwitch(CachedSwitch):
+    """A switch whose move can be sent now and confirmed later (`begin_select` / `end_select`).
+
+    The acquisition sends the next move as soon as the last reading at a port has been
+    integrated, and examines that reading while the switch settles. The driver provides
+    `_send_move()` (the move and its completion query; the reply is not read) and
+    `_confirm_move()` (read and check that reply), and clears `_reply_owed` when a
+    reconnect gives it a fresh session.
+    """
+
+    _move_target: int | None = None  # sent by begin_select, not confirmed yet
+    _reply_owed = False  # the completion query's reply is still on the link
+
+    def begin_select(self, launch_position: int) -> None:
+        if not 1 <= launch_position <= self._port_count:
+            raise ValueError(f"{self.name}: port {launch_position} outside 1..{self._port_count}")
+        self._finish_owed_move()
+        if launch_position == self._position:
+            return
+        self._position = None
+        self._move_target = launch_position
+        self._send_move()
+        self._reply_owed = True
+
+    def end_select(self) -> None:
+        """Wait for the move `begin_select` sent; no-op when none is owed."""
+        launch_position = self._move_target
+        if launch_position is None:
+            return
+        if not self._reply_owed:  # a reconnect lost the move with the old session: send it again
+            self._send_move()
+            self._reply_owed = True
+        try:
+            self._confirm_move()
+        except ScpiError:  # answered: the instrument refused the move, its position is unknown
+            self._reply_owed, self._move_target = False, None
+            raise
+        self._reply_owed, self._move_target = False, None
+        self._position = launch_position
+
+    def select(self, launch_position: int) -> None:
+        self._finish_owed_move()
+        super().select(launch_position)
+
+    def _finish_owed_move(self) -> None:
+        # A move sent ahead and never confirmed (an abort in between): read its reply first,
+        # so that the link stays in step and the next query gets its own answer.
+        if self._move_target is not None:
+            self.end_select()
+
+    def _send_move(self) -> None:
+        raise NotImplementedError
+
+    def _confirm_move(self) -> None:
         raise NotImplementedError
 
 

@@ -2,19 +2,22 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
-from drivers.cached_settings import CachedSwitch
-from drivers.errors import InstrumentCommunicationError
+from drivers.cached_settings import SplitMoveSwitch
+from drivers.errors import InstrumentCommunicationError, ScpiError
 from drivers.scpi import ScpiInstrument
 
 MODELS = ("N7731A", "N7734A", "N7736A", "N7738A")
 
 
-class KeysightN773x(CachedSwitch, ScpiInstrument):
+class KeysightN773x(SplitMoveSwitch, ScpiInstrument):
     """One 1×N switch module (`module`) of an N773x; input A routed to an output port."""
 
     models = MODELS
+    # A move sent ahead is confirmed later; after a reconnect `end_select` sends it again.
+    recoverable_operations: ClassVar[tuple[str, ...]] = (
+        *ScpiInstrument.recoverable_operations, "begin_select", "end_select")
 
     def __init__(self, resource: Any, *, module: int = 1, port_count: int = 12, **kwargs: Any) -> None:
         super().__init__(resource, **kwargs)
@@ -23,7 +26,27 @@ class KeysightN773x(CachedSwitch, ScpiInstrument):
         self._position: int | None = None
 
     def _move(self, launch_position: int) -> None:
-        self.send_configuration([f":ROUT{self.module} A,{launch_position}"])
+        self.send_configuration([self._route_command(launch_position)])
+
+    def _route_command(self, launch_position: int) -> str:
+        return f":ROUT{self.module} A,{launch_position}"
+
+    def _send_move(self) -> None:
+        assert self._move_target is not None
+        self.write(self._route_command(self._move_target))
+        self.write(self.error_query)  # answered once the move has completed
+
+    def _confirm_move(self) -> None:
+        assert self._move_target is not None
+        command = self._route_command(self._move_target)
+        code, message = self.read_error_reply()
+        if code != 0:
+            raise ScpiError(self.name, command, code, message)
+        self._remember(command)
+
+    def _after_reconnect(self) -> None:
+        super()._after_reconnect()
+        self._reply_owed = False  # a fresh session owes no reply
 
     def position(self) -> int:
         command = f":ROUT{self.module}?"

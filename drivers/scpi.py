@@ -228,6 +228,25 @@ class ScpiInstrument:
         except Exception as error:  # noqa: BLE001
             raise self._translate(command, error) from error
 
+    def read_reply(self, command: str) -> str:
+        """The reply to `command`, sent earlier with `write` (a query whose answer is read later)."""
+        try:
+            return self.resource.read().strip()
+        except Exception as error:  # noqa: BLE001
+            raise self._translate(command, error) from error
+
+    def read_error_reply(self) -> tuple[int, str]:
+        """Read the reply to an error query sent earlier; the rest of the queue is drained,
+        so that the first error is returned and none is left for a later command to trip on."""
+        reply = self.read_reply(self.error_query)
+        try:
+            code, message = parse_error(reply)
+        except ValueError as error:
+            raise InstrumentCommunicationError(self.name, self.error_query, str(error)) from error
+        if code != 0:
+            self.drain_errors()
+        return code, message
+
     def query_binary_values(self, command: str, datatype: str = "f",
                             is_big_endian: bool = False) -> np.ndarray:
         try:

@@ -253,3 +253,30 @@ def test_binary_read_meters_do_not_queue_triggers() -> None:
     exchanges = [("*IDN?", "Keysight Technologies,N7744A,MY1,V1")]
     with expected_protocol(KeysightN774x, exchanges, binary_read=True) as meter:
         assert not MeterGroup([meter]).queues_triggers
+
+
+def test_switch_move_sent_now_and_confirmed_later() -> None:
+    """begin_select sends the move and its completion query; end_select reads that reply."""
+    exchanges = [SWITCH_IDN, (":ROUT1 A,3", None), NO_ERROR, (":ROUT1 A,4", None), NO_ERROR]
+    with expected_protocol(KeysightN773x, exchanges, port_count=12) as switch:
+        switch.begin_select(3)
+        assert switch._position is None  # unknown until the switch has answered
+        switch.end_select()
+        switch.end_select()  # nothing owed: nothing sent or read
+        switch.begin_select(3)  # already there: nothing sent
+        switch.end_select()
+        switch.begin_select(4)
+        switch.select(4)  # a move still owed is confirmed first; then it is already there
+        assert switch._position == 4
+
+
+def test_switch_move_refused_by_the_instrument_names_the_move() -> None:
+    exchanges = [SWITCH_IDN, (":ROUT1 A,5", None), ("SYST:ERR?", '-222,"Data out of range"'), NO_ERROR,
+                 *_configured(":ROUT1 A,5")]
+    with expected_protocol(KeysightN773x, exchanges, port_count=12) as switch:
+        switch.begin_select(5)
+        with pytest.raises(ScpiError, match=r":ROUT1 A,5.*-222"):
+            switch.end_select()
+        assert switch._position is None
+        switch.select(5)  # position unknown: sent again, nothing owed in between
+        assert switch._position == 5

@@ -37,6 +37,9 @@ CABLE_CASES += [
     ("reset", "configure", "source", 1, {}, "PASS"),
     ("timeout", "configure", "source", None, {}, "ERROR"),
     ("garbage", "switch", "switch", 2, {}, "PASS"),  # two glitches in one operation: still within budget
+    # Mid-cable, on a move sent ahead and confirmed at the next step (`end_select`).
+    *[(kind, "switch", "switch", 1, {"after": 7}, "PASS") for kind in LINK_FAULTS],
+    ("scpi_error", "switch", "switch", 1, {"after": 7}, "ERROR"),
     ("scpi_error", "configure", "meter1", 1, {}, "ERROR"),
     ("scpi_error", "configure", "source", 1, {}, "ERROR"),
     ("scpi_error", "switch", "switch", 1, {}, "ERROR"),

@@ -93,3 +93,36 @@ def test_session_records_cycle_time_against_bound(station, demo_recipe, virtual_
     assert extra["order"] == "wavelength-outer" and extra["readings_minimum"] == 48
     assert extra["bound_s"] > 0 and extra["bound_ratio"] == pytest.approx(extra["cycle_time_s"] / extra["bound_s"],
                                                                            rel=0.05)
+
+
+def test_the_next_move_is_under_way_while_a_position_is_stored_and_reported(station) -> None:
+    """Once a position's readings agree, the next move is sent before the reading is stored and
+    reported: that work overlaps the switch's settle instead of adding to it."""
+    switch = station.instruments.switch
+    settings = AcquisitionSettings(switch_settle_s=0.005, wavelength_change_s=0.05, query_round_trip_s=0.0003)
+    acquire_matrix(station.instruments, WAVELENGTHS, PORTS, settings)  # the bench is now somewhere known
+    under_way: list[int | None] = []
+    matrix = acquire_matrix(station.instruments, WAVELENGTHS, PORTS, settings,
+                            progress=lambda *_: under_way.append(switch._move_target))
+    # 2 sweeps of 12 ports: every step but the last of each sweep has its next move under way.
+    assert len(under_way) == 24 and sum(target is not None for target in under_way) == 22
+    assert under_way[11] is None and under_way[23] is None
+    assert under_way[0] == 2  # the first run ended on port 1: the second starts there (serpentine)
+    assert matrix.settled.all() and matrix.timing.switch_moves == 22
+
+
+def test_an_abort_while_a_move_is_under_way_leaves_the_switch_link_in_step(station) -> None:
+    switch = station.instruments.switch
+    settings = AcquisitionSettings(switch_settle_s=0.005, wavelength_change_s=0.05, query_round_trip_s=0.0003)
+
+    def stop_at_the_fourth_position(wavelength_index: int, launch_index: int, *_: int) -> None:
+        if launch_index == 3:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        acquire_matrix(station.instruments, WAVELENGTHS, PORTS, settings, progress=stop_at_the_fourth_position)
+    # The move to the fifth port was under way: its reply was read, so the next query gets its own.
+    assert switch._move_target is None
+    assert switch.position() == 5
+    again = acquire_matrix(station.instruments, WAVELENGTHS, PORTS, settings)
+    assert again.settled.all()
