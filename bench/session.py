@@ -8,6 +8,7 @@ layers over it. Every attempt, including errors and aborts, becomes a record.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import unicodedata
 import uuid
 from dataclasses import dataclass
@@ -40,6 +41,7 @@ def cycle_timing(measurement: CableMeasurement, cycle_time_s: float) -> dict[str
     return {**timing.as_dict(), "bound_ratio": cycle_time_s / timing.bound_s if timing.bound_s > 0 else None}
 
 
+@functools.cache  # read from the installed metadata (~1 ms); it cannot change under a running process
 def software_version() -> str:
     try:
         return metadata.version("mpo-bench")

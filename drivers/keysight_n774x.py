@@ -131,7 +131,7 @@ class KeysightN774x(CachedMeterSettings, ScpiInstrument):
                 power_all_w = np.asarray(self.resource.read_binary_values(
                     datatype="f", is_big_endian=self.binary_big_endian, container=np.array), dtype=np.float64)
             else:
-                reply = self.resource.read().strip()
+                reply = self._receive_line().strip()
         except Exception as error:  # noqa: BLE001 - translated to a typed error
             raise self._translate(command, error) from error
         if self.binary_read:

@@ -51,13 +51,37 @@ class BenchFault:
 
 
 def drain_error_queues(instruments: Iterable[object]) -> list[BenchFault]:
-    """Drain each instrument's error queue (drivers with `drain_errors`); one fault per instrument with errors."""
+    """Drain each instrument's error queue (drivers with `drain_errors`); one fault per instrument with errors.
+
+    The queries go out to every instrument that can take them before any reply is read
+    (`request_errors` / `collect_errors`): one round trip for the bench, not one per instrument.
+    """
+    queues = [instrument for instrument in instruments
+              if getattr(instrument, "drain_errors", None) is not None and getattr(instrument, "has_error_queue", True)]
+    addresses = [getattr(getattr(instrument, "resource", None), "resource_name", None) for instrument in queues]
+    asked: list[object] = []
+    found: dict[int, list[tuple[int, str]]] = {}
+    try:
+        for instrument, address in zip(queues, addresses, strict=True):
+            # Instruments sharing an address (source and sensors in one 816x) share one output
+            # queue: a second query before the first reply is read would interrupt it.
+            if address is None or addresses.count(address) > 1:
+                continue
+            request = getattr(instrument, "request_errors", None)
+            if request is not None and request():
+                asked.append(instrument)
+        while asked:
+            instrument = asked.pop(0)
+            found[id(instrument)] = instrument.collect_errors()  # type: ignore[attr-defined]
+    finally:
+        for instrument in asked:  # an error above: read the replies still owed, so each link stays in step
+            try:
+                instrument.collect_errors()  # type: ignore[attr-defined]
+            except Exception:  # noqa: BLE001 - the first error is the one reported
+                pass
     faults = []
-    for instrument in instruments:
-        drain = getattr(instrument, "drain_errors", None)
-        if drain is None or not getattr(instrument, "has_error_queue", True):
-            continue
-        errors = drain()
+    for instrument in queues:
+        errors = found[id(instrument)] if id(instrument) in found else instrument.drain_errors()  # type: ignore[attr-defined]
         if errors:
             name = getattr(instrument, "name", type(instrument).__name__)
             listed = "; ".join(f"{code}, {message!r}" for code, message in errors)

@@ -140,3 +140,45 @@ def test_a_position_is_unsettled_only_after_a_disagreement_was_read_again(
     _readings, _elapsed_s, ok, count = _settled_read(meter, AcquisitionSettings(settle_timeout_s=2.0),
                                                      lambda: next(ticks))
     assert (ok, count, meter.taken) == (settled, taken, taken)
+
+
+def _logged_meter(exchanges: list, name: str, log: list[str]) -> object:
+    """An N774x on a protocol fake whose writes and reads go into one log shared by several."""
+    from drivers.keysight_n774x import KeysightN774x
+    from tests.protocol import ProtocolResource
+
+    resource = ProtocolResource([("*IDN?", "Keysight Technologies,N7745A,MY1,V1"), *exchanges], name=name)
+    meter = KeysightN774x(resource, name=name)
+    write, read, query = resource.write, resource.read, resource.query
+    resource.write = lambda command: (log.append(f"{name} > {command}"), write(command))[1]  # type: ignore[method-assign]
+    resource.read = lambda: (log.append(f"{name} <"), read())[1]  # type: ignore[method-assign]
+    resource.query = lambda command: (log.append(f"{name} > {command} <"), query(command))[1]  # type: ignore[method-assign]
+    return meter
+
+
+def test_error_queues_are_read_in_one_round_trip_and_an_error_is_drained_whole() -> None:
+    from procedures.sanity import drain_error_queues
+
+    log: list[str] = []
+    no_error = ("SYST:ERR?", '+0,"No error"')
+    first = _logged_meter([("SYST:ERR?", '-222,"Data out of range"'), ("SYST:ERR?", '-113,"Undefined header"'),
+                           no_error], "TCPIP::A::SOCKET", log)
+    second = _logged_meter([no_error], "TCPIP::B::SOCKET", log)
+    faults = drain_error_queues([first, second])
+    assert log[:2] == ["TCPIP::A::SOCKET > SYST:ERR?", "TCPIP::B::SOCKET > SYST:ERR?"]  # both asked first
+    assert len(faults) == 1 and "TCPIP::A::SOCKET" in faults[0].detail
+    assert "-222" in faults[0].detail and "-113" in faults[0].detail  # the whole queue, in order
+    assert all(resource.position == len(resource.exchanges)
+               for resource in (first.resource, second.resource))  # type: ignore[attr-defined]
+
+
+def test_instruments_sharing_an_address_are_asked_one_after_the_other() -> None:
+    from procedures.sanity import drain_error_queues
+
+    log: list[str] = []
+    no_error = ("SYST:ERR?", '+0,"No error"')
+    source_side = _logged_meter([no_error], "GPIB0::20::INSTR", log)
+    sensor_side = _logged_meter([no_error], "GPIB0::20::INSTR", log)
+    assert drain_error_queues([source_side, sensor_side]) == []
+    # One output queue behind one address: each reply is read before the next query goes out.
+    assert log == ["GPIB0::20::INSTR > SYST:ERR? <"] * 2
