@@ -70,6 +70,10 @@ class TimingSettings:
     wavelength_change_s: float = 0.0  # source wavelength change until it completes
     query_round_trip_s: float = 0.0  # LAN/bus round trip of one query
     order: str = "auto"  # measurement order: "auto", "wavelength-outer" or "switch-outer"
+    # Wait for replies by polling the link instead of sleeping in the kernel: saves the host's
+    # wake-up on every reply, costs a busy core. For a dedicated bench PC with the instruments
+    # on their own links; not with simulated instruments in the same process.
+    poll_replies: bool = False
 
 
 MEASUREMENT_ORDERS = ("auto", "wavelength-outer", "switch-outer")
@@ -215,6 +219,7 @@ def parse_station(data: dict[str, Any], source: str = "<station>") -> StationCon
         wavelength_change_s=timing_fields.positive("wavelength_change_s", 0.0, allow_zero=True),
         query_round_trip_s=timing_fields.positive("query_round_trip_s", 0.0, allow_zero=True),
         order=timing_fields.get("order", str, "auto"),
+        poll_replies=timing_fields.get("poll_replies", bool, False),
     )
     if timing.order not in MEASUREMENT_ORDERS:
         raise ConfigError(source, "timing.order", f"unknown measurement order {timing.order!r}",

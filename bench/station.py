@@ -74,6 +74,7 @@ def open_station(config: StationConfig, *, addresses: Mapping[str, str] | None =
                                          options=entry.options)
             opened.append(instrument)
             by_name[entry.name] = instrument
+            instrument.poll_replies = config.timing.poll_replies
         meters = [by_name[entry.name] for entry in config.instrument("meter")]
         meter_index = {entry.name: index for index, entry in enumerate(config.instrument("meter"))}
         channel_map = []

@@ -126,3 +126,38 @@ def test_an_abort_while_a_move_is_under_way_leaves_the_switch_link_in_step(stati
     assert switch.position() == 5
     again = acquire_matrix(station.instruments, WAVELENGTHS, PORTS, settings)
     assert again.settled.all()
+
+
+def test_polling_for_replies_is_configuration_and_reads_the_same_light(monkeypatch) -> None:
+    """`[timing] poll_replies`: replies awaited by polling the link; the numbers do not change."""
+    import select
+    import tomllib
+
+    import drivers.scpi
+    from bench.demo import example_path
+    from bench.station import open_station
+    from sim_instruments.virtual_bench import VirtualBench
+
+    polls = []
+    real_select = select.select
+    monkeypatch.setattr(drivers.scpi.select, "select",
+                        lambda *args: (polls.append(args[-1]), real_select(*args))[1])
+
+    data = tomllib.loads(example_path("station_demo.toml").read_text())
+    data["timing"]["poll_replies"] = "yes"
+    with pytest.raises(ConfigError, match="timing.poll_replies"):
+        parse_station(data)
+    data["timing"]["poll_replies"] = True
+    config = parse_station(data)
+    matrices = []
+    for poll in (True, False):
+        with VirtualBench(config, seed=5) as bench, open_station(config, addresses=bench.addresses) as station:
+            assert all(instrument.poll_replies is poll for instrument in station.opened)
+            matrices.append(acquire_matrix(station.instruments, WAVELENGTHS, PORTS, AcquisitionSettings()))
+        polled_count, polls[:] = sum(timeout == 0 for timeout in polls), []
+        assert (polled_count > 0) is poll  # the toolkit's own polling (pyvisa-py's selects time out after > 0 s)
+        config = parse_station({**data, "timing": {**data["timing"], "poll_replies": False}})
+    polled, slept = matrices
+    assert polled.settled.all() and slept.settled.all()
+    lit = polled.power_dbm > -55
+    assert lit.sum() == 24 and abs(polled.power_dbm - slept.power_dbm)[lit].max() < 0.05
