@@ -47,43 +47,32 @@ class AcquisitionSettings:
                                query_round_trip_s=self.query_round_trip_s, readings_per_position=2)
 
 
-def _significant_dbm(readings: PowerReadings, floor_dbm: float = -60.0) -> np.ndarray:
-    power_dbm = readings.power_dbm
-    power_dbm = np.where(power_dbm >= floor_dbm, power_dbm, np.nan)
-    if np.all(np.isnan(power_dbm)):
-        return power_dbm
-    brightest_dbm = np.nanmax(power_dbm)
-    return np.where(power_dbm >= brightest_dbm - _SETTLE_IGNORE_BELOW_DB, power_dbm, np.nan)
+def _lit_w(power_w: np.ndarray, floor_w: float) -> tuple[float | None, ...]:
+    """Each channel's power in W where it carries signal, None where not: below the floor,
+    over range (NaN), or more than 30 dB under the brightest channel.
+
+    Plain floats: on 8-32 channels a Python loop is several times faster than numpy's
+    per-call overhead, and this runs between a reading's reply and the next move."""
+    values = power_w.tolist()
+    brightest_w = max((value for value in values if value >= floor_w), default=None)  # NaN is never ≥
+    if brightest_w is None:
+        return (None,) * len(values)
+    threshold_w = max(brightest_w * _SETTLE_IGNORE_BELOW_RATIO, floor_w)
+    return tuple(value if value >= threshold_w else None for value in values)
 
 
-def _agree(before: np.ndarray, after: np.ndarray, tolerance_db: float) -> bool:
-    """Same channels lit, and every lit channel within tolerance of the previous reading."""
-    lit_before, lit_after = ~np.isnan(before), ~np.isnan(after)
-    if not np.array_equal(lit_before, lit_after):
-        return False
-    if not lit_after.any():
-        return True
-    return bool(np.max(np.abs(after[lit_after] - before[lit_after])) <= tolerance_db)
-
-
-def _lit_w(power_w: np.ndarray, floor_w: float) -> np.ndarray:
-    """`_significant_dbm` in watts (cheaper: no logarithm per channel): unlit channels NaN."""
-    lit = power_w >= floor_w  # NaN (over range) is never lit
-    if not lit.any():
-        return np.full(power_w.shape, np.nan)
-    lit &= power_w >= power_w[lit].max() * _SETTLE_IGNORE_BELOW_RATIO
-    return np.where(lit, power_w, np.nan)
-
-
-def _agree_w(before_w: np.ndarray, after_w: np.ndarray, tolerance_ratio: float) -> bool:
-    """`_agree` on `_lit_w` values: |10·log10(after/before)| ≤ tolerance ⇔ ratio within bounds."""
-    lit = ~np.isnan(after_w)
-    if not np.array_equal(lit, ~np.isnan(before_w)):
-        return False
-    if not lit.any():
-        return True
-    ratio = after_w[lit] / before_w[lit]
-    return bool(ratio.max() <= tolerance_ratio and ratio.min() * tolerance_ratio >= 1.0)
+def _agree_w(before_w: tuple[float | None, ...], after_w: tuple[float | None, ...], tolerance_ratio: float) -> bool:
+    """Same channels lit, and every lit channel within tolerance of the previous reading:
+    |10·log10(after/before)| ≤ tolerance ⇔ the ratio lies within [1/tol_ratio, tol_ratio]."""
+    for before, after in zip(before_w, after_w, strict=True):
+        if before is None or after is None:
+            if before is not after:
+                return False
+            continue
+        ratio = after / before
+        if ratio > tolerance_ratio or ratio * tolerance_ratio < 1.0:
+            return False
+    return True
 
 
 class _MoveAhead:

@@ -182,3 +182,22 @@ def test_instruments_sharing_an_address_are_asked_one_after_the_other() -> None:
     assert drain_error_queues([source_side, sensor_side]) == []
     # One output queue behind one address: each reply is read before the next query goes out.
     assert log == ["GPIB0::20::INSTR > SYST:ERR? <"] * 2
+
+
+def test_settle_comparison_ignores_dark_and_faint_channels_and_holds_the_tolerance_exactly() -> None:
+    from procedures.acquisition import AcquisitionSettings, _agree_w, _lit_w, _ReadMode
+
+    mode = _ReadMode.of(object(), AcquisitionSettings(settle_tolerance_db=0.01, settle_floor_dbm=-60.0))  # type: ignore[arg-type]
+    bright_w, faint_w, dark_w = 1e-3, 1e-3 * 10 ** (-3.5), 1e-13  # 0 dBm, 35 dB under it, −100 dBm
+    before = _lit_w(np.array([bright_w, faint_w, dark_w, np.nan, 2e-4]), mode.floor_w)
+    assert before == (bright_w, None, None, None, 2e-4)  # faint, dark and over range carry no signal
+    within = _lit_w(np.array([bright_w * 10 ** (0.01 / 10), faint_w * 3, dark_w * 50, np.nan, 2e-4]), mode.floor_w)
+    assert _agree_w(before, within, mode.tolerance_ratio)  # exactly the tolerance still agrees
+    beyond = _lit_w(np.array([bright_w * 10 ** (0.0101 / 10), faint_w, dark_w, np.nan, 2e-4]), mode.floor_w)
+    assert not _agree_w(before, beyond, mode.tolerance_ratio)
+    lower = _lit_w(np.array([bright_w * 10 ** (-0.0101 / 10), faint_w, dark_w, np.nan, 2e-4]), mode.floor_w)
+    assert not _agree_w(before, lower, mode.tolerance_ratio)
+    went_dark = _lit_w(np.array([bright_w, faint_w, dark_w, np.nan, dark_w]), mode.floor_w)
+    assert not _agree_w(before, went_dark, mode.tolerance_ratio)  # a channel lost its light
+    all_dark = _lit_w(np.full(5, dark_w), mode.floor_w)
+    assert all_dark == (None,) * 5 and _agree_w(all_dark, all_dark, mode.tolerance_ratio)
