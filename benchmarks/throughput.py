@@ -10,7 +10,8 @@ For a 12-fiber cable (station_demo.toml, 1310/1550 nm) and a 24-fiber cable
     (TestSession.test_cable: measurement, polarity, grading; the store write is
     reported apart) and acquisition time, against the bound
     `procedures.timing` computes for the order it chose; once as a station is
-    configured by default, once with `[timing] poll_replies = true` ("+poll");
+    configured by default, once with `[timing] poll_replies = true` ("+poll"),
+    and the hand-written loop of (b), taking turns on one simulated bench;
 (b) on a zero-latency bench: toolkit time per fiber reading (measure_cable)
     against a minimal hand-written pyvisa loop that sends the same SCPI
     transactions, measured side by side in the same run; the simulator's command
@@ -142,33 +143,68 @@ def load(station_file: str, recipe_file: str, timing: dict[str, float]) -> tuple
 
 
 # -- (a) and (c): the full stack ------------------------------------------------------------------
+def _session_rounds(config: StationConfig, recipe: Recipe, serial: str, sim: SimProcess, cables: int,
+                    rows: list[dict[str, Any]], walls: list[float]) -> None:
+    """A fresh station and session (reference, one warm-up cable), then `cables` cables."""
+    with tempfile.TemporaryDirectory() as directory, \
+            open_station(config, addresses=sim.addresses) as station, \
+            ResultStore(str(Path(directory) / "bench.h5")) as store:
+        session = TestSession(station, recipe, store, operator="bench", lot="THROUGHPUT")
+        sim.ask("reference")
+        session.take_reference()
+        sim.ask("cable")
+        for attempt in range(cables + 1):
+            started = time.perf_counter()
+            outcome = session.test_cable(serial)
+            if attempt:  # the first cable is the warm-up
+                walls.append(time.perf_counter() - started)
+                rows.append(outcome.record.extra)
+
+
+def _summary(rows: list[dict[str, Any]], walls: list[float]) -> dict[str, Any]:
+    median = lambda key: statistics.median(float(row[key]) for row in rows)  # noqa: E731
+    return {"bound_s": median("bound_s"), "cycle_s": median("cycle_time_s"), "acquisition_s": median("acquisition_s"),
+            "with_store_s": statistics.median(walls), "readings": median("readings"),
+            "readings_minimum": median("readings_minimum"), "order": rows[0]["order"],
+            "switch_moves": median("switch_moves"), "wavelength_changes": median("wavelength_changes"),
+            "cables": len(rows)}
+
+
 def run_sessions(station_file: str, recipe_file: str, serial: str, timing: dict[str, float], *,
-                 realistic: bool, repeats: int) -> dict[str, float]:
+                 realistic: bool, repeats: int) -> dict[str, Any]:
     config, recipe = load(station_file, recipe_file, timing)
     sim = start_sim(station_file, timing, recipe, realistic=realistic, averaging_s=timing["averaging_time_s"])
     rows: list[dict[str, Any]] = []
     walls: list[float] = []
     try:
-        with tempfile.TemporaryDirectory() as directory, \
-                open_station(config, addresses=sim.addresses) as station, \
-                ResultStore(str(Path(directory) / "bench.h5")) as store:
-            session = TestSession(station, recipe, store, operator="bench", lot="THROUGHPUT")
-            sim.ask("reference")
-            session.take_reference()
-            sim.ask("cable")
-            for attempt in range(repeats + 1):
-                started = time.perf_counter()
-                outcome = session.test_cable(serial)
-                if attempt:  # the first cable is the warm-up
-                    walls.append(time.perf_counter() - started)
-                    rows.append(outcome.record.extra)
+        _session_rounds(config, recipe, serial, sim, repeats, rows, walls)
     finally:
         sim.stop()
-    median = lambda key: statistics.median(float(row[key]) for row in rows)  # noqa: E731
-    return {"bound_s": median("bound_s"), "cycle_s": median("cycle_time_s"), "acquisition_s": median("acquisition_s"),
-            "with_store_s": statistics.median(walls), "readings": median("readings"),
-            "readings_minimum": median("readings_minimum"), "order": rows[0]["order"],
-            "switch_moves": median("switch_moves"), "wavelength_changes": median("wavelength_changes")}
+    return _summary(rows, walls)
+
+
+LATENCY_ROUNDS = 3
+
+
+def run_latency(station_file: str, recipe_file: str, serial: str, repeats: int) -> dict[str, Any]:
+    """(a): the toolkit as configured by default, with `poll_replies`, and the hand-written loop,
+    taking turns on one simulated bench so that all three see the same machine."""
+    config, recipe = load(station_file, recipe_file, DATA_SHEET_TIMING)
+    polling, _recipe = load(station_file, recipe_file, {**DATA_SHEET_TIMING, "poll_replies": True})
+    sim = start_sim(station_file, DATA_SHEET_TIMING, recipe, realistic=True,
+                    averaging_s=DATA_SHEET_TIMING["averaging_time_s"])
+    cables = max(2, -(-repeats // LATENCY_ROUNDS))
+    found: dict[str, tuple[list[dict[str, Any]], list[float]]] = {"default": ([], []), "polling": ([], [])}
+    hand: list[float] = []
+    try:
+        for _ in range(LATENCY_ROUNDS):
+            for variant, variant_config in (("default", config), ("polling", polling)):
+                _session_rounds(variant_config, recipe, serial, sim, cables, *found[variant])
+            hand.extend(hand_loop_readings(config, recipe, sim, cables)[3])
+    finally:
+        sim.stop()
+    return {"default": _summary(*found["default"]), "polling": _summary(*found["polling"]),
+            "hand_cycle_s": statistics.median(hand)}
 
 
 # -- (b): toolkit vs a hand-written pyvisa loop ---------------------------------------------------
@@ -196,9 +232,9 @@ def toolkit_readings(config: StationConfig, recipe: Recipe, sim: SimProcess, rep
 
 
 def hand_loop_readings(config: StationConfig, recipe: Recipe, sim: SimProcess,
-                       repeats: int) -> tuple[float, float, float]:
+                       repeats: int) -> tuple[float, float, float, list[float]]:
     """The same SCPI transactions written out by hand with pyvisa: no drivers, no procedure.
-    Median seconds per reading, commands per reading, seconds per cable."""
+    Median seconds per reading, commands per reading, seconds per cable; every cable's seconds."""
     manager = pyvisa.ResourceManager("@py")
     names = {entry.role: entry.name for entry in config.instruments if entry.role != "meter"}
     meters = [entry for entry in config.instruments if entry.role == "meter"]
@@ -265,18 +301,7 @@ def hand_loop_readings(config: StationConfig, recipe: Recipe, sim: SimProcess,
     finally:
         for link in (source, switch, *meter_links):
             link.close()
-    return statistics.median(per_reading), statistics.median(commands), statistics.median(per_cable)
-
-
-def run_hand_cycle(station_file: str, recipe_file: str, repeats: int) -> float:
-    """Seconds per cable of the hand-written loop on the latency model: what plain pyvisa reaches."""
-    config, recipe = load(station_file, recipe_file, DATA_SHEET_TIMING)
-    sim = start_sim(station_file, DATA_SHEET_TIMING, recipe, realistic=True,
-                    averaging_s=DATA_SHEET_TIMING["averaging_time_s"])
-    try:
-        return hand_loop_readings(config, recipe, sim, repeats)[2]
-    finally:
-        sim.stop()
+    return statistics.median(per_reading), statistics.median(commands), statistics.median(per_cable), per_cable
 
 
 def run_overhead(station_file: str, recipe_file: str, repeats: int) -> dict[str, float]:
@@ -289,7 +314,7 @@ def run_overhead(station_file: str, recipe_file: str, repeats: int) -> dict[str,
         for _ in range(5):  # the 12-fiber ratio swings by ±15 % between single rounds on a 2-core VM
             seconds, toolkit_commands = toolkit_readings(config, recipe, sim, max(2, repeats // 3))
             toolkit.append(seconds)
-            seconds, hand_commands, _cable = hand_loop_readings(config, recipe, sim, max(2, repeats // 3))
+            seconds, hand_commands, _cable, _cables = hand_loop_readings(config, recipe, sim, max(2, repeats // 3))
             hand.append(seconds)
     finally:
         sim.stop()
@@ -307,13 +332,11 @@ def main(argv: list[str] | None = None) -> int:
     SIMULATOR["busy_poll"] = not args.sleeping_simulator
     results: dict[str, Any] = {}
     for label, station_file, recipe_file, serial in CASES:
+        latency = run_latency(station_file, recipe_file, serial, args.repeats)
         results[label] = {
-            "latency": run_sessions(station_file, recipe_file, serial, DATA_SHEET_TIMING, realistic=True,
-                                    repeats=args.repeats),
-            "latency_polling": run_sessions(station_file, recipe_file, serial,
-                                            {**DATA_SHEET_TIMING, "poll_replies": True}, realistic=True,
-                                            repeats=args.repeats),
-            "hand_cycle_s": run_hand_cycle(station_file, recipe_file, args.repeats),
+            "latency": latency["default"],
+            "latency_polling": latency["polling"],
+            "hand_cycle_s": latency["hand_cycle_s"],
             "overhead": run_overhead(station_file, recipe_file, args.repeats),
             "full_stack": run_sessions(station_file, recipe_file, serial, {**DATA_SHEET_TIMING,
                                        "averaging_time_s": ZERO_LATENCY_AVERAGING_S}, realistic=False,
@@ -321,7 +344,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"latency model: averaging {DATA_SHEET_TIMING['averaging_time_s'] * 1e3:g} ms, switch settle "
           f"{DATA_SHEET_TIMING['switch_settle_s'] * 1e3:g} ms, wavelength change "
           f"{DATA_SHEET_TIMING['wavelength_change_s'] * 1e3:g} ms, query round trip "
-          f"{DATA_SHEET_TIMING['query_round_trip_s'] * 1e3:g} ms; medians of {args.repeats} cables, 2 wavelengths; "
+          f"{DATA_SHEET_TIMING['query_round_trip_s'] * 1e3:g} ms; medians of {args.repeats} cables (a: "
+          f"{LATENCY_ROUNDS} rounds of {max(2, -(-args.repeats // LATENCY_ROUNDS))}, taking turns), 2 wavelengths; "
           f"simulator {'sleeping' if args.sleeping_simulator else 'polling'}")
     print()
     print("(a) cycle time vs the instruments' floor (latency model)")
