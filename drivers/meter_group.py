@@ -8,7 +8,7 @@ per mainframe.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Protocol
 
 import numpy as np
@@ -48,6 +48,33 @@ class MeterGroup:
         self._flat_index = np.array([offsets[m] + c for m, c in self.channel_map], dtype=np.intp)
         self._pending: list[int] = []  # meters queried by request(), reply not read yet
         self._requested = False
+        self.read_only(None)
+
+    def read_only(self, channels: Iterable[int] | None) -> None:
+        """Read only the meters that carry these receive channels (0-based); the other meters'
+        channels read NaN ("not read") until `read_only(None)`.
+
+        A station is built for its largest cable: a 12-fiber cable on a 32-position station
+        lights two of four mainframes, and triggering and fetching the other two only adds
+        transactions to every reading."""
+        if channels is None:
+            self._read_meters = self._used_meters
+            self._read_channels: np.ndarray | None = None
+            self._read_flat_index = self._flat_index
+            return
+        wanted = sorted({int(channel) for channel in channels})
+        if not wanted or wanted[0] < 0 or wanted[-1] >= len(self.channel_map):
+            raise ValueError(f"receive channels {wanted} outside 0..{len(self.channel_map) - 1}")
+        read_meters = sorted({self.channel_map[channel][0] for channel in wanted})
+        offsets, total = {}, 0
+        for meter_index in read_meters:
+            offsets[meter_index] = total
+            total += self.meters[meter_index].channel_count
+        read_channels = [i for i, (m, _c) in enumerate(self.channel_map) if m in offsets]
+        self._read_meters = read_meters
+        self._read_channels = np.array(read_channels, dtype=np.intp)
+        self._read_flat_index = np.array([offsets[self.channel_map[i][0]] + self.channel_map[i][1]
+                                          for i in read_channels], dtype=np.intp)
 
     @property
     def channel_count(self) -> int:
@@ -57,7 +84,7 @@ class MeterGroup:
         return [identity for meter in self.meters for identity in meter.identities()]
 
     def configure(self, wavelength_nm: float, averaging_time_s: float) -> None:
-        for meter_index in self._used_meters:
+        for meter_index in self._read_meters:
             self.meters[meter_index].configure(wavelength_nm, averaging_time_s)
 
     def read_all(self) -> PowerReadings:
@@ -68,16 +95,16 @@ class MeterGroup:
     def queues_triggers(self) -> bool:
         """Every meter takes a trigger while its fetch reply is owed (`begin_fetch` meters only)."""
         return all(getattr(self.meters[m], "queues_triggers", False) and hasattr(self.meters[m], "begin_fetch")
-                   for m in self._used_meters)
+                   for m in self._read_meters)
 
     @property
     def trigger_armed(self) -> bool:
         """Every meter holds a trigger not yet consumed by a fetch (none lost to a reconnect)."""
-        return all(getattr(self.meters[m], "trigger_armed", False) for m in self._used_meters)
+        return all(getattr(self.meters[m], "trigger_armed", False) for m in self._read_meters)
 
     def trigger(self) -> None:
         """Start one reading on every meter (they integrate at the same time)."""
-        for meter_index in self._used_meters:
+        for meter_index in self._read_meters:
             self.meters[meter_index].trigger()
 
     def fetch(self) -> PowerReadings:
@@ -91,7 +118,7 @@ class MeterGroup:
         mainframe. `collect()` reads the replies; work done in between overlaps the integration."""
         self._pending = []
         try:
-            for meter_index in self._used_meters:
+            for meter_index in self._read_meters:
                 begin = getattr(self.meters[meter_index], "begin_fetch", None)
                 if begin is not None and begin():
                     self._pending.append(meter_index)
@@ -107,7 +134,7 @@ class MeterGroup:
         self._requested = False
         fetched: dict[int, PowerReadings] = {}
         try:
-            for meter_index in self._used_meters:
+            for meter_index in self._read_meters:
                 if meter_index not in self._pending:
                     fetched[meter_index] = self.meters[meter_index].fetch()
             while self._pending:
@@ -116,8 +143,13 @@ class MeterGroup:
         except BaseException:
             self._drain()
             raise
-        power_w = np.concatenate([fetched[m].power_w for m in self._used_meters])[self._flat_index]
-        over_range = np.concatenate([fetched[m].over_range for m in self._used_meters])[self._flat_index]
+        power_w = np.concatenate([fetched[m].power_w for m in self._read_meters])[self._read_flat_index]
+        over_range = np.concatenate([fetched[m].over_range for m in self._read_meters])[self._read_flat_index]
+        if self._read_channels is not None:  # the meters not read: NaN, not over range
+            all_power_w = np.full(len(self.channel_map), np.nan)
+            all_over_range = np.zeros(len(self.channel_map), dtype=bool)
+            all_power_w[self._read_channels], all_over_range[self._read_channels] = power_w, over_range
+            power_w, over_range = all_power_w, all_over_range
         return PowerReadings(power_w.astype(np.float64, copy=False), over_range.astype(bool, copy=False))
 
     def _drain(self) -> None:

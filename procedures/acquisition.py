@@ -259,7 +259,8 @@ def _together(calls: Sequence[Callable[[], None]], overlap: bool) -> None:
 def acquire_matrix(instruments: BenchInstruments, wavelengths_nm: Sequence[float],
                    launch_ports: Sequence[int], settings: AcquisitionSettings,
                    progress: Progress | None = None, *,
-                   clock: Callable[[], float] = time.monotonic) -> PowerMatrix:
+                   clock: Callable[[], float] = time.monotonic,
+                   receive_channels: Sequence[int] | None = None) -> PowerMatrix:
     """Power at every receive channel for each wavelength and launch port.
 
     The order (wavelength-outer or switch-outer, serpentine, starting where the
@@ -267,6 +268,10 @@ def acquire_matrix(instruments: BenchInstruments, wavelengths_nm: Sequence[float
     (`procedures.timing.plan`). A wavelength change runs at the same time as the
     meters' reconfiguration and any switch move of that step. The matrix carries
     the achieved time against that floor (`matrix.timing`).
+
+    `receive_channels` (0-based) are the channels the light can reach; a meter that
+    carries none of them is not read (its channels are NaN in the matrix), where the
+    meter allows it (`read_only`).
     """
     started = clock()
     started_utc = utc_now()
@@ -290,6 +295,9 @@ def acquire_matrix(instruments: BenchInstruments, wavelengths_nm: Sequence[float
     move_early = overlap and hasattr(switch, "begin_select") and hasattr(switch, "end_select")
     ahead: _MoveAhead | None = None
     steps = list(schedule.steps)
+    read_only = getattr(meter, "read_only", None) if receive_channels is not None else None
+    if read_only is not None:
+        read_only(receive_channels)
     try:
         source.set_output(True)  # the driver's cache makes this free when it is on
         if not state.laser_on:
@@ -337,6 +345,9 @@ def acquire_matrix(instruments: BenchInstruments, wavelengths_nm: Sequence[float
             ahead.abandon()
         instruments_state_reset(instruments)
         raise
+    finally:
+        if read_only is not None:
+            read_only(None)
     timing = CycleTiming(schedule.order, schedule.bound_s, clock() - started, readings_taken, schedule.readings,
                          schedule.switch_moves, schedule.wavelength_changes)
     return PowerMatrix(tuple(wavelengths), tuple(launch_ports), power_w, over_range,

@@ -280,3 +280,24 @@ def test_switch_move_refused_by_the_instrument_names_the_move() -> None:
         assert switch._position is None
         switch.select(5)  # position unknown: sent again, nothing owed in between
         assert switch._position == 5
+
+
+def test_a_meter_group_reads_only_the_mainframes_carrying_the_asked_channels() -> None:
+    from drivers.meter_group import MeterGroup
+    from tests.protocol import ProtocolResource
+
+    idn = ("*IDN?", "Keysight Technologies,N7744A,MY1,V1")
+    csv = "+1.000000E-03,+2.000000E-03,+3.000000E-03,+4.000000E-03"
+    first = ProtocolResource([idn, ("INIT:IMM", None), ("FETC:POW:ALL:CSV?", csv),
+                              ("INIT:IMM", None), ("FETC:POW:ALL:CSV?", csv)])
+    second = ProtocolResource([idn, ("INIT:IMM", None), ("FETC:POW:ALL:CSV?", csv)])  # only once, at the end
+    group = MeterGroup([KeysightN774x(first), KeysightN774x(second)])
+    group.read_only([1, 3])
+    readings = group.read_all()
+    np.testing.assert_allclose(readings.power_w[:4], [1e-3, 2e-3, 3e-3, 4e-3])
+    assert np.isnan(readings.power_w[4:]).all() and not readings.over_range.any()  # not read: NaN, not over range
+    group.read_only(None)
+    assert np.isfinite(group.read_all().power_w).all()
+    assert first.position == len(first.exchanges) and second.position == len(second.exchanges)
+    with pytest.raises(ValueError, match="outside 0..7"):
+        group.read_only([8])

@@ -33,10 +33,19 @@ def test_each_fiber_count_and_polarity_passes_and_is_classified(fiber_count, pol
     cable = make_cable(serial, fiber_count=fiber_count, polarity=polarity, wavelengths_nm=recipe.wavelengths_nm,
                        seed=11)
     bench32_clean.load_dut(cable)
+    meters = [bench32_clean.instruments[f"meter{number}"] for number in range(1, 5)]
+    commands_before = [meter.commands_seen for meter in meters]
     outcome = session.test_cable(serial)
 
     assert outcome.outcome == "PASS", outcome.record.reason
     assert outcome.polarity is not None and outcome.polarity.polarity_found == polarity
+    # Only the N7745A mainframes (8 positions each) that carry the cable's positions are read;
+    # the others see the error-queue check after the cable and nothing else, and read NaN.
+    carrying = (max(recipe.fiber_positions) - 1) // 8 + 1
+    commands = [meter.commands_seen - before for meter, before in zip(meters, commands_before, strict=True)]
+    assert all(count >= 4 * fiber_count for count in commands[:carrying]), commands
+    assert all(count == 1 for count in commands[carrying:]), commands
+    assert np.isnan(outcome.measurement.matrix.power_w[..., carrying * 8:]).all()
     assert outcome.polarity.isolation_margin_db > 20
     truth = np.array([cable.true_il_db(w) for w in recipe.wavelengths_nm])
     assert np.max(np.abs(outcome.measurement.insertion_loss_db - truth)) < IL_TOLERANCE_DB
