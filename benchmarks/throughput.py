@@ -237,7 +237,9 @@ def hand_loop_readings(config: StationConfig, recipe: Recipe, sim: SimProcess,
     Median seconds per reading, commands per reading, seconds per cable; every cable's seconds."""
     manager = pyvisa.ResourceManager("@py")
     names = {entry.role: entry.name for entry in config.instruments if entry.role != "meter"}
-    meters = [entry for entry in config.instruments if entry.role == "meter"]
+    # The meters carrying the cable's positions, as the toolkit reads them (MeterGroup.read_only).
+    carrying = {config.receive_channels[p - 1][0] for p in fiber_positions(recipe.fiber_count)}
+    meters = [entry for entry in config.instruments if entry.role == "meter" and entry.name in carrying]
     source = open_resource(manager, sim.addresses[names["source"]], 5.0)
     switch = open_resource(manager, sim.addresses[names["switch"]], 5.0)
     meter_links = [open_resource(manager, sim.addresses[entry.name], 5.0) for entry in meters]
