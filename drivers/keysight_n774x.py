@@ -8,6 +8,7 @@ only add round trips.
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -66,6 +67,7 @@ class KeysightN774x(CachedMeterSettings, ScpiInstrument):
         # by default; `byte_order = "big"` in the station config flips both.
         self.binary_big_endian = binary_big_endian if byte_order is None else byte_order == "big"
         self._slot_index = np.array([slot - 1 for slot in self.slots], dtype=np.intp)
+        self._all_slots = self.slots == tuple(range(1, available + 1))
         self._wavelength_nm: float | None = None
         self._averaging_time_s: float | None = None
         self._setup_done = False
@@ -139,12 +141,21 @@ class KeysightN774x(CachedMeterSettings, ScpiInstrument):
         return self._parse_csv(reply)
 
     def _parse_csv(self, reply: str) -> PowerReadings:
+        # Plain floats, one numpy array at the end: on 2-8 values numpy's per-call cost is
+        # most of the work, and this runs once per mainframe and reading.
         command = "FETC:POW:ALL:CSV?"
         try:
-            power_all_w = np.array([float(field) for field in reply.split(",")], dtype=np.float64)
+            values = [float(field) for field in reply.split(",")]
         except ValueError as error:
             raise InstrumentCommunicationError(self.name, command, f"unparseable reply {reply!r}") from error
-        return self._select_slots(command, power_all_w)
+        if len(values) != self.slot_count:
+            raise InstrumentCommunicationError(
+                self.name, command, f"expected {self.slot_count} values (one per slot), got {len(values)}")
+        selected = values if self._all_slots else [values[slot - 1] for slot in self.slots]
+        over_range = [not abs(value) < OVER_RANGE_THRESHOLD for value in selected]  # NaN and ±inf included
+        if any(over_range):
+            selected = [math.nan if over else value for value, over in zip(selected, over_range, strict=True)]
+        return PowerReadings(np.array(selected, dtype=np.float64), np.array(over_range, dtype=bool))
 
     def _select_slots(self, command: str, power_all_w: np.ndarray) -> PowerReadings:
         # Exactly one value per slot: a reply cut short could otherwise still cover the
