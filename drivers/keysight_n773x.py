@@ -39,9 +39,9 @@ class KeysightN773x(SplitMoveSwitch, ScpiInstrument):
     def _confirm_move(self) -> None:
         assert self._move_target is not None
         command = self._route_command(self._move_target)
-        code, message = self.read_error_reply()
-        if code != 0:
-            raise ScpiError(self.name, command, code, message)
+        errors = self.collect_errors()
+        if errors:
+            raise ScpiError(self.name, command, *errors[0])
         self._remember(command)
 
     def _after_reconnect(self) -> None:

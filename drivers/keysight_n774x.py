@@ -148,21 +148,22 @@ class KeysightN774x(CachedMeterSettings, ScpiInstrument):
             values = [float(field) for field in reply.split(",")]
         except ValueError as error:
             raise InstrumentCommunicationError(self.name, command, f"unparseable reply {reply!r}") from error
-        if len(values) != self.slot_count:
-            raise InstrumentCommunicationError(
-                self.name, command, f"expected {self.slot_count} values (one per slot), got {len(values)}")
+        self._check_value_count(command, len(values))
         selected = values if self._all_slots else [values[slot - 1] for slot in self.slots]
         over_range = [not abs(value) < OVER_RANGE_THRESHOLD for value in selected]  # NaN and ±inf included
         if any(over_range):
             selected = [math.nan if over else value for value, over in zip(selected, over_range, strict=True)]
         return PowerReadings(np.array(selected, dtype=np.float64), np.array(over_range, dtype=bool))
 
-    def _select_slots(self, command: str, power_all_w: np.ndarray) -> PowerReadings:
+    def _check_value_count(self, command: str, count: int) -> None:
         # Exactly one value per slot: a reply cut short could otherwise still cover the
         # slots in use and pass a partial reading off as a whole one.
-        if power_all_w.size != self.slot_count:
+        if count != self.slot_count:
             raise InstrumentCommunicationError(
-                self.name, command, f"expected {self.slot_count} values (one per slot), got {power_all_w.size}")
+                self.name, command, f"expected {self.slot_count} values (one per slot), got {count}")
+
+    def _select_slots(self, command: str, power_all_w: np.ndarray) -> PowerReadings:
+        self._check_value_count(command, power_all_w.size)
         selected_w = power_all_w[self._slot_index]
         over_range = ~(np.abs(selected_w) < OVER_RANGE_THRESHOLD)  # NaN and ±inf included
         return PowerReadings(np.where(over_range, np.nan, selected_w), over_range)

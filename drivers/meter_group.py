@@ -41,11 +41,7 @@ class MeterGroup:
         self.channel_map = list(channel_map)
         self._used_meters = sorted({meter_index for meter_index, _ in self.channel_map})
         # Channel i is element _flat_index[i] of the used meters' readings laid end to end.
-        offsets, total = {}, 0
-        for meter_index in self._used_meters:
-            offsets[meter_index] = total
-            total += self.meters[meter_index].channel_count
-        self._flat_index = np.array([offsets[m] + c for m, c in self.channel_map], dtype=np.intp)
+        _every_channel, self._flat_index = self._layout(self._used_meters)
         self._pending: list[int] = []  # meters queried by request(), reply not read yet
         self._requested = False
         self.read_only(None)
@@ -65,16 +61,19 @@ class MeterGroup:
         wanted = sorted({int(channel) for channel in channels})
         if not wanted or wanted[0] < 0 or wanted[-1] >= len(self.channel_map):
             raise ValueError(f"receive channels {wanted} outside 0..{len(self.channel_map) - 1}")
-        read_meters = sorted({self.channel_map[channel][0] for channel in wanted})
+        self._read_meters = sorted({self.channel_map[channel][0] for channel in wanted})
+        read_channels, self._read_flat_index = self._layout(self._read_meters)
+        self._read_channels = np.array(read_channels, dtype=np.intp)
+
+    def _layout(self, meter_indices: Sequence[int]) -> tuple[list[int], np.ndarray]:
+        """The channels these meters carry, and where each lies in their readings laid end to end."""
         offsets, total = {}, 0
-        for meter_index in read_meters:
+        for meter_index in meter_indices:
             offsets[meter_index] = total
             total += self.meters[meter_index].channel_count
-        read_channels = [i for i, (m, _c) in enumerate(self.channel_map) if m in offsets]
-        self._read_meters = read_meters
-        self._read_channels = np.array(read_channels, dtype=np.intp)
-        self._read_flat_index = np.array([offsets[self.channel_map[i][0]] + self.channel_map[i][1]
-                                          for i in read_channels], dtype=np.intp)
+        channels = [i for i, (meter_index, _c) in enumerate(self.channel_map) if meter_index in offsets]
+        return channels, np.array([offsets[self.channel_map[i][0]] + self.channel_map[i][1] for i in channels],
+                                  dtype=np.intp)
 
     @property
     def channel_count(self) -> int:

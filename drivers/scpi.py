@@ -295,18 +295,6 @@ class ScpiInstrument:
         except Exception as error:  # noqa: BLE001
             raise self._translate(command, error) from error
 
-    def read_error_reply(self) -> tuple[int, str]:
-        """Read the reply to an error query sent earlier; the rest of the queue is drained,
-        so that the first error is returned and none is left for a later command to trip on."""
-        reply = self.read_reply(self.error_query)
-        try:
-            code, message = parse_error(reply)
-        except ValueError as error:
-            raise InstrumentCommunicationError(self.name, self.error_query, str(error)) from error
-        if code != 0:
-            self.drain_errors()
-        return code, message
-
     def query_binary_values(self, command: str, datatype: str = "f",
                             is_big_endian: bool = False) -> np.ndarray:
         try:
@@ -341,15 +329,17 @@ class ScpiInstrument:
         """Read the error queue until it reports no error; return what was in it."""
         errors: list[tuple[int, str]] = []
         for _ in range(_MAX_ERRORS_DRAINED):
-            reply = self.query(self.error_query)
-            try:
-                code, message = parse_error(reply)
-            except ValueError as error:
-                raise InstrumentCommunicationError(self.name, self.error_query, str(error)) from error
+            code, message = self._error_entry(self.query(self.error_query))
             if code == 0:
                 return errors
             errors.append((code, message))
         return errors
+
+    def _error_entry(self, reply: str) -> tuple[int, str]:
+        try:
+            return parse_error(reply)
+        except ValueError as error:
+            raise InstrumentCommunicationError(self.name, self.error_query, str(error)) from error
 
     def request_errors(self) -> bool:
         """Send the error query without reading its reply, so that several instruments' queues
@@ -361,12 +351,9 @@ class ScpiInstrument:
         return True
 
     def collect_errors(self) -> list[tuple[int, str]]:
-        """The reply to `request_errors()`, and the rest of the queue when it held anything."""
-        reply = self.read_reply(self.error_query)
-        try:
-            code, message = parse_error(reply)
-        except ValueError as error:
-            raise InstrumentCommunicationError(self.name, self.error_query, str(error)) from error
+        """The reply to an error query sent earlier (`request_errors()`), and the rest of the
+        queue when it held anything, so that no error is left for a later command to trip on."""
+        code, message = self._error_entry(self.read_reply(self.error_query))
         return [] if code == 0 else [(code, message), *self.drain_errors()]
 
     def check_errors(self, command: str) -> None:
