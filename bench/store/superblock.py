@@ -1,9 +1,10 @@
-"""Clear the file-consistency flags of an HDF5 superblock, as `h5clear -s` does.
+"""Clear the file-consistency flags of an HDF5 superblock, as `h5clear -s -i 0` does.
 
 A writer killed while it had the file open (SWMR or not) leaves these flags
-set, and HDF5 then refuses every open except a SWMR read. h5clear is not a
-Python dependency, so the store patches the one byte itself and recomputes the
-superblock checksum (Bob Jenkins' lookup3 "hashlittle", as HDF5 uses).
+set, and HDF5 then refuses every open except a SWMR read; its end-of-allocation
+address may also be short of what it had written. h5clear is not a Python
+dependency, so the store patches the flags byte and that address itself and
+recomputes the superblock checksum (Bob Jenkins' lookup3 "hashlittle", as HDF5 uses).
 """
 
 from __future__ import annotations
@@ -102,7 +103,8 @@ def consistency_flags(path: str) -> int:
 
 
 def clear_consistency_flags(path: str) -> bytes | None:
-    """Clear the flags in place; return the original superblock bytes, or None if already clear.
+    """Clear the flags in place (and raise a stale end-of-allocation address to the file's
+    end); return the original superblock bytes, or None if already clear.
 
     The checksum of the block as found is checked first, so a damaged
     superblock is never "repaired" into something that merely looks valid.
@@ -116,6 +118,16 @@ def clear_consistency_flags(path: str) -> bytes | None:
             raise SuperblockError("superblock checksum does not match; not patching")
         original = bytes(block)
         block[11] = 0
+        # The end-of-allocation address is written when the file closes; a writer killed after
+        # extending the file leaves it short, and HDF5 then refuses to touch what lies beyond
+        # ("addr overflow"). Like `h5clear -s --increment=0`, raise it to the file's end.
+        size_of_offsets = block[9]
+        base_address = int.from_bytes(block[12 : 12 + size_of_offsets], "little")
+        eoa_at = 12 + 2 * size_of_offsets
+        end_of_allocation = int.from_bytes(block[eoa_at : eoa_at + size_of_offsets], "little")
+        end_of_file = os.fstat(fh.fileno()).st_size - base_address
+        if end_of_allocation < end_of_file:
+            block[eoa_at : eoa_at + size_of_offsets] = end_of_file.to_bytes(size_of_offsets, "little")
         block[-4:] = lookup3(bytes(block[:-4])).to_bytes(4, "little")
         fh.seek(offset)
         fh.write(block)

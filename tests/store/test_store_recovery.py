@@ -54,3 +54,38 @@ def test_copy_fallback_keeps_the_original_and_every_committed_record(tmp_path):
     with ResultStore(path) as store:
         assert store.latest_reference("ST1").reference_id == "REF-1"
         assert store.next_attempt("SN4") == 2
+
+
+def _as_left_by_a_killed_writer(path, allocation_short_by: int) -> None:
+    """Consistency flags set (SWMR writer) and an end-of-allocation address short of the
+    file's end: a writer killed after it extended the file but before it closed."""
+    from bench.store.superblock import _locate
+
+    with open(path, "r+b") as fh:
+        offset, block = _locate(fh)
+        size_of_offsets = block[9]
+        eoa_at = 12 + 2 * size_of_offsets
+        end_of_allocation = int.from_bytes(block[eoa_at : eoa_at + size_of_offsets], "little")
+        block[11] = 0x05
+        block[eoa_at : eoa_at + size_of_offsets] = (end_of_allocation - allocation_short_by).to_bytes(
+            size_of_offsets, "little")
+        block[-4:] = lookup3(bytes(block[:-4])).to_bytes(4, "little")
+        fh.seek(offset)
+        fh.write(block)
+
+
+def test_a_stale_end_of_allocation_is_raised_to_the_file_end_on_open(tmp_path):
+    """Seen in the SIGKILL test: after the flags were cleared, HDF5 refused to read or resize
+    beyond the stale address ("addr overflow") and the store would not open."""
+    path = tmp_path / "results.h5"
+    with ResultStore(path, fsync=False) as store:
+        for i in range(3):
+            store.append_cable(fake_cable(serial=f"SN{i}", seed=i))
+    before = load_results(path)
+    _as_left_by_a_killed_writer(path, allocation_short_by=1000)
+    assert consistency_flags(str(path)) == 0x05
+    with ResultStore(path, fsync=False) as store:
+        assert store.append_cable(fake_cable(serial="SN3", seed=3)) == 3
+    after = load_results(path)
+    assert np.array_equal(after.cables[:3], before.cables) and after.cables["serial"].tolist()[-1] == "SN3"
+    assert verify_store(path).ok and consistency_flags(str(path)) == 0
