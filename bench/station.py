@@ -8,7 +8,7 @@ from typing import Any
 
 import pyvisa
 
-from bench.config import StationConfig
+from bench.config import StationConfig, TimingSettings
 from drivers.factory import open_instrument
 from drivers.meter_group import MeterGroup
 from drivers.scpi import ScpiInstrument
@@ -57,6 +57,16 @@ def resource_manager_for(config: StationConfig) -> pyvisa.ResourceManager:
     return pyvisa.ResourceManager(config.visa_library)
 
 
+def configure_reply_wait(instrument: object, timing: TimingSettings) -> None:
+    """Tell a driver how to wait for replies and when they are due ([timing], the data sheets)."""
+    instrument.reply_wait = timing.reply_wait  # type: ignore[attr-defined]
+    instrument.round_trip_s = timing.query_round_trip_s  # type: ignore[attr-defined]
+    if hasattr(instrument, "switch_settle_s"):
+        instrument.switch_settle_s = timing.switch_settle_s  # type: ignore[attr-defined]
+    if hasattr(instrument, "wavelength_change_s"):
+        instrument.wavelength_change_s = timing.wavelength_change_s  # type: ignore[attr-defined]
+
+
 def open_station(config: StationConfig, *, addresses: Mapping[str, str] | None = None) -> Station:
     """Open every instrument; `addresses` overrides config addresses (the virtual bench's ports)."""
     addresses = dict(addresses or {})
@@ -74,7 +84,7 @@ def open_station(config: StationConfig, *, addresses: Mapping[str, str] | None =
                                          options=entry.options)
             opened.append(instrument)
             by_name[entry.name] = instrument
-            instrument.poll_replies = config.timing.poll_replies
+            configure_reply_wait(instrument, config.timing)
         meters = [by_name[entry.name] for entry in config.instrument("meter")]
         meter_index = {entry.name: index for index, entry in enumerate(config.instrument("meter"))}
         channel_map = []

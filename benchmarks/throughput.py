@@ -10,8 +10,9 @@ For a 12-fiber cable (station_demo.toml, 1310/1550 nm) and a 24-fiber cable
     (TestSession.test_cable: measurement, polarity, grading; the store write is
     reported apart) and acquisition time, against the bound
     `procedures.timing` computes for the order it chose; once as a station is
-    configured by default, once with `[timing] poll_replies = true` ("+poll"),
-    and the hand-written loop of (b), taking turns on one simulated bench;
+    configured by default (`[timing] reply_wait = "near-due"`), once each with
+    `reply_wait = "sleep"` and `"poll"`, and the hand-written loop of (b),
+    taking turns on one simulated bench;
 (b) on a zero-latency bench: toolkit time per fiber reading (measure_cable)
     against a minimal hand-written pyvisa loop that sends the same SCPI
     transactions, measured side by side in the same run; the simulator's command
@@ -184,27 +185,30 @@ def run_sessions(station_file: str, recipe_file: str, serial: str, timing: dict[
 
 
 LATENCY_ROUNDS = 3
+# Besides the default (reply_wait = "near-due"), the other ways to wait for a reply, taking turns with it.
+REPLY_WAIT_VARIANTS = ("sleep", "poll")
 
 
 def run_latency(station_file: str, recipe_file: str, serial: str, repeats: int) -> dict[str, Any]:
-    """(a): the toolkit as configured by default, with `poll_replies`, and the hand-written loop,
-    taking turns on one simulated bench so that all three see the same machine."""
+    """(a): the toolkit as configured by default, with the other `reply_wait` settings, and the
+    hand-written loop, taking turns on one simulated bench so that all of them see the same machine."""
     config, recipe = load(station_file, recipe_file, DATA_SHEET_TIMING)
-    polling, _recipe = load(station_file, recipe_file, {**DATA_SHEET_TIMING, "poll_replies": True})
+    variants = {"default": config}
+    for reply_wait in REPLY_WAIT_VARIANTS:
+        variants[reply_wait] = load(station_file, recipe_file, {**DATA_SHEET_TIMING, "reply_wait": reply_wait})[0]
     sim = start_sim(station_file, DATA_SHEET_TIMING, recipe, realistic=True,
                     averaging_s=DATA_SHEET_TIMING["averaging_time_s"])
     cables = max(2, -(-repeats // LATENCY_ROUNDS))
-    found: dict[str, tuple[list[dict[str, Any]], list[float]]] = {"default": ([], []), "polling": ([], [])}
+    found: dict[str, tuple[list[dict[str, Any]], list[float]]] = {variant: ([], []) for variant in variants}
     hand: list[float] = []
     try:
         for _ in range(LATENCY_ROUNDS):
-            for variant, variant_config in (("default", config), ("polling", polling)):
+            for variant, variant_config in variants.items():
                 _session_rounds(variant_config, recipe, serial, sim, cables, *found[variant])
             hand.extend(hand_loop_readings(config, recipe, sim, cables)[3])
     finally:
         sim.stop()
-    return {"default": _summary(*found["default"]), "polling": _summary(*found["polling"]),
-            "hand_cycle_s": statistics.median(hand)}
+    return {**{variant: _summary(*found[variant]) for variant in variants}, "hand_cycle_s": statistics.median(hand)}
 
 
 # -- (b): toolkit vs a hand-written pyvisa loop ---------------------------------------------------
@@ -337,7 +341,7 @@ def main(argv: list[str] | None = None) -> int:
         latency = run_latency(station_file, recipe_file, serial, args.repeats)
         results[label] = {
             "latency": latency["default"],
-            "latency_polling": latency["polling"],
+            **{f"latency_{variant}": latency[variant] for variant in REPLY_WAIT_VARIANTS},
             "hand_cycle_s": latency["hand_cycle_s"],
             "overhead": run_overhead(station_file, recipe_file, args.repeats),
             "full_stack": run_sessions(station_file, recipe_file, serial, {**DATA_SHEET_TIMING,
@@ -354,7 +358,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{'cable':<15} {'order':<17} {'moves':>5} {'λ chg':>5} {'reads':>6} {'bound ms':>9} {'acq ms':>8} "
           f"{'acq/bd':>6} {'cycle ms':>9} {'cyc/bd':>6} {'+store ms':>9} {'hand ms':>8} {'hand/bd':>7}")
     for label, result in results.items():
-        for key, suffix in (("latency", ""), ("latency_polling", " +poll")):
+        for key, suffix in (("latency", ""), *((f"latency_{v}", f" {v}") for v in REPLY_WAIT_VARIANTS)):
             a = result[key]
             hand = (f"{result['hand_cycle_s'] * 1e3:>8.1f} {result['hand_cycle_s'] / a['bound_s']:>7.3f}"
                     if key == "latency" else f"{'':>8} {'':>7}")
@@ -362,7 +366,8 @@ def main(argv: list[str] | None = None) -> int:
                   f"{a['readings']:>6.0f} {a['bound_s'] * 1e3:>9.1f} {a['acquisition_s'] * 1e3:>8.1f} "
                   f"{a['acquisition_s'] / a['bound_s']:>6.3f} {a['cycle_s'] * 1e3:>9.1f} "
                   f"{a['cycle_s'] / a['bound_s']:>6.3f} {a['with_store_s'] * 1e3:>9.1f} {hand}")
-    print("+poll: the station's [timing] poll_replies = true (replies awaited by polling the link)")
+    print("rows: the station as configured by default ([timing] reply_wait = \"near-due\"), then with "
+          + " and ".join(f'reply_wait = "{v}"' for v in REPLY_WAIT_VARIANTS) + "; the hand loop sleeps in pyvisa-py")
     print()
     print(f"(b) zero-latency bench, averaging {ZERO_LATENCY_AVERAGING_S * 1e6:g} µs: time per fiber reading")
     print(f"{'cable':<9} {'toolkit µs':>10} {'hand µs':>8} {'ratio':>6} {'cmds/reading toolkit':>20} {'hand':>5}")

@@ -18,6 +18,8 @@ class CachedSwitch:
     name: str
     _port_count: int
     _position: int | None
+    #: A move's settle time (station `[timing] switch_settle_s`): when its confirmation is due.
+    switch_settle_s: float = 0.0
 
     @property
     def port_count(self) -> int:
@@ -134,6 +136,9 @@ class CachedSource:
     _wavelengths_nm: tuple[float, ...]
     _wavelength_nm: float | None
     _output: bool | None
+    #: A wavelength change's duration (station `[timing] wavelength_change_s`): when its
+    #: confirmation is due.
+    wavelength_change_s: float = 0.0
 
     @property
     def wavelengths_nm(self) -> tuple[float, ...]:
@@ -152,7 +157,8 @@ class CachedSource:
         if wavelength_nm == self._wavelength_nm:
             return
         self._wavelength_nm = None
-        self.send_configuration([self._wavelength_command(float(wavelength_nm))])  # type: ignore[attr-defined]
+        self.send_configuration([self._wavelength_command(float(wavelength_nm))],  # type: ignore[attr-defined]
+                                self.wavelength_change_s)
         self._wavelength_nm = float(wavelength_nm)
 
     def set_output(self, enabled: bool) -> None:

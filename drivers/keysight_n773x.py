@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any, ClassVar
 
 from drivers.cached_settings import SplitMoveSwitch
@@ -26,7 +27,7 @@ class KeysightN773x(SplitMoveSwitch, ScpiInstrument):
         self._position: int | None = None
 
     def _move(self, launch_position: int) -> None:
-        self.send_configuration([self._route_command(launch_position)])
+        self.send_configuration([self._route_command(launch_position)], self.switch_settle_s)
 
     def _route_command(self, launch_position: int) -> str:
         return f":ROUT{self.module} A,{launch_position}"
@@ -35,6 +36,7 @@ class KeysightN773x(SplitMoveSwitch, ScpiInstrument):
         assert self._move_target is not None
         self.write(self._route_command(self._move_target))
         self.write(self.error_query)  # answered once the move has completed
+        self._expect_reply_at(time.monotonic() + self.switch_settle_s)
 
     def _confirm_move(self) -> None:
         assert self._move_target is not None

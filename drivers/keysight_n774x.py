@@ -73,6 +73,8 @@ class KeysightN774x(CachedMeterSettings, ScpiInstrument):
         self._setup_done = False
         #: A trigger was sent on this link and no fetch has consumed it yet.
         self.trigger_armed = False
+        self._integration_ends_at: float | None = None  # of the armed trigger, where known
+        self._answered_at = 0.0  # when the last fetch sent will have been answered
 
     @property
     def channel_count(self) -> int:
@@ -105,7 +107,19 @@ class KeysightN774x(CachedMeterSettings, ScpiInstrument):
         if self.binary_read:
             return  # READ:POW:ALL? starts its own measurement
         self.write("INIT:IMM")
+        # The meter works through its input in order: a trigger queued behind a fetch starts
+        # once that fetch has been answered. When the integration ends tells the reader when
+        # to be awake for the fetch's reply.
+        starts_at = max(time.monotonic(), self._answered_at)
+        self._integration_ends_at = starts_at + self._averaging_time_s if self._averaging_time_s else None
         self.trigger_armed = True
+
+    def _fetch_sent(self) -> None:
+        self.trigger_armed = False
+        if self._integration_ends_at is not None:
+            self._expect_reply_at(self._integration_ends_at)
+            self._answered_at = self._integration_ends_at + self.round_trip_s
+            self._integration_ends_at = None
 
     def fetch(self) -> PowerReadings:
         """Fetch all slots' last reading (W); selected slots only."""
@@ -113,7 +127,7 @@ class KeysightN774x(CachedMeterSettings, ScpiInstrument):
             command = "READ:POW:ALL?"
             power_all_w = self.query_binary_values(command, "f", self.binary_big_endian)
         else:
-            self.trigger_armed = False
+            self._fetch_sent()
             return self._parse_csv(self.query("FETC:POW:ALL:CSV?"))
         return self._select_slots(command, power_all_w)
 
@@ -122,7 +136,7 @@ class KeysightN774x(CachedMeterSettings, ScpiInstrument):
         """Send the fetch query without waiting for its reply (`READ:POW:ALL?` in binary mode,
         which also starts the measurement: one transaction per reading)."""
         self.write("READ:POW:ALL?" if self.binary_read else "FETC:POW:ALL:CSV?")
-        self.trigger_armed = False
+        self._fetch_sent()
         return True
 
     def end_fetch(self) -> PowerReadings:
@@ -175,6 +189,7 @@ class KeysightN774x(CachedMeterSettings, ScpiInstrument):
     def _after_reconnect(self) -> None:
         super()._after_reconnect()
         self.trigger_armed = False  # a trigger sent on the old link is gone with it
+        self._integration_ends_at, self._answered_at = None, 0.0
 
     # -- logging mode: many points per channel, acquired by the instrument --------------
     def start_logging(self, points: int, averaging_time_s: float) -> None:

@@ -25,6 +25,7 @@ import functools
 import re
 import select
 import socket
+import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable
@@ -52,6 +53,15 @@ OVER_RANGE_THRESHOLD_816X = 1e20
 
 _ERROR_REPLY = re.compile(r"^\s*([+-]?\d+)\s*,\s*\"?(.*?)\"?\s*$")
 _POLL_LIMIT_S = 0.02  # longer waits are not a reading's latency
+# "near-due" wakes this long before a reply is due and polls from then on: a thread that has
+# slept for milliseconds wakes 70-310 µs after its data arrives on the VMs measured.
+_WAKE_EARLY_S = 0.0005
+# Between polls, with other threads in the process: a thread spinning on select(0) holds the
+# interpreter lock nearly all the time, and a thread waiting for it can be held off for the
+# whole switch interval (5 ms): measured with simulated instruments in the same process.
+_SHARED_SPIN_NAP_S = 0.00005
+#: How a reader waits for a reply (station `[timing] reply_wait`); see `ScpiInstrument._await_reply`.
+REPLY_WAITS = ("near-due", "sleep", "poll")
 _LEAN_READ_BYTES = 1 << 20  # more than any text reply; binary blocks use read_binary_values
 _MAX_ERRORS_DRAINED = 32  # deeper than any queue we drive (N774x: 30)
 
@@ -167,8 +177,12 @@ class ScpiInstrument:
     error_query: str = "SYST:ERR?"
     #: False for instruments without an error queue (they confirm commands another way).
     has_error_queue: ClassVar[bool] = True
-    #: Wait for replies by polling the link (station `[timing] poll_replies`); see `_poll_for_reply`.
-    poll_replies: bool = False
+    #: How replies are awaited (station `[timing] reply_wait`, one of REPLY_WAITS); see `_await_reply`.
+    reply_wait: str = "sleep"
+    #: The link's query round trip (station `[timing] query_round_trip_s`): when a reply is due.
+    round_trip_s: float = 0.0
+    #: When the reply to the query in flight is due (monotonic), where the driver knows it.
+    _reply_due: float | None = None
     #: Termination the instrument uses; socket instruments need it set explicitly.
     read_termination: str = "\n"
     write_termination: str = "\n"
@@ -244,11 +258,12 @@ class ScpiInstrument:
             self.resource.write(command)
 
     def _receive_line(self) -> str:
+        due, self._reply_due = self._reply_due, None
         if not self._lean:
             return self.resource.read()
         resource = self.resource
-        if self.poll_replies:
-            self._poll_for_reply()
+        if self.reply_wait != "sleep":
+            self._await_reply(due)
         # Up to the termination character (the session stops there); a reply longer than
         # the count is finished by the resource's own loop.
         data, status = resource.visalib.read(resource.session, _LEAN_READ_BYTES)
@@ -257,19 +272,38 @@ class ScpiInstrument:
             reply += resource.read()
         return reply
 
-    def _poll_for_reply(self) -> None:
-        """Spin until the reply's first bytes are on the socket (pyvisa-py TCP sessions), then let
-        the library read it: a thread sleeping in the kernel wakes 50-85 µs after its data
-        arrives on the VMs measured, on the critical path of every reading. Bounded: after
-        `_POLL_LIMIT_S` the read sleeps as usual (a wavelength change, a slow instrument)."""
+    def _expect_reply_at(self, ready_at: float) -> None:
+        """The instrument will have the next reply ready at `ready_at` (monotonic; an integration's
+        end, a move's settle): it is due a round trip later. An estimate: late or early, the
+        reply is still read whole; only the reader's wake-up costs more."""
+        self._reply_due = ready_at + self.round_trip_s
+
+    def _await_reply(self, due: float | None) -> None:
+        """Wait until the reply's first bytes are on the socket (pyvisa-py TCP sessions), then
+        let the library read it. A thread sleeping in the kernel wakes 70-310 µs after its data
+        arrives on the VMs measured (the longer it slept, the later), on the critical path of
+        every reading and every switch move.
+
+        "poll" spins from the start; "near-due" sleeps (on the link: an early reply ends the
+        sleep) until `_WAKE_EARLY_S` before the reply is due and spins from then, so a core is
+        busy for about half a millisecond a reply rather than for the whole wait; with no due
+        time known it leaves the wait to the library. Spinning is bounded: `_POLL_LIMIT_S`
+        after it starts, the library's read sleeps as usual."""
         resource = self.resource
         session = getattr(resource.visalib, "sessions", {}).get(resource.session)
         link = getattr(session, "interface", None)
         # A whole reply already buffered by the library (two replies in one segment) is read at once.
         if not isinstance(link, socket.socket) or b"\n" in getattr(session, "_pending_buffer", b"\n"):
             return
+        if self.reply_wait == "near-due":
+            if due is None:
+                return
+            sleep_s = due - _WAKE_EARLY_S - time.monotonic()
+            if sleep_s > 0 and select.select((link,), (), (), sleep_s)[0]:
+                return
+        nap_s = _SHARED_SPIN_NAP_S if threading.active_count() > 1 else 0.0
         give_up_at = time.monotonic() + _POLL_LIMIT_S
-        while not select.select((link,), (), (), 0)[0]:
+        while not select.select((link,), (), (), nap_s)[0]:
             if time.monotonic() > give_up_at:
                 return
 
@@ -363,10 +397,14 @@ class ScpiInstrument:
             code, message = errors[0]
             raise ScpiError(self.name, command, code, message)
 
-    def send_configuration(self, commands: Iterable[str]) -> None:
-        """Send configuration commands, checking the error queue after each step."""
+    def send_configuration(self, commands: Iterable[str], completes_in_s: float = 0.0) -> None:
+        """Send configuration commands, checking the error queue after each step. The error
+        query is answered once a command has completed: `completes_in_s` (a wavelength change,
+        a switch settle, from the data sheet) says when that will be."""
         for command in commands:
             self.write(command)
+            if completes_in_s:
+                self._expect_reply_at(time.monotonic() + completes_in_s)
             self.check_errors(command)
             self._remember(command)
 

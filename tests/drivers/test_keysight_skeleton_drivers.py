@@ -301,3 +301,54 @@ def test_a_meter_group_reads_only_the_mainframes_carrying_the_asked_channels() -
     assert first.position == len(first.exchanges) and second.position == len(second.exchanges)
     with pytest.raises(ValueError, match="outside 0..7"):
         group.read_only([8])
+
+
+def test_drivers_know_when_replies_are_due(monkeypatch) -> None:
+    """`near-due` waits need each reply's due time: an integration's end (a queued trigger starts
+    once the fetch before it is answered), a move's settle, a wavelength change, plus the round trip."""
+    import types
+
+    import drivers.keysight_n773x
+    import drivers.keysight_n774x
+    import drivers.scpi
+
+    now = [100.0]
+    clock = types.SimpleNamespace(monotonic=lambda: now[0])
+    for module in (drivers.keysight_n774x, drivers.keysight_n773x, drivers.scpi):
+        monkeypatch.setattr(module, "time", clock)
+    csv = "+1.0E-03,+2.0E-03"
+    exchanges = [("*IDN?", "Keysight Technologies,N7747A,MY1,V1"),
+                 *_configured("SENS1:POW:UNIT 1"), *_configured("SENS2:POW:UNIT 1"),
+                 *_configured("SENS1:POW:RANG:AUTO 1"), *_configured("SENS2:POW:RANG:AUTO 1"),
+                 *_configured("SENS1:POW:WAV 1310nm"), *_configured("SENS2:POW:WAV 1310nm"),
+                 *_configured("SENS1:POW:ATIM 2ms"), *_configured("SENS2:POW:ATIM 2ms"),
+                 ("INIT:IMM", None), ("FETC:POW:ALL:CSV?", csv), ("INIT:IMM", None), ("FETC:POW:ALL:CSV?", csv)]
+    with expected_protocol(KeysightN774x, exchanges) as meter:
+        meter.round_trip_s = 0.0003
+        meter.configure(1310.0, 0.002)
+        meter.trigger()
+        meter.begin_fetch()
+        assert meter._reply_due == pytest.approx(100.0023)
+        meter.trigger()  # queued behind the fetch: starts when that fetch has been answered
+        now[0] = 100.0001
+        meter.end_fetch()
+        assert meter._reply_due is None  # consumed by the read
+        meter.begin_fetch()
+        assert meter._reply_due == pytest.approx(100.0023 + 0.002 + 0.0003)
+        meter.end_fetch()
+
+    exchanges = [SWITCH_IDN, (":ROUT1 A,3", None), ("SYST:ERR?", '+0,"No error"')]
+    with expected_protocol(KeysightN773x, exchanges, port_count=12) as switch:
+        switch.round_trip_s, switch.switch_settle_s = 0.0003, 0.005
+        switch.begin_select(3)
+        assert switch._reply_due == pytest.approx(100.0001 + 0.0053)
+        switch.end_select()
+
+    exchanges = [SOURCE_IDN, *_configured(":SOUR1:WAV 1550NM")]
+    with expected_protocol(Keysight816xSource, exchanges, slot=1) as source:
+        source.wavelength_change_s, source.round_trip_s = 0.05, 0.0003
+        dues = []
+        real_check = source.check_errors
+        source.check_errors = lambda command: (dues.append(source._reply_due), real_check(command))[1]
+        source.set_wavelength(1550.0)
+    assert dues == [pytest.approx(100.0001 + 0.0503)]  # the error query is answered once the change is done

@@ -128,36 +128,77 @@ def test_an_abort_while_a_move_is_under_way_leaves_the_switch_link_in_step(stati
     assert again.settled.all()
 
 
-def test_polling_for_replies_is_configuration_and_reads_the_same_light(monkeypatch) -> None:
-    """`[timing] poll_replies`: replies awaited by polling the link; the numbers do not change."""
-    import select
+def test_reply_wait_is_configuration_with_clear_errors() -> None:
     import tomllib
+
+    from bench.config import REPLY_WAITS
+    from bench.demo import example_path
+    from drivers.scpi import REPLY_WAITS as DRIVER_REPLY_WAITS
+
+    assert REPLY_WAITS == DRIVER_REPLY_WAITS  # the config validates what the drivers implement
+    data = tomllib.loads(example_path("station_demo.toml").read_text())
+    assert parse_station(data).timing.reply_wait == "near-due"
+    data["timing"]["reply_wait"] = "spin"
+    with pytest.raises(ConfigError, match=r"timing\.reply_wait.*near-due, sleep, poll"):
+        parse_station(data)
+    del data["timing"]["reply_wait"]
+    data["timing"]["poll_replies"] = True  # the earlier name: told what to write instead
+    with pytest.raises(ConfigError, match=r"timing\.poll_replies.*reply_wait = \"poll\""):
+        parse_station(data)
+
+
+@pytest.mark.parametrize("reply_wait", ["near-due", "sleep", "poll"])
+def test_reply_wait_modes_read_the_same_light(monkeypatch, reply_wait: str) -> None:
+    """`[timing] reply_wait`: how the host waits for replies; the numbers do not change.
+
+    "sleep" leaves every wait to the VISA library; "poll" polls the link from the start;
+    "near-due" sleeps on the link until just before the reply is due (a switch settle
+    here), then polls."""
+    import select as select_module
+    import tomllib
+    import types
 
     import drivers.scpi
     from bench.demo import example_path
     from bench.station import open_station
-    from sim_instruments.virtual_bench import VirtualBench
+    from sim_instruments.scpi_server import Latency
+    from sim_instruments.virtual_bench import LatencyModel, VirtualBench
 
-    polls = []
-    real_select = select.select
-    monkeypatch.setattr(drivers.scpi.select, "select",
-                        lambda *args: (polls.append(args[-1]), real_select(*args))[1])
+    timeouts: list[float] = []
 
+    def recording_select(*args):  # the toolkit's own waits, not pyvisa-py's
+        timeouts.append(args[-1])
+        return select_module.select(*args)
+
+    monkeypatch.setattr(drivers.scpi, "select", types.SimpleNamespace(select=recording_select))
     data = tomllib.loads(example_path("station_demo.toml").read_text())
-    data["timing"]["poll_replies"] = "yes"
-    with pytest.raises(ConfigError, match="timing.poll_replies"):
-        parse_station(data)
-    data["timing"]["poll_replies"] = True
+    settle_s = 0.004
+    data["timing"].update(reply_wait=reply_wait, switch_settle_s=settle_s, query_round_trip_s=0.0)
     config = parse_station(data)
+    latency = LatencyModel(meter=Latency(), source=Latency(), switch=Latency(switch_settle_s=settle_s))
     matrices = []
-    for poll in (True, False):
-        with VirtualBench(config, seed=5) as bench, open_station(config, addresses=bench.addresses) as station:
-            assert all(instrument.poll_replies is poll for instrument in station.opened)
+    for wait in (reply_wait, "sleep"):
+        with VirtualBench(config, seed=5, latency=latency) as bench, \
+                open_station(config, addresses=bench.addresses) as station:
+            assert all(instrument.reply_wait == wait for instrument in station.opened)
+            switch = station.instruments.switch
+            assert switch.switch_settle_s == settle_s
+            timeouts.clear()
             matrices.append(acquire_matrix(station.instruments, WAVELENGTHS, PORTS, AcquisitionSettings()))
-        polled_count, polls[:] = sum(timeout == 0 for timeout in polls), []
-        assert (polled_count > 0) is poll  # the toolkit's own polling (pyvisa-py's selects time out after > 0 s)
-        config = parse_station({**data, "timing": {**data["timing"], "poll_replies": False}})
-    polled, slept = matrices
-    assert polled.settled.all() and slept.settled.all()
-    lit = polled.power_dbm > -55
-    assert lit.sum() == 24 and abs(polled.power_dbm - slept.power_dbm)[lit].max() < 0.05
+            if wait == reply_wait:
+                found = list(timeouts)
+        config = parse_station({**data, "timing": {**data["timing"], "reply_wait": "sleep"}})
+    # With the simulator's thread in this process the spin naps between polls (not 0 s).
+    spins = [timeout for timeout in found if timeout == drivers.scpi._SHARED_SPIN_NAP_S]
+    sleeps = [timeout for timeout in found if timeout > drivers.scpi._SHARED_SPIN_NAP_S]
+    if reply_wait == "sleep":
+        assert found == []
+    elif reply_wait == "poll":
+        assert spins and not sleeps
+    else:  # slept until shortly before each move's confirmation was due, then spun
+        assert spins and sleeps
+        assert max(sleeps) <= settle_s and max(sleeps) > settle_s - 0.002
+    chosen, slept = matrices
+    assert chosen.settled.all() and slept.settled.all()
+    lit = chosen.power_dbm > -55
+    assert lit.sum() == 24 and abs(chosen.power_dbm - slept.power_dbm)[lit].max() < 0.05
