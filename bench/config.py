@@ -13,6 +13,7 @@ from typing import Any
 
 from bench.errors import ConfigError
 from bench.tomlio import Fields, read_toml
+from drivers.scpi import REPLY_WAITS
 
 BACKENDS = ("virtual", "sim", "visa")
 ROLES = ("meter", "source", "switch")
@@ -78,7 +79,6 @@ class TimingSettings:
 
 
 MEASUREMENT_ORDERS = ("auto", "wavelength-outer", "switch-outer")
-REPLY_WAITS = ("near-due", "sleep", "poll")  # drivers.scpi.REPLY_WAITS
 
 
 @dataclass(frozen=True)
