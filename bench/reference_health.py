@@ -59,9 +59,15 @@ class ReferenceHealth:
             return f"{self.tests_since_check} cables since the last golden-cable check (every {every})"
         return None
 
-    def cable_tested(self, verdict: CableVerdict) -> None:
-        """Count the cable; a loss below -U on any fiber means the reference was set wrong."""
+    def cable_tested(self, verdict: CableVerdict, readings_trustworthy: bool = True) -> None:
+        """Count the cable; a loss below -U on any fiber means the reference was set wrong.
+
+        Readings the measurement itself declared untrustworthy (never settled, over range)
+        count as a test but do not judge the reference: an unstable meter can read any
+        loss, a negative one included, and the cable is an ERROR for that already."""
         self.tests_since_check += 1
+        if not readings_trustworthy:
+            return
         bad = [f for f in verdict.fibers if verdict.rule.is_bad_reference(f.insertion_loss_db)]
         if bad:
             worst = min(bad, key=lambda f: f.insertion_loss_db)

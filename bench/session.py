@@ -244,7 +244,7 @@ class TestSession:
         self.tests_on_reference += 1
         polarity = self._polarity(measurement)
         verdict = grade_cable(self.recipe, measurement.insertion_loss_db, self.recipe.wavelengths_nm)
-        self.health.cable_tested(verdict)
+        self.health.cable_tested(verdict, readings_trustworthy=not measurement.problems)
         outcome, reasons = verdict.verdict, list(verdict.reasons)
         if measurement.problems:
             outcome, reasons = "ERROR", [*measurement.problems, *reasons]

@@ -239,3 +239,19 @@ def test_cable_verdict_serialises(demo_recipe):
 def test_fiber_reasons_fit_the_stores_128_byte_field(rule, il_db):
     reason = grade_fiber(rule, 32, 1625.5, il_db, 10.125).reason
     assert len(reason.encode("utf-8")) <= 128
+
+
+def test_untrustworthy_readings_do_not_condemn_the_reference(demo_recipe):
+    """A cable whose readings never settled is an ERROR on its own; its (noise) losses below -U
+    must not flag the reference, which would refuse every later cable until a re-reference.
+    Seen: an unsettled-reading fault left the next cable refused ("bad reference ... -0.100 dB")."""
+    from bench.reference_health import ReferenceHealth
+
+    il = _il(demo_recipe)
+    il[1, 9] = -0.5
+    verdict = grade_cable(demo_recipe, il, [1310, 1550])
+    health = ReferenceHealth(None)
+    health.cable_tested(verdict, readings_trustworthy=False)
+    assert health.problem() is None and health.tests_since_check == 1
+    health.cable_tested(verdict)
+    assert "bad reference: fiber 10 at 1550 nm" in health.problem() and health.tests_since_check == 2
