@@ -30,7 +30,14 @@ from procedures.insertion_loss import measure_cable
 from procedures.polarity import PolarityResult, classify_polarity, expected_receive_positions, fiber_positions
 from procedures.reference import ReferenceProblem, measure_reference
 from procedures.results import CableMeasurement, ReferenceMeasurement, utc_now
-from procedures.sanity import BenchFault, check_light, check_switch, drain_error_queues
+from procedures.sanity import (
+    BenchFault,
+    ErrorQueueQueries,
+    brightest_channels,
+    check_light,
+    check_switch,
+    drain_error_queues,
+)
 
 
 def cycle_timing(measurement: CableMeasurement, cycle_time_s: float) -> dict[str, object]:
@@ -156,13 +163,14 @@ class TestSession:
         if state is not None:
             self.station.instruments.state = type(state)()  # what the procedures last commanded
 
-    def _bench_fault(self, measurement: CableMeasurement) -> BenchFault | None:
+    def _bench_fault(self, measurement: CableMeasurement, error_queries: ErrorQueueQueries,
+                     brightest: np.ndarray) -> BenchFault | None:
         """Faults of the bench hidden in a completed measurement (procedures.sanity)."""
-        faults = drain_error_queues(self.station.opened)
+        faults = error_queries.collect()
         if faults:
             return faults[0]
-        return (check_light(measurement.matrix, self.station.instruments.source)
-                or check_switch(self.station.instruments, measurement.matrix, self.settings))
+        return (check_light(measurement.matrix, self.station.instruments.source, brightest=brightest)
+                or check_switch(self.station.instruments, measurement.matrix, self.settings, brightest=brightest))
 
     # -- reference ------------------------------------------------------------
     def take_reference(self, progress: Progress | None = None) -> ReferenceRecord:
@@ -228,7 +236,17 @@ class TestSession:
             measurement = measure_cable(self.station.instruments, self.reference, self.fiber_positions,
                                         self.expected_receive_position, wavelengths_nm=self.recipe.wavelengths_nm,
                                         settings=self.settings, progress=progress)
-            bench_fault = self._bench_fault(measurement)
+            # The error queries travel while the cable is classified and graded (no instrument
+            # needed); both are thrown away if a bench fault turns up.
+            error_queries = ErrorQueueQueries(self.station.opened)
+            try:
+                brightest = brightest_channels(measurement.matrix.power_dbm)
+                polarity = self._polarity(measurement)
+                verdict = grade_cable(self.recipe, measurement.insertion_loss_db, self.recipe.wavelengths_nm)
+            except BaseException:
+                error_queries.abandon()
+                raise
+            bench_fault = self._bench_fault(measurement, error_queries, brightest)
         except (InstrumentError, ReferenceProblem) as error:
             self._after_fault()
             return self._store(serial, started, "ERROR",
@@ -241,9 +259,8 @@ class TestSession:
             self._after_fault()
             return self._store(serial, started, "ERROR", f"bench fault: {bench_fault.describe()}", measurement,
                                None, None)
+        assert polarity is not None and verdict is not None
         self.tests_on_reference += 1
-        polarity = self._polarity(measurement)
-        verdict = grade_cable(self.recipe, measurement.insertion_loss_db, self.recipe.wavelengths_nm)
         self.health.cable_tested(verdict, readings_trustworthy=not measurement.problems)
         outcome, reasons = verdict.verdict, list(verdict.reasons)
         if measurement.problems:

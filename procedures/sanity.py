@@ -50,45 +50,71 @@ class BenchFault:
         return f"{self.detail}. Operator: {self.action}"
 
 
-def drain_error_queues(instruments: Iterable[object]) -> list[BenchFault]:
-    """Drain each instrument's error queue (drivers with `drain_errors`); one fault per instrument with errors.
+class ErrorQueueQueries:
+    """Error queries sent to every instrument that can take them, replies not yet read.
 
-    The queries go out to every instrument that can take them before any reply is read
-    (`request_errors` / `collect_errors`): one round trip for the bench, not one per instrument.
+    Sending them all before any reply is read (`request_errors` / `collect_errors`) makes
+    the bench's queues cost one round trip, not one per instrument; a session computes
+    the cable's polarity and grades while the replies travel, and `collect()` then reads
+    them. Until `collect()` has run, nothing else may be sent to these instruments.
     """
-    queues = [instrument for instrument in instruments
-              if getattr(instrument, "drain_errors", None) is not None and getattr(instrument, "has_error_queue", True)]
-    addresses = [getattr(getattr(instrument, "resource", None), "resource_name", None) for instrument in queues]
-    asked: list[object] = []
-    found: dict[int, list[tuple[int, str]]] = {}
-    try:
-        for instrument, address in zip(queues, addresses, strict=True):
-            # Instruments sharing an address (source and sensors in one 816x) share one output
-            # queue: a second query before the first reply is read would interrupt it.
-            if address is None or addresses.count(address) > 1:
-                continue
-            request = getattr(instrument, "request_errors", None)
-            if request is not None and request():
-                asked.append(instrument)
-        while asked:
-            instrument = asked.pop(0)
-            found[id(instrument)] = instrument.collect_errors()  # type: ignore[attr-defined]
-    finally:
-        for instrument in asked:  # an error above: read the replies still owed, so each link stays in step
+
+    def __init__(self, instruments: Iterable[object]) -> None:
+        self.queues = [instrument for instrument in instruments
+                       if getattr(instrument, "drain_errors", None) is not None
+                       and getattr(instrument, "has_error_queue", True)]
+        addresses = [getattr(getattr(instrument, "resource", None), "resource_name", None)
+                     for instrument in self.queues]
+        self._asked: list[object] = []
+        try:
+            for instrument, address in zip(self.queues, addresses, strict=True):
+                # Instruments sharing an address (source and sensors in one 816x) share one output
+                # queue: a second query before the first reply is read would interrupt it.
+                if address is None or addresses.count(address) > 1:
+                    continue
+                request = getattr(instrument, "request_errors", None)
+                if request is not None and request():
+                    self._asked.append(instrument)
+        except BaseException:
+            self.abandon()
+            raise
+
+    def abandon(self) -> None:
+        """After an error elsewhere: read the replies still owed, so each link stays in step;
+        what they say is dropped (the first error is the one reported)."""
+        while self._asked:
+            instrument = self._asked.pop(0)
             try:
                 instrument.collect_errors()  # type: ignore[attr-defined]
             except Exception:  # noqa: BLE001 - the first error is the one reported
                 pass
-    faults = []
-    for instrument in queues:
-        errors = found[id(instrument)] if id(instrument) in found else instrument.drain_errors()  # type: ignore[attr-defined]
-        if errors:
-            name = getattr(instrument, "name", type(instrument).__name__)
-            listed = "; ".join(f"{code}, {message!r}" for code, message in errors)
-            faults.append(BenchFault("scpi_error", f"{name} reported SCPI error(s) during the measurement: {listed}",
-                                     "retest the cable; if the error repeats, check the station config for this "
-                                     "instrument (wavelength, range, slots) and the instrument's display"))
-    return faults
+
+    def collect(self) -> list[BenchFault]:
+        """Read the replies (and drain the queues not asked ahead); one fault per instrument with errors."""
+        found: dict[int, list[tuple[int, str]]] = {}
+        while self._asked:
+            instrument = self._asked.pop(0)
+            try:
+                found[id(instrument)] = instrument.collect_errors()  # type: ignore[attr-defined]
+            except BaseException:
+                self.abandon()
+                raise
+        faults = []
+        for instrument in self.queues:
+            errors = found[id(instrument)] if id(instrument) in found else instrument.drain_errors()  # type: ignore[attr-defined]
+            if errors:
+                name = getattr(instrument, "name", type(instrument).__name__)
+                listed = "; ".join(f"{code}, {message!r}" for code, message in errors)
+                faults.append(BenchFault(
+                    "scpi_error", f"{name} reported SCPI error(s) during the measurement: {listed}",
+                    "retest the cable; if the error repeats, check the station config for this instrument "
+                    "(wavelength, range, slots) and the instrument's display"))
+        return faults
+
+
+def drain_error_queues(instruments: Iterable[object]) -> list[BenchFault]:
+    """Drain each instrument's error queue (drivers with `drain_errors`); one fault per instrument with errors."""
+    return ErrorQueueQueries(instruments).collect()
 
 
 def brightest_channels(power_dbm: np.ndarray, dark_below_dbm: float = -60.0) -> np.ndarray:
@@ -99,9 +125,13 @@ def brightest_channels(power_dbm: np.ndarray, dark_below_dbm: float = -60.0) -> 
     return np.where(lit, brightest, -1)
 
 
-def check_light(matrix: PowerMatrix, source: object, dark_below_dbm: float = -60.0) -> BenchFault | None:
-    """No light at all at a wavelength, or dark positions while the source says its output is off."""
-    brightest = brightest_channels(matrix.power_dbm, dark_below_dbm)
+def check_light(matrix: PowerMatrix, source: object, dark_below_dbm: float = -60.0,
+                brightest: np.ndarray | None = None) -> BenchFault | None:
+    """No light at all at a wavelength, or dark positions while the source says its output is off.
+
+    `brightest`: `brightest_channels` of the matrix, where the caller has it already."""
+    if brightest is None:
+        brightest = brightest_channels(matrix.power_dbm, dark_below_dbm)
     for w, wavelength_nm in enumerate(matrix.wavelengths_nm):
         if np.all(brightest[w] < 0):
             return BenchFault("no_light", f"no light on any receive channel for any launch position at "
@@ -118,28 +148,40 @@ def check_light(matrix: PowerMatrix, source: object, dark_below_dbm: float = -60
 
 
 def check_switch(instruments: BenchInstruments, matrix: PowerMatrix, settings: AcquisitionSettings,
-                 dark_below_dbm: float = -60.0) -> BenchFault | None:
+                 dark_below_dbm: float = -60.0, brightest: np.ndarray | None = None) -> BenchFault | None:
     """Test the switch when launch positions share a receive channel (see the module docstring)."""
-    brightest = brightest_channels(matrix.power_dbm, dark_below_dbm)  # [wavelength, launch]
+    if brightest is None:
+        brightest = brightest_channels(matrix.power_dbm, dark_below_dbm)  # [wavelength, launch]
     ports: Sequence[int] = matrix.launch_ports
-    suspects: set[int] = set()
-    crowded = False
-    for row in brightest:
-        channels, counts = np.unique(row[row >= 0], return_counts=True)
-        for channel, count in zip(channels, counts, strict=True):
-            if count >= 2:
-                suspects.update(int(i) for i in np.flatnonzero(row == channel))
-                crowded |= bool(count >= 3)
-    for launch in range(brightest.shape[1]):  # a fiber's light cannot change receive channel with wavelength
-        lit = brightest[:, launch][brightest[:, launch] >= 0]
-        if lit.size and np.any(lit != lit[0]):
-            suspects.add(launch)
+    suspects, crowded = _switch_suspects(brightest.tolist())
     if not suspects:
         return None
     try:
         return _test_switch(instruments, brightest, suspects, crowded, ports, settings, dark_below_dbm)
     finally:
         _forget_commanded_state(instruments)  # the switch moved behind the acquisition's back
+
+
+def _switch_suspects(brightest: list[list[int]]) -> tuple[set[int], bool]:
+    """Launch indices whose light shares a receive channel with another's, or changes channel
+    with wavelength; and whether three or more shared one. Plain lists: this runs after every
+    cable, on a few dozen values, where numpy's per-call cost is most of the time."""
+    suspects: set[int] = set()
+    crowded = False
+    for row in brightest:
+        launches_of_channel: dict[int, list[int]] = {}
+        for launch, channel in enumerate(row):
+            if channel >= 0:
+                launches_of_channel.setdefault(channel, []).append(launch)
+        for launches in launches_of_channel.values():
+            if len(launches) >= 2:
+                suspects.update(launches)
+                crowded |= len(launches) >= 3
+    for launch, channels in enumerate(zip(*brightest, strict=True)):  # a fiber's light keeps its channel
+        lit = {channel for channel in channels if channel >= 0}
+        if len(lit) > 1:
+            suspects.add(launch)
+    return suspects, crowded
 
 
 def _forget_commanded_state(instruments: BenchInstruments) -> None:

@@ -201,3 +201,29 @@ def test_settle_comparison_ignores_dark_and_faint_channels_and_holds_the_toleran
     assert not _agree_w(before, went_dark, mode.tolerance_ratio)  # a channel lost its light
     all_dark = _lit_w(np.full(5, dark_w), mode.floor_w)
     assert all_dark == (None,) * 5 and _agree_w(all_dark, all_dark, mode.tolerance_ratio)
+
+
+def test_switch_suspects_are_launches_sharing_a_channel_or_changing_channel_with_wavelength() -> None:
+    from procedures.sanity import _switch_suspects
+
+    # Two wavelengths × five launch positions → brightest receive channel (−1: dark).
+    assert _switch_suspects([[0, 1, 2, 3, -1], [0, 1, 2, 3, -1]]) == (set(), False)  # own channel each, one dark
+    assert _switch_suspects([[0, 0, 2, 3, 4], [0, 0, 2, 3, 4]]) == ({0, 1}, False)  # a pair on one channel
+    assert _switch_suspects([[5, 5, 5, 3, 4], [5, 5, 5, 3, 4]]) == ({0, 1, 2}, True)  # three: crowded
+    assert _switch_suspects([[0, 1, 2, 3, 4], [0, 1, 3, 2, 4]]) == ({2, 3}, False)  # moved with wavelength
+    assert _switch_suspects([[0, -1, 2], [0, 1, 2]]) == (set(), False)  # dark at one wavelength only: not the switch
+
+
+def test_error_queries_sent_ahead_are_read_back_when_the_work_between_fails() -> None:
+    from procedures.sanity import ErrorQueueQueries
+
+    log: list[str] = []
+    no_error = ("SYST:ERR?", '+0,"No error"')
+    first = _logged_meter([("SYST:ERR?", '-222,"Data out of range"'), no_error], "TCPIP::A::SOCKET", log)
+    second = _logged_meter([no_error], "TCPIP::B::SOCKET", log)
+    queries = ErrorQueueQueries([first, second])
+    assert log == ["TCPIP::A::SOCKET > SYST:ERR?", "TCPIP::B::SOCKET > SYST:ERR?"]  # sent, nothing read yet
+    queries.abandon()  # e.g. grading raised: the replies owed are read so each link stays in step
+    assert log[2:] == ["TCPIP::A::SOCKET <", "TCPIP::A::SOCKET > SYST:ERR? <", "TCPIP::B::SOCKET <"]
+    assert all(resource.position == len(resource.exchanges)
+               for resource in (first.resource, second.resource))  # type: ignore[attr-defined]
