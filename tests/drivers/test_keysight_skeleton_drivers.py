@@ -352,3 +352,27 @@ def test_drivers_know_when_replies_are_due(monkeypatch) -> None:
         source.check_errors = lambda command: (dues.append(source._reply_due), real_check(command))[1]
         source.set_wavelength(1550.0)
     assert dues == [pytest.approx(100.0001 + 0.0503)]  # the error query is answered once the change is done
+
+
+def test_fast_line_read_takes_whole_lines_and_leaves_partial_ones_to_the_library() -> None:
+    """`_take_line` reads pyvisa-py's own buffer and socket: two replies in one segment are two
+    lines, a partial line stays buffered (None: the library's read waits for the rest)."""
+    import socket
+    import types
+
+    from drivers.scpi import _take_line
+
+    host_end, instrument_end = socket.socketpair()
+    with host_end, instrument_end:
+        session = types.SimpleNamespace(interface=host_end, _pending_buffer=bytearray())
+        assert _take_line(session) is None  # nothing sent yet: no wait here
+        instrument_end.sendall(b'+1.5E-03\n+0,"No error"\n+2.')
+        assert _take_line(session) == "+1.5E-03"
+        assert _take_line(session) == '+0,"No error"'  # from the buffer, no socket read
+        assert _take_line(session) is None and session._pending_buffer == bytearray(b"+2.")
+        instrument_end.sendall(b"5E-03\n")
+        assert _take_line(session) == "+2.5E-03" and session._pending_buffer == bytearray()
+        instrument_end.sendall(b"\xff\xfe\n")
+        with pytest.raises(UnicodeDecodeError):
+            _take_line(session)
+        assert session._pending_buffer == bytearray()  # garbage consumed, as the library's read does
