@@ -21,6 +21,7 @@ identity is never retried.
 
 from __future__ import annotations
 
+import _thread
 import functools
 import re
 import select
@@ -66,6 +67,8 @@ _LEAN_READ_BYTES = 1 << 20  # more than any text reply; binary blocks use read_b
 # One socket read: a 32-channel CSV reply is ~500 bytes. Not _LEAN_READ_BYTES: Python allocates
 # the whole count for every recv, and a 1 MiB allocation costs more than the read it serves.
 _RECV_BYTES = 4096
+# Threads started through `_thread` (all but the main one); not in every Python: then none known.
+_thread_count: Callable[[], int] = getattr(_thread, "_count", lambda: 0)
 _MAX_ERRORS_DRAINED = 32  # deeper than any queue we drive (N774x: 30)
 
 # Commands that start or stop something rather than set a state: never replayed after a reconnect.
@@ -148,6 +151,12 @@ def _recovering(name: str, operation: Callable[..., Any]) -> Callable[..., Any]:
 
     wrapper._recovering = True  # type: ignore[attr-defined]
     return wrapper
+
+
+def other_threads_running() -> bool:
+    """Whether this process runs other Python threads, low-level ones included (`threading`
+    sees only its own): a reader polling in a tight loop would hold them off the interpreter."""
+    return threading.active_count() > 1 or _thread_count() > 0
 
 
 def _socket_session(resource: Any) -> Any:
@@ -341,7 +350,7 @@ class ScpiInstrument:
             sleep_s = due - _WAKE_EARLY_S - time.monotonic()
             if sleep_s > 0 and select.select((link,), (), (), sleep_s)[0]:
                 return
-        nap_s = _SHARED_SPIN_NAP_S if threading.active_count() > 1 else 0.0
+        nap_s = _SHARED_SPIN_NAP_S if other_threads_running() else 0.0
         give_up_at = time.monotonic() + _POLL_LIMIT_S
         while not select.select((link,), (), (), nap_s)[0]:
             if time.monotonic() > give_up_at:

@@ -199,3 +199,40 @@ def test_reply_wait_modes_read_the_same_light(monkeypatch, reply_wait: str) -> N
     assert chosen.settled.all() and slept.settled.all()
     lit = chosen.power_dbm > -55
     assert lit.sum() == 24 and abs(chosen.power_dbm - slept.power_dbm)[lit].max() < 0.05
+
+
+def test_overlapped_calls_run_on_helper_threads_that_readers_see_and_errors_come_back() -> None:
+    """A wavelength step's calls run at once (`_together`); while a helper runs, reply waits
+    know another thread needs the interpreter (they nap between polls instead of spinning)."""
+    import _thread
+    import time
+
+    from drivers.scpi import other_threads_running
+    from procedures.acquisition import _together
+
+    seen: dict[str, object] = {}
+    helper_may_finish = _thread.allocate_lock()
+    helper_may_finish.acquire()
+
+    def main_call() -> None:
+        deadline = time.monotonic() + 2.0
+        while not other_threads_running() and time.monotonic() < deadline:
+            time.sleep(0.001)  # the helper is counted once it has started running
+        seen["helper seen"] = other_threads_running()
+        helper_may_finish.release()
+
+    def helper_call() -> None:
+        seen["helper thread"] = _thread.get_ident()
+        helper_may_finish.acquire()
+
+    _together([main_call, helper_call], overlap=True)
+    assert seen["helper seen"] is True and seen["helper thread"] != _thread.get_ident()
+
+    def failing() -> None:
+        raise RuntimeError("switch refused the move")
+
+    with pytest.raises(RuntimeError, match="refused"):
+        _together([lambda: None, failing], overlap=True)  # the helper's error reaches the caller
+    order: list[str] = []
+    _together([lambda: order.append("a"), lambda: order.append("b")], overlap=False)
+    assert order == ["a", "b"]  # shared link: one after the other, on this thread
