@@ -8,6 +8,7 @@ per mainframe.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Sequence
 from typing import Protocol
 
@@ -40,8 +41,6 @@ class MeterGroup:
                            for channel_index in range(meter.channel_count)]
         self.channel_map = list(channel_map)
         self._used_meters = sorted({meter_index for meter_index, _ in self.channel_map})
-        # Channel i is element _flat_index[i] of the used meters' readings laid end to end.
-        _every_channel, self._flat_index = self._layout(self._used_meters)
         self._pending: list[int] = []  # meters queried by request(), reply not read yet
         self._requested = False
         self.read_only(None)
@@ -55,15 +54,15 @@ class MeterGroup:
         transactions to every reading."""
         if channels is None:
             self._read_meters = self._used_meters
-            self._read_channels: np.ndarray | None = None
-            self._read_flat_index = self._flat_index
-            return
-        wanted = sorted({int(channel) for channel in channels})
-        if not wanted or wanted[0] < 0 or wanted[-1] >= len(self.channel_map):
-            raise ValueError(f"receive channels {wanted} outside 0..{len(self.channel_map) - 1}")
-        self._read_meters = sorted({self.channel_map[channel][0] for channel in wanted})
-        read_channels, self._read_flat_index = self._layout(self._read_meters)
-        self._read_channels = np.array(read_channels, dtype=np.intp)
+            read_channels, flat_index = self._layout(self._used_meters)
+        else:
+            wanted = sorted({int(channel) for channel in channels})
+            if not wanted or wanted[0] < 0 or wanted[-1] >= len(self.channel_map):
+                raise ValueError(f"receive channels {wanted} outside 0..{len(self.channel_map) - 1}")
+            self._read_meters = sorted({self.channel_map[channel][0] for channel in wanted})
+            read_channels, flat_index = self._layout(self._read_meters)
+        # (receive channel, position in the read meters' readings laid end to end)
+        self._read_placement = list(zip(read_channels, flat_index.tolist(), strict=True))
 
     def _layout(self, meter_indices: Sequence[int]) -> tuple[list[int], np.ndarray]:
         """The channels these meters carry, and where each lies in their readings laid end to end."""
@@ -142,14 +141,17 @@ class MeterGroup:
         except BaseException:
             self._drain()
             raise
-        power_w = np.concatenate([fetched[m].power_w for m in self._read_meters])[self._read_flat_index]
-        over_range = np.concatenate([fetched[m].over_range for m in self._read_meters])[self._read_flat_index]
-        if self._read_channels is not None:  # the meters not read: NaN, not over range
-            all_power_w = np.full(len(self.channel_map), np.nan)
-            all_over_range = np.zeros(len(self.channel_map), dtype=bool)
-            all_power_w[self._read_channels], all_over_range[self._read_channels] = power_w, over_range
-            power_w, over_range = all_power_w, all_over_range
-        return PowerReadings(power_w.astype(np.float64, copy=False), over_range.astype(bool, copy=False))
+        # Laid out in plain lists, two arrays at the end: on 8-32 channels numpy's per-call cost
+        # is most of the work, and this runs between a reading's last reply and the next move.
+        power_w: list[float] = []
+        over_range: list[bool] = []
+        for meter_index in self._read_meters:
+            power_w += fetched[meter_index].power_w.tolist()
+            over_range += fetched[meter_index].over_range.tolist()
+        all_power_w, all_over_range = [math.nan] * len(self.channel_map), [False] * len(self.channel_map)
+        for channel, flat in self._read_placement:
+            all_power_w[channel], all_over_range[channel] = power_w[flat], over_range[flat]
+        return PowerReadings(np.array(all_power_w, dtype=np.float64), np.array(all_over_range, dtype=bool))
 
     def _drain(self) -> None:
         """Read and drop replies still owed (after an error): the next transaction on each link
