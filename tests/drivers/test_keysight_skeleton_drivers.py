@@ -376,3 +376,26 @@ def test_fast_line_read_takes_whole_lines_and_leaves_partial_ones_to_the_library
         with pytest.raises(UnicodeDecodeError):
             _take_line(session)
         assert session._pending_buffer == bytearray()  # garbage consumed, as the library's read does
+
+
+def test_a_meter_group_places_each_channel_by_its_map_and_keeps_over_range_flags() -> None:
+    from drivers.meter_group import MeterGroup
+    from tests.protocol import ProtocolResource
+
+    idn = ("*IDN?", "Keysight Technologies,N7744A,MY1,V1")
+    first_csv = "+1.000000E-03,+9.900000E+37,+3.000000E-03,+4.000000E-03"  # slot 2 over range
+    second_csv = "+5.000000E-03,+6.000000E-03,+7.000000E-03,+8.000000E-03"
+    first = ProtocolResource([idn, ("INIT:IMM", None), ("FETC:POW:ALL:CSV?", first_csv)])
+    second = ProtocolResource([idn, ("INIT:IMM", None), ("FETC:POW:ALL:CSV?", second_csv),
+                               ("INIT:IMM", None), ("FETC:POW:ALL:CSV?", second_csv)])
+    # Receive channels wired across the mainframes out of order, as a fixture may be.
+    group = MeterGroup([KeysightN774x(first), KeysightN774x(second)],
+                       channel_map=[(1, 2), (0, 1), (0, 3), (1, 0)])
+    readings = group.read_all()
+    np.testing.assert_allclose(readings.power_w[[0, 2, 3]], [7e-3, 4e-3, 5e-3])
+    assert np.isnan(readings.power_w[1]) and readings.over_range.tolist() == [False, True, False, False]
+    group.read_only([0, 3])  # both on the second mainframe: the first is not read
+    readings = group.read_all()
+    np.testing.assert_allclose(readings.power_w[[0, 3]], [7e-3, 5e-3])
+    assert np.isnan(readings.power_w[[1, 2]]).all() and not readings.over_range.any()
+    assert first.position == len(first.exchanges) and second.position == len(second.exchanges)
