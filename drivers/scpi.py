@@ -311,11 +311,20 @@ class ScpiInstrument:
                 and resource.write_termination == "\n" and resource.encoding == "ascii")
 
     def _send_line(self, command: str) -> None:
-        if self._lean:
-            resource = self.resource
-            resource.visalib.write(resource.session, command.encode("ascii") + b"\n")
-        else:
+        if not self._lean:
             self.resource.write(command)
+            return
+        resource = self.resource
+        data = command.encode("ascii") + b"\n"
+        session = _socket_session(resource)
+        if session is not None:
+            # The session's own (blocking) socket, as its write uses it, without the library's
+            # per-call work (a select, a status enum): a trigger or a move is on the critical path.
+            sent = session.interface.send(data)
+            if sent == len(data):
+                return
+            data = data[sent:]  # a full send buffer: the library finishes the line
+        resource.visalib.write(resource.session, data)
 
     def _receive_line(self) -> str:
         due, self._reply_due = self._reply_due, None

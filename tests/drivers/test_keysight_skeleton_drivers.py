@@ -399,3 +399,32 @@ def test_a_meter_group_places_each_channel_by_its_map_and_keeps_over_range_flags
     np.testing.assert_allclose(readings.power_w[[0, 3]], [7e-3, 5e-3])
     assert np.isnan(readings.power_w[[1, 2]]).all() and not readings.over_range.any()
     assert first.position == len(first.exchanges) and second.position == len(second.exchanges)
+
+
+def test_lines_go_straight_to_a_pyvisa_py_socket_and_replies_come_back_whole() -> None:
+    """The lean path on a real pyvisa-py TCP session: commands written on the session's own
+    socket arrive as whole lines, and two replies in one segment are two replies."""
+    import socket
+
+    from drivers.scpi import ScpiInstrument, _socket_session
+
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        manager = pyvisa.ResourceManager("@py")
+        resource = manager.open_resource(f"TCPIP0::127.0.0.1::{listener.getsockname()[1]}::SOCKET")
+        instrument_end, _ = listener.accept()
+        with instrument_end:
+            try:
+                instrument = ScpiInstrument(resource, name="probe", check_identity=False)
+                assert instrument._lean and _socket_session(resource) is not None
+                instrument.write(":ROUT1 A,5")
+                instrument.write("SYST:ERR?")
+                received = b""
+                while received.count(b"\n") < 2:
+                    received += instrument_end.recv(100)
+                assert received == b':ROUT1 A,5\nSYST:ERR?\n'
+                instrument_end.sendall(b'+0,"No error"\n+1.0E-03\n')
+                assert instrument.read_reply("SYST:ERR?") == '+0,"No error"'
+                assert instrument.read_reply("FETC?") == "+1.0E-03"
+            finally:
+                resource.close()
+                manager.close()
