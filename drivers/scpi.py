@@ -298,6 +298,8 @@ class ScpiInstrument:
             except AttributeError:
                 pass
         self._lean = self._lean_io()
+        # Looked up once per session (a reconnect comes back here), not once per line.
+        self._socket = _socket_session(self.resource) if self._lean else None
 
     # -- transport ---------------------------------------------------------
 
@@ -316,7 +318,7 @@ class ScpiInstrument:
             return
         resource = self.resource
         data = command.encode("ascii") + b"\n"
-        session = _socket_session(resource)
+        session = self._socket
         if session is not None:
             # The session's own (blocking) socket, as its write uses it, without the library's
             # per-call work (a select, a status enum): a trigger or a move is on the critical path.
@@ -331,7 +333,7 @@ class ScpiInstrument:
         if not self._lean:
             return self.resource.read()
         resource = self.resource
-        session = _socket_session(resource)
+        session = self._socket
         if session is not None:
             if self.reply_wait != "sleep":
                 self._await_reply(due, session)
