@@ -174,8 +174,9 @@ def _take_line(session: Any) -> str | None:
     waits for it, with its timeout and error handling).
 
     The same buffer and socket as pyvisa-py's own read, without its per-call work (three
-    attribute look-ups, a status enum, a timeout computation): 23 µs a read against 4 µs
-    for the socket's recv on the VMs measured, on the critical path of every reading."""
+    attribute look-ups, a status enum, a timeout computation): 3.6 µs against 8.9 µs for
+    the library's read of a line already there (warm, measured here), several times more
+    right after a wait, on the critical path of every reading."""
     buffer = session._pending_buffer
     end = buffer.find(b"\n")
     if end < 0:
