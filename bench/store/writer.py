@@ -182,7 +182,18 @@ class ResultStore:
             if not os.path.exists(self.path):
                 _create(self.path, power_matrix_dtype, software)
             self._file = recovery.open_writer(self.path, LIBVER, _migrate)
-            self._repair_tail()
+            try:
+                self._repair_tail()
+            except (OSError, RuntimeError, KeyError) as exc:  # what h5py raises on damaged metadata or chunks
+                # The file opened but its tail cannot be read or trimmed (a writer killed in a
+                # way the flags and the torn-row cut do not cover): copy the committed records
+                # into a fresh file, keep the original beside it, and open the copy.
+                log.warning("%s: cannot repair the tail (%s: %s); rebuilding from committed records",
+                            self.path, type(exc).__name__, exc)
+                self._close_file()
+                recovery.rebuild_from_committed(self.path, LIBVER)
+                self._file = recovery.open_writer(self.path, LIBVER, _migrate)
+                self._repair_tail()
             self._file.swmr_mode = True
             self._load_state()
         except BaseException:

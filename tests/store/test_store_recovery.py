@@ -89,3 +89,32 @@ def test_a_stale_end_of_allocation_is_raised_to_the_file_end_on_open(tmp_path):
     after = load_results(path)
     assert np.array_equal(after.cables[:3], before.cables) and after.cables["serial"].tolist()[-1] == "SN3"
     assert verify_store(path).ok and consistency_flags(str(path)) == 0
+
+
+def test_a_tail_that_cannot_be_repaired_is_rebuilt_from_committed_records(tmp_path, monkeypatch):
+    """A file that opens but whose tail cannot be read or trimmed (h5py raises) is not left
+    unwritable: the committed records are copied into a fresh file, the original is kept."""
+    path = tmp_path / "results.h5"
+    with ResultStore(path, fsync=False) as store:
+        store.add_reference(fake_reference())
+        for i in range(3):
+            store.append_cable(fake_cable(serial=f"SN{i}", seed=i))
+    before = load_results(path)
+    repair = ResultStore._repair_tail
+    failures = []
+
+    def unreadable_once(self):
+        if not failures:
+            failures.append(1)
+            raise OSError("Can't read data (inflate() failed)")  # as h5py reports a damaged chunk
+        repair(self)
+
+    monkeypatch.setattr(ResultStore, "_repair_tail", unreadable_once)
+    with ResultStore(path, fsync=False) as store:
+        assert store.append_cable(fake_cable(serial="SN3", seed=3)) == 3  # writable again, nothing renumbered
+    after = load_results(path)
+    assert after.cables["serial"].tolist() == ["SN0", "SN1", "SN2", "SN3"]
+    assert np.array_equal(after.fibers[: len(before.fibers)], before.fibers)
+    damaged = list(tmp_path.glob("results.h5.damaged-*"))
+    assert len(damaged) == 1 and len(load_results(damaged[0])) == 3  # the original, untouched
+    assert verify_store(path).ok
