@@ -38,12 +38,18 @@ def test_torn_tail_rows_are_dropped_on_open(tmp_path):
     assert verify_store(path).ok
 
 
-def test_copy_fallback_keeps_the_original_and_every_committed_record(tmp_path):
+def _store_with_cables(tmp_path, cables: int):
+    """A closed store holding one reference and `cables` committed cables SN0, SN1, …"""
     path = tmp_path / "results.h5"
     with ResultStore(path, fsync=False) as store:
         store.add_reference(fake_reference())
-        for i in range(5):
+        for i in range(cables):
             store.append_cable(fake_cable(serial=f"SN{i}", seed=i))
+    return path
+
+
+def test_copy_fallback_keeps_the_original_and_every_committed_record(tmp_path):
+    path = _store_with_cables(tmp_path, 5)
     before = load_results(path)
     rebuild_from_committed(str(path), LIBVER)
     damaged = list(tmp_path.glob("results.h5.damaged-*"))
@@ -94,11 +100,7 @@ def test_a_stale_end_of_allocation_is_raised_to_the_file_end_on_open(tmp_path):
 def test_a_tail_that_cannot_be_repaired_is_rebuilt_from_committed_records(tmp_path, monkeypatch):
     """A file that opens but whose tail cannot be read or trimmed (h5py raises) is not left
     unwritable: the committed records are copied into a fresh file, the original is kept."""
-    path = tmp_path / "results.h5"
-    with ResultStore(path, fsync=False) as store:
-        store.add_reference(fake_reference())
-        for i in range(3):
-            store.append_cable(fake_cable(serial=f"SN{i}", seed=i))
+    path = _store_with_cables(tmp_path, 3)
     before = load_results(path)
     repair = ResultStore._repair_tail
     failures = []
