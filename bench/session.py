@@ -169,8 +169,8 @@ class TestSession:
         faults = error_queries.collect()
         if faults:
             return faults[0]
-        return (check_light(measurement.matrix, self.station.instruments.source, brightest=brightest)
-                or check_switch(self.station.instruments, measurement.matrix, self.settings, brightest=brightest))
+        return (check_light(measurement.matrix, self.station.instruments.source, brightest)
+                or check_switch(self.station.instruments, measurement.matrix, self.settings, brightest))
 
     # -- reference ------------------------------------------------------------
     def take_reference(self, progress: Progress | None = None) -> ReferenceRecord:

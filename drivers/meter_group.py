@@ -62,17 +62,16 @@ class MeterGroup:
             self._read_meters = sorted({self.channel_map[channel][0] for channel in wanted})
             read_channels, flat_index = self._layout(self._read_meters)
         # (receive channel, position in the read meters' readings laid end to end)
-        self._read_placement = list(zip(read_channels, flat_index.tolist(), strict=True))
+        self._read_placement = list(zip(read_channels, flat_index, strict=True))
 
-    def _layout(self, meter_indices: Sequence[int]) -> tuple[list[int], np.ndarray]:
+    def _layout(self, meter_indices: Sequence[int]) -> tuple[list[int], list[int]]:
         """The channels these meters carry, and where each lies in their readings laid end to end."""
         offsets, total = {}, 0
         for meter_index in meter_indices:
             offsets[meter_index] = total
             total += self.meters[meter_index].channel_count
         channels = [i for i, (meter_index, _c) in enumerate(self.channel_map) if meter_index in offsets]
-        return channels, np.array([offsets[self.channel_map[i][0]] + self.channel_map[i][1] for i in channels],
-                                  dtype=np.intp)
+        return channels, [offsets[self.channel_map[i][0]] + self.channel_map[i][1] for i in channels]
 
     @property
     def channel_count(self) -> int:

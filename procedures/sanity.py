@@ -125,13 +125,10 @@ def brightest_channels(power_dbm: np.ndarray, dark_below_dbm: float = -60.0) -> 
     return np.where(lit, brightest, -1)
 
 
-def check_light(matrix: PowerMatrix, source: object, dark_below_dbm: float = -60.0,
-                brightest: np.ndarray | None = None) -> BenchFault | None:
+def check_light(matrix: PowerMatrix, source: object, brightest: np.ndarray) -> BenchFault | None:
     """No light at all at a wavelength, or dark positions while the source says its output is off.
 
-    `brightest`: `brightest_channels` of the matrix, where the caller has it already."""
-    if brightest is None:
-        brightest = brightest_channels(matrix.power_dbm, dark_below_dbm)
+    `brightest`: `brightest_channels` of the matrix (computed once for both checks)."""
     for w, wavelength_nm in enumerate(matrix.wavelengths_nm):
         if np.all(brightest[w] < 0):
             return BenchFault("no_light", f"no light on any receive channel for any launch position at "
@@ -148,10 +145,10 @@ def check_light(matrix: PowerMatrix, source: object, dark_below_dbm: float = -60
 
 
 def check_switch(instruments: BenchInstruments, matrix: PowerMatrix, settings: AcquisitionSettings,
-                 dark_below_dbm: float = -60.0, brightest: np.ndarray | None = None) -> BenchFault | None:
-    """Test the switch when launch positions share a receive channel (see the module docstring)."""
-    if brightest is None:
-        brightest = brightest_channels(matrix.power_dbm, dark_below_dbm)  # [wavelength, launch]
+                 brightest: np.ndarray, dark_below_dbm: float = -60.0) -> BenchFault | None:
+    """Test the switch when launch positions share a receive channel (see the module docstring).
+
+    `brightest`: `brightest_channels(matrix.power_dbm, dark_below_dbm)`, [wavelength, launch]."""
     ports: Sequence[int] = matrix.launch_ports
     suspects, crowded = _switch_suspects(brightest.tolist())
     if not suspects:
