@@ -357,6 +357,7 @@ def test_drivers_know_when_replies_are_due(monkeypatch) -> None:
 def test_fast_line_read_takes_whole_lines_and_leaves_partial_ones_to_the_library() -> None:
     """`_take_line` reads pyvisa-py's own buffer and socket: two replies in one segment are two
     lines, a partial line stays buffered (None: the library's read waits for the rest)."""
+    import select
     import socket
     import types
 
@@ -372,6 +373,9 @@ def test_fast_line_read_takes_whole_lines_and_leaves_partial_ones_to_the_library
         assert _take_line(session) is None and session._pending_buffer == bytearray(b"+2.")
         instrument_end.sendall(b"5E-03\n")
         assert _take_line(session) == "+2.5E-03" and session._pending_buffer == bytearray()
+        instrument_end.sendall(b"+3.5E-03\n")
+        select.select((host_end,), (), (), 1.0)  # what a reply wait has seen: bytes are there
+        assert _take_line(session, readable=True) == "+3.5E-03"
         instrument_end.sendall(b"\xff\xfe\n")
         with pytest.raises(UnicodeDecodeError):
             _take_line(session)
