@@ -48,9 +48,14 @@ WRITE_CACHE_BYTES = 1 * 1024 * 1024
 _COPY_ROWS = 1 << 20
 
 
+def _held_by_another_program(exc: OSError) -> bool:
+    """HDF5 refused the file because another process holds its file lock."""
+    return "lock" in str(exc).lower()
+
+
 def _explain_open_error(path: str, exc: OSError) -> StoreError:
     text = str(exc)
-    if "lock" in text.lower():
+    if _held_by_another_program(exc):
         return StoreError(
             f"{path} is open in another program that holds the HDF5 file lock (HDFView, a script using "
             f"h5py without swmr=True, ...): close it, then retry ({text})"
@@ -58,20 +63,47 @@ def _explain_open_error(path: str, exc: OSError) -> StoreError:
     return StoreError(f"cannot open {path} for writing: {text}")
 
 
-def _schema_version(path: str) -> int:
+def _read_schema_version(path: str) -> int:
+    with h5py.File(path, "r", swmr=True) as f:
+        return check_schema(f, path, writing=True)
+
+
+def _schema_version(path: str) -> tuple[int, bytes | None]:
+    """The file's schema version, and the superblock as found if its flags had to be cleared first.
+
+    A writer killed after opening the file for writing but before switching it to SWMR leaves
+    the "open for writing" flag without the SWMR one, and HDF5 then refuses even a SWMR read
+    ("file is not already open for SWMR writing"). Only reached while holding the writer lock,
+    so no writer of ours is alive; a file another program holds the HDF5 lock on is left alone.
+    """
     try:
-        with h5py.File(path, "r", swmr=True) as f:
-            return check_schema(f, path, writing=True)
+        return _read_schema_version(path), None
+    except OSError as exc:
+        if _held_by_another_program(exc) or not _flags_set(path):
+            raise _explain_open_error(path, exc) from None
+        log.warning("%s: last writer died before switching to SWMR; clearing its consistency flags", path)
+        try:
+            original = clear_consistency_flags(path)
+        except SuperblockError:
+            raise _explain_open_error(path, exc) from None
+    try:
+        return _read_schema_version(path), original
     except OSError as exc:
         raise _explain_open_error(path, exc) from None
 
 
+def _flags_set(path: str) -> bool:
+    try:
+        return consistency_flags(path) != 0
+    except (SuperblockError, OSError):
+        return False
+
+
 def open_writer(path: str, libver: tuple[str, str], migrate: Callable[[str], None]) -> h5py.File:
     """Open the store read/write (not yet SWMR), recovering from a killed writer on the way."""
-    version = _schema_version(path)
-    original: bytes | None = None
+    version, original = _schema_version(path)
     try:
-        if consistency_flags(path):
+        if original is None and consistency_flags(path):
             # Only reached while holding the writer lock, so no writer of ours is alive.
             log.warning("%s: last writer did not close the file; clearing its consistency flags", path)
             original = clear_consistency_flags(path)

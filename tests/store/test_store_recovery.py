@@ -120,3 +120,22 @@ def test_a_tail_that_cannot_be_repaired_is_rebuilt_from_committed_records(tmp_pa
     damaged = list(tmp_path.glob("results.h5.damaged-*"))
     assert len(damaged) == 1 and len(load_results(damaged[0])) == 3  # the original, untouched
     assert verify_store(path).ok
+
+
+def test_a_writer_killed_before_switching_to_swmr_leaves_a_store_the_next_writer_opens(tmp_path):
+    """A writer dying between opening the file for writing and switching it to SWMR (a kill
+    while a writer opens) leaves the "open for writing" flag without the SWMR one; HDF5 then
+    refuses even a SWMR read. The next writer clears the flags and carries on."""
+    import subprocess
+    import sys
+
+    path = _store_with_cables(tmp_path, 2)
+    opened_and_died = (f"import h5py, os; store = h5py.File({str(path)!r}, 'r+', libver=('v110', 'v110')); "
+                       "os._exit(0)")  # held open, never closed: what SIGKILL leaves
+    subprocess.run([sys.executable, "-c", opened_and_died], check=True)
+    assert consistency_flags(str(path)) == 0x01  # open for writing, not SWMR
+    with ResultStore(path, fsync=False) as store:
+        assert store.append_cable(fake_cable(serial="SN2", seed=2)) == 2
+    assert load_results(path).cables["serial"].tolist() == ["SN0", "SN1", "SN2"]
+    assert verify_store(path).ok
+    assert not list(tmp_path.glob("results.h5.damaged-*"))  # cleared in place, no copy needed
