@@ -43,11 +43,11 @@ from typing import Any
 import numpy as np
 import pyvisa
 
-from bench.config import StationConfig, parse_station
-from bench.demo import example_path
-from bench.recipe import Recipe, load_recipe
-from bench.session import TestSession
-from bench.station import open_station
+from bench.config.recipe import Recipe, load_recipe
+from bench.config.station import StationConfig, parse_station
+from bench.run.session import TestSession
+from bench.run.station import open_station
+from bench.sim_launch import example_path
 from bench.store import ResultStore
 from drivers.factory import open_resource
 from procedures.insertion_loss import measure_cable

@@ -2,7 +2,7 @@
 
     python examples/line_script.py --cables 10 --fail 3 --store results/line.h5 --certificates certificates
 
-It uses the documented production API only: `bench.line.open_line_bench`
+It uses the documented production API only: `bench.operator.line.open_line_bench`
 opens the station, the results store and a `TestSession`, and returns a
 `LineBench` whose `test(serial)` connects the cable (through the fixture),
 measures, grades, stores and writes the certificate. Nothing prompts.
@@ -26,7 +26,7 @@ from importlib import resources
 from pathlib import Path
 
 from bench.errors import BenchError
-from bench.line import EXIT_ERROR, exit_code_for, open_line_bench
+from bench.operator.line import EXIT_ERROR, exit_code_for, open_line_bench
 
 
 def shipped(name: str) -> str:

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from bench.config import StationConfig, load_station
-from bench.demo import example_path
-from bench.recipe import Recipe, load_recipe
-from bench.station import Station, open_station
+from bench.config.recipe import Recipe, load_recipe
+from bench.config.station import StationConfig, load_station
+from bench.run.station import Station, open_station
+from bench.sim_launch import example_path
 from sim_instruments.virtual_bench import VirtualBench
 
 SEED = 1234

@@ -98,7 +98,7 @@ class CertificateData:
     @classmethod
     def from_record(cls, record: CableRecord, reference: ReferenceRecord | None = None,
                     record_index: int | None = None) -> CertificateData:
-        from bench.grading import DecisionRule
+        from bench.grading.cable import DecisionRule
 
         snapshot = record.recipe_snapshot or {}
         wavelengths = tuple(float(w) for w in record.wavelengths_nm)

@@ -1,6 +1,6 @@
 """Lot report (PDF or HTML): yield, IL histograms per wavelength, per-position box plots, lot statistics.
 
-The numbers come from `bench.lot_stats.lot_statistics` (the grading issue's
+The numbers come from `bench.grading.lot_stats.lot_statistics` (the grading issue's
 definitions: each serial counts once, by its latest attempt; IL statistics use
 each serial's latest trustworthy measurement). The plots draw exactly the rows
 those statistics use, so a histogram and its table never disagree.
@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from bench.errors import BenchError
-from bench.lot_stats import TRUSTED_OUTCOMES, ILStatistics, LotStatistics, lot_statistics
+from bench.grading.lot_stats import TRUSTED_OUTCOMES, ILStatistics, LotStatistics, lot_statistics
 from bench.report.style import A4_PORTRAIT, VERDICT_COLOURS, new_figure, pdf_pages, text_block
 
 STAT_ROWS_PER_PAGE = 44

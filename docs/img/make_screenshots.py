@@ -24,9 +24,9 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
 sys.path.insert(0, str(REPO))
 
-from bench.demo import example_path  # noqa: E402
-from bench.line import open_line_bench  # noqa: E402
+from bench.operator.line import open_line_bench  # noqa: E402
 from bench.report.certificate import CertificateData, certificate_figures  # noqa: E402
+from bench.sim_launch import example_path  # noqa: E402
 
 STATION, RECIPE = str(example_path("station_demo.toml")), str(example_path("recipe_demo.toml"))
 

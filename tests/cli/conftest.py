@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from bench.demo import example_path
-from bench.line import LineResult, open_line_bench
+from bench.operator.line import LineResult, open_line_bench
+from bench.sim_launch import example_path
 
 REPO = Path(__file__).resolve().parents[2]
 STATION = str(example_path("station_demo.toml"))

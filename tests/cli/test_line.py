@@ -12,9 +12,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bench.cli import main
+from bench.cli.main import main
 from bench.errors import BenchError
-from bench.line import DeferredInterrupt, exit_code_for, open_line_bench
+from bench.operator.line import DeferredInterrupt, exit_code_for, open_line_bench
 from bench.report.files import create_exclusive, safe_file_stem
 from bench.store import load_results
 from tests.cli.conftest import FAILING, LOT, RECIPE, REPO, STATION, child_env

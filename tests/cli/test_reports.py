@@ -10,7 +10,7 @@ from pathlib import Path
 import pypdf
 import pytest
 
-from bench.cli import build_parser, main
+from bench.cli.main import build_parser, main
 from bench.report.certificate import CertificateData, FiberRow, certificate_figures, write_certificate
 from bench.report.lot_report import load_lot_report_data, write_lot_report
 from bench.store import load_results

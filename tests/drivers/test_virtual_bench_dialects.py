@@ -8,9 +8,9 @@ from typing import Any
 import numpy as np
 import pytest
 
-from bench.config import load_station, parse_station
-from bench.demo import example_path, run_demo
-from bench.station import open_station
+from bench.config.station import load_station, parse_station
+from bench.run.station import open_station
+from bench.sim_launch import example_path, run_demo
 from drivers.dicon_mems import DiconMems
 from drivers.thorlabs_pm100 import ThorlabsPM100
 from sim_instruments.physics import make_cable

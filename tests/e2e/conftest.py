@@ -8,12 +8,12 @@ from typing import Any
 
 import pytest
 
-from bench.config import StationConfig, load_station
-from bench.demo import example_path
-from bench.recipe import Recipe, parse_recipe
-from bench.reference_health import verify_golden
-from bench.session import TestSession
-from bench.station import Station, open_station
+from bench.config.recipe import Recipe, parse_recipe
+from bench.config.station import StationConfig, load_station
+from bench.run.reference_health import verify_golden
+from bench.run.session import TestSession
+from bench.run.station import Station, open_station
+from bench.sim_launch import example_path
 from bench.store import ResultStore
 from procedures.operator import CLEAN, CONNECT, MATE_CYCLES, REMATE, Prompt
 from sim_instruments.physics import SimulatedCable, make_golden_cable

@@ -8,11 +8,11 @@ import dataclasses
 import numpy as np
 import pytest
 
-from bench.reference_health import BenchDrifted, verify_golden
-from bench.retest import final_verdict
-from bench.session import ReferenceRequired, TestSession
+from bench.grading.retest import final_verdict
+from bench.run.reference_health import BenchDrifted, verify_golden
+from bench.run.session import ReferenceRequired, TestSession
+from bench.run.studies import durability_study, repeatability_study
 from bench.store import ResultStore, load_references, load_results, verify_store
-from bench.studies import durability_study, repeatability_study
 from procedures.durability import DurabilityPlan
 from procedures.repeatability import RepeatabilitySettings
 from sim_instruments.physics import make_cable, with_dirt, with_mating_behaviour

@@ -8,7 +8,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from bench.demo import run_demo
+from bench.sim_launch import run_demo
 from bench.store import load_references, load_results, verify_store
 from sim_instruments.physics import make_lot
 

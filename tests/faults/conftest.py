@@ -9,13 +9,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bench.config import StationConfig, parse_station
-from bench.demo import example_path
-from bench.recipe import Recipe, load_recipe
-from bench.session import CableOutcome, TestSession
-from bench.station import Station, open_station
+from bench.config.recipe import Recipe, load_recipe
+from bench.config.station import StationConfig, parse_station
+from bench.config.tomlio import read_toml
+from bench.run.session import CableOutcome, TestSession
+from bench.run.station import Station, open_station
+from bench.sim_launch import example_path
 from bench.store import ResultStore, load_results, verify_store
-from bench.tomlio import read_toml
 from sim_instruments.physics import SimulatedCable, make_cable
 from sim_instruments.virtual_bench import VirtualBench
 

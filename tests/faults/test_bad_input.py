@@ -12,14 +12,14 @@ import h5py
 import numpy as np
 import pytest
 
-from bench.config import load_station
-from bench.demo import example_path
+from bench.config.recipe import parse_recipe
+from bench.config.station import load_station
+from bench.config.tomlio import read_toml
 from bench.errors import ConfigError, StoreError
-from bench.recipe import parse_recipe
 from bench.report.files import create_exclusive, safe_file_stem
-from bench.session import TestSession
+from bench.run.session import TestSession
+from bench.sim_launch import example_path
 from bench.store import ResultStore, load_results, verify_store
-from bench.tomlio import read_toml
 from sim_instruments.physics import make_cable
 from sim_instruments.scpi_server import SimulatedInstrument, TcpInstrumentServer
 from tests.faults.conftest import SEED, Line, make_line
@@ -217,7 +217,7 @@ def test_virtual_bench_listens_on_loopback_only(fault_bench) -> None:
 
 def test_instrument_replies_are_data_never_paths_or_code(tmp_path: Path, fault_config) -> None:
     """An identity full of path and shell characters is stored verbatim and creates nothing."""
-    from bench.station import open_station
+    from bench.run.station import open_station
     from sim_instruments.virtual_bench import VirtualBench
 
     evil = "Keysight Technologies,N7734A,../../$(touch pwned);rm -rf ~,`id`"

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from bench.session import ReferenceRequired
-from bench.station import open_station
+from bench.run.session import ReferenceRequired
+from bench.run.station import open_station
 from drivers.errors import InstrumentError, WrongInstrumentError
 from procedures.reference import ReferenceProblem
 from sim_instruments.faults import Fault
@@ -219,8 +219,8 @@ def test_nothing_connected_is_an_error_not_a_fail(line: Line) -> None:
 
 def test_serial_switch_faults_are_recovered_or_refused(tmp_path: Path) -> None:
     """The DiCon MEMS on a pseudo-terminal: a lost reply is recovered; a stuck mirror is caught by read-back."""
-    from bench.config import load_station
-    from bench.demo import example_path
+    from bench.config.station import load_station
+    from bench.sim_launch import example_path
 
     config = load_station(example_path("station_mixed.toml"))
     with VirtualBench(config, seed=SEED) as bench, open_station(config, addresses=bench.addresses) as station:

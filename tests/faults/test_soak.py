@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from bench.station import open_station
+from bench.run.station import open_station
 from sim_instruments.faults import Fault
 from sim_instruments.physics import make_cable
 from sim_instruments.virtual_bench import VirtualBench

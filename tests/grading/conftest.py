@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from bench.recipe import Recipe, load_recipe
+from bench.config.recipe import Recipe, load_recipe
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "bench" / "examples"
 

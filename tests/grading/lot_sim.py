@@ -6,8 +6,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from bench.grading import grade_cable
-from bench.recipe import Recipe
+from bench.config.recipe import Recipe
+from bench.grading.cable import grade_cable
 
 # Shapes the store hands back (fixed-width strings come back as bytes).
 FIBER_DTYPE = np.dtype(

@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 from lot_sim import simulate_lot
 
-from bench import cli_grading
+from bench.cli import grading as cli_grading
+from bench.config.recipe import load_recipe
 from bench.errors import StoreError
-from bench.recipe import load_recipe
 
 DEMO = Path(__file__).resolve().parents[2] / "bench" / "examples" / "recipe_demo.toml"
 
@@ -92,7 +92,7 @@ def test_missing_file_is_an_error(tmp_path, capsys):
 
 def _store_lot(path: Path, recipe, lot: str, n_cables: int, seed: int) -> None:
     store_module = pytest.importorskip("bench.store")
-    from bench.grading import grade_cable
+    from bench.grading.cable import grade_cable
     from bench.records import CableRecord, FiberResult
 
     rng = np.random.default_rng(seed)

@@ -8,8 +8,8 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bench.grading import VERDICTS, grade_cable
-from bench.recipe import parse_recipe
+from bench.config.recipe import parse_recipe
+from bench.grading.cable import VERDICTS, grade_cable
 
 SEVERITY = {name: rank for rank, name in enumerate(VERDICTS)}
 U_DB = 0.10

@@ -7,8 +7,8 @@ import math
 import numpy as np
 import pytest
 
-from bench.grading import DecisionRule, grade_cable, grade_fiber, worst_verdict
-from bench.recipe import parse_recipe
+from bench.config.recipe import parse_recipe
+from bench.grading.cable import DecisionRule, grade_cable, grade_fiber, worst_verdict
 
 LIMIT = 0.75
 U = 0.10
@@ -216,7 +216,7 @@ def test_cable_mean_limit_is_judged_with_the_rule_and_its_own_reason(kind, mean_
 def test_length_override_moves_the_limit():
     from pathlib import Path
 
-    from bench.recipe import load_recipe
+    from bench.config.recipe import load_recipe
 
     recipe = load_recipe(Path(__file__).resolve().parents[2] / "bench" / "examples" / "recipe_mm24_trunk.toml")
     il = np.full((2, 24), 0.2)
@@ -245,7 +245,7 @@ def test_untrustworthy_readings_do_not_condemn_the_reference(demo_recipe):
     """A cable whose readings never settled is an ERROR on its own; its (noise) losses below -U
     must not flag the reference, which would refuse every later cable until a re-reference.
     Seen: an unsettled-reading fault left the next cable refused ("bad reference ... -0.100 dB")."""
-    from bench.reference_health import ReferenceHealth
+    from bench.run.reference_health import ReferenceHealth
 
     il = _il(demo_recipe)
     il[1, 9] = -0.5

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from lot_sim import LotBuilder, simulate_lot
 
-from bench.lot_stats import iec_grade, load_grade_tables, lot_statistics
+from bench.grading.lot_stats import iec_grade, load_grade_tables, lot_statistics
 
 # Quantiles without scipy (it is not a dependency):
 #  * normal: z(0.995) = 2.5758293035489 (tabulated constant);
@@ -52,7 +52,7 @@ TRUE_SIGMA_DB = (0.08, 0.06)
 def simulated(request):
     from pathlib import Path
 
-    from bench.recipe import load_recipe
+    from bench.config.recipe import load_recipe
 
     recipe = load_recipe(Path(__file__).resolve().parents[2] / "bench" / "examples" / "recipe_demo.toml")
     builder = simulate_lot(recipe, 150, TRUE_MEAN_DB, TRUE_SIGMA_DB)

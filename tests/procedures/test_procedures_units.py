@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from bench.config import parse_station
+from bench.config.station import parse_station
 from bench.errors import ConfigError
-from bench.studies import clip_text
+from bench.run.studies import clip_text
 from drivers.capabilities import PowerReadings
 from procedures.durability import DurabilityPlan
 from procedures.polarity import classify_polarity, expected_receive_positions, fiber_positions
@@ -84,7 +84,7 @@ def test_repeatability_statistics() -> None:
 def _station(extra: str) -> dict:
     import tomllib
 
-    from bench.demo import example_path
+    from bench.sim_launch import example_path
 
     data = tomllib.loads(example_path("station_demo.toml").read_text())
     data.update(tomllib.loads(extra))

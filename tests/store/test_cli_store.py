@@ -1,4 +1,4 @@
-"""`bench verify / export / query` through argparse, as bench.cli wires them."""
+"""`bench verify / export / query` through argparse, as bench.cli.main wires them."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import h5py
 import pytest
 from store_fakes import fake_cable
 
-from bench import cli_store
+from bench.cli import store as cli_store
 from bench.store import ResultStore
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bench.config import parse_station
+from bench.config.station import parse_station
 from bench.errors import ConfigError
 from procedures.acquisition import AcquisitionSettings, acquire_matrix
 from procedures.timing import InstrumentState, InstrumentTimes, plan, schedule_cost
@@ -55,7 +55,7 @@ def test_every_step_is_measured_once_in_either_order() -> None:
 def test_station_timing_is_configuration() -> None:
     import tomllib
 
-    from bench.demo import example_path
+    from bench.sim_launch import example_path
 
     data = tomllib.loads(example_path("station_demo.toml").read_text())
     data["timing"].update(switch_settle_s=0.005, wavelength_change_s=0.05, query_round_trip_s=0.0003,
@@ -81,7 +81,7 @@ def test_matrix_records_achieved_against_bound_and_the_next_run_starts_in_place(
 
 
 def test_session_records_cycle_time_against_bound(station, demo_recipe, virtual_bench, store_path) -> None:
-    from bench.session import TestSession
+    from bench.run.session import TestSession
     from bench.store import ResultStore
     from sim_instruments.physics import make_cable
 
@@ -131,7 +131,7 @@ def test_an_abort_while_a_move_is_under_way_leaves_the_switch_link_in_step(stati
 def test_reply_wait_is_configuration_with_clear_errors() -> None:
     import tomllib
 
-    from bench.demo import example_path
+    from bench.sim_launch import example_path
 
     data = tomllib.loads(example_path("station_demo.toml").read_text())
     assert parse_station(data).timing.reply_wait == "near-due"
@@ -156,8 +156,8 @@ def test_reply_wait_modes_read_the_same_light(monkeypatch, reply_wait: str) -> N
     import types
 
     import drivers.scpi
-    from bench.demo import example_path
-    from bench.station import open_station
+    from bench.run.station import open_station
+    from bench.sim_launch import example_path
     from sim_instruments.scpi_server import Latency
     from sim_instruments.virtual_bench import LatencyModel, VirtualBench
 

@@ -16,10 +16,10 @@ from typing import TextIO
 
 import numpy as np
 
-from bench.config import StationConfig, load_station
-from bench.recipe import Recipe, load_recipe
-from bench.session import CableOutcome, TestSession
-from bench.station import open_station
+from bench.config.recipe import Recipe, load_recipe
+from bench.config.station import StationConfig, load_station
+from bench.run.session import CableOutcome, TestSession
+from bench.run.station import open_station
 from bench.store import ResultStore
 
 DEFAULT_FAILING = (3, 11, 17)  # 0-based indices of the cables seeded to fail

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 if TYPE_CHECKING:
-    from bench.recipe import Recipe
+    from bench.config.recipe import Recipe
 
 DECISION_RULE_KINDS = ("simple", "guarded")
 
@@ -196,7 +196,7 @@ def grade_fiber(
 
 
 def _match_wavelength(recipe: Recipe, wavelength_nm: float) -> float | None:
-    from bench.recipe import WAVELENGTH_TOLERANCE_NM
+    from bench.config.recipe import WAVELENGTH_TOLERANCE_NM
 
     for wl in recipe.wavelengths_nm:
         if abs(wl - wavelength_nm) <= WAVELENGTH_TOLERANCE_NM:

@@ -63,7 +63,7 @@ def _stored_fiber_types(results: Any) -> set[str]:
 
 
 def run_lot_stats(args: argparse.Namespace) -> int:
-    from bench.lot_stats import lot_statistics
+    from bench.grading.lot_stats import lot_statistics
 
     if args.connections < 1:
         print("error: --connections must be at least 1", file=sys.stderr)

@@ -2,7 +2,7 @@
 
 Python API (what examples/line_script.py uses)::
 
-    from bench.line import open_line_bench
+    from bench.operator.line import open_line_bench
 
     with open_line_bench("station.toml", "recipe.toml", operator="line-3", lot="LOT-42",
                          store="results/line3.h5", certificate_dir="certificates") as bench:
@@ -12,7 +12,7 @@ Python API (what examples/line_script.py uses)::
             print(result.outcome, result.failing_fibers, result.certificate)
     exit_code = exit_code_for(results)         # 0 all PASS, 1 any not PASS, 2 any ERROR
 
-`LineBench.session` is the underlying `bench.session.TestSession` for
+`LineBench.session` is the underlying `bench.run.session.TestSession` for
 anything the wrapper does not cover. `LineBench.test` never prompts and never
 raises for an instrument fault (that is an ERROR record); it raises
 `ReferenceRequired` when the reference has expired, `ConfigError` for a serial
@@ -39,12 +39,12 @@ from pathlib import Path
 from types import FrameType
 from typing import Any, Protocol
 
-from bench.config import StationConfig, load_station
+from bench.config.recipe import Recipe, load_recipe
+from bench.config.station import StationConfig, load_station
 from bench.errors import BenchError, ConfigError
-from bench.recipe import Recipe, load_recipe
 from bench.records import ReferenceRecord
-from bench.session import CableOutcome, ReferenceRequired, TestSession
-from bench.station import Station, open_station
+from bench.run.session import CableOutcome, ReferenceRequired, TestSession
+from bench.run.station import Station, open_station
 
 EXIT_PASS, EXIT_FAIL, EXIT_ERROR, EXIT_INTERRUPTED = 0, 1, 2, 130
 

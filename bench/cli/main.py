@@ -16,9 +16,9 @@ Start with 'bench demo' (no hardware needed); the technician and line guide is d
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from bench.config import load_station
-    from bench.demo import run_demo
-    from bench.recipe import load_recipe
+    from bench.config.recipe import load_recipe
+    from bench.config.station import load_station
+    from bench.sim_launch import run_demo
 
     station = load_station(args.station) if args.station else None
     recipe = None
@@ -31,13 +31,13 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from bench.technician import run_technician
+    from bench.operator.technician import run_technician
 
     return run_technician(args, sys.stdin, sys.stdout)
 
 
 def _line(args: argparse.Namespace) -> int:
-    from bench.line import run_line_command
+    from bench.operator.line import run_line_command
 
     return run_line_command(args, sys.stdout, sys.stderr, sys.stdin)
 
@@ -131,7 +131,7 @@ def build_parser() -> argparse.ArgumentParser:
                     "reference cords only), then test each serial in order, storing every attempt. On a "
                     "virtual station the simulated cable for each serial is connected automatically; on a "
                     "real station a cable handler must load each one: drive it from Python "
-                    "(bench.line.open_line_bench with a Fixture, see examples/line_script.py). Exit status: "
+                    "(bench.operator.line.open_line_bench with a Fixture, see examples/line_script.py). Exit status: "
                     "0 every cable PASS, 1 a cable FAIL/CONDITIONAL/ABORTED, 2 an error (configuration, "
                     "instruments, a cable ERROR), 130 interrupted (Ctrl-C stops after storing the current "
                     "cable as ABORTED).",
@@ -174,7 +174,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="grade table (default: the fiber type of the lot's stored recipe)")
     report.set_defaults(func=_report)
 
-    from bench import cli_grading, cli_store
+    from bench.cli import grading as cli_grading
+    from bench.cli import store as cli_store
     cli_store.add_subcommands(subparsers)
     cli_grading.add_subcommands(subparsers)
     return parser
@@ -192,6 +193,3 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("\ninterrupted", file=sys.stderr)
         return 130
 
-
-if __name__ == "__main__":
-    sys.exit(main())

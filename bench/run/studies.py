@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from bench.grading import grade_cable
+from bench.grading.cable import grade_cable
 from bench.records import CableRecord, FiberResult
 from procedures.durability import DurabilityCheckpoint, DurabilityPlan, DurabilityResult, run_durability
 from procedures.operator import Operator
@@ -32,7 +32,7 @@ from procedures.repeatability import RepeatabilityResult, RepeatabilitySettings,
 from procedures.results import CableMeasurement, utc_now
 
 if TYPE_CHECKING:
-    from bench.session import TestSession
+    from bench.run.session import TestSession
 
 REPEATABILITY, REPEATABILITY_SUMMARY = "repeatability", "repeatability_summary"
 DURABILITY, DURABILITY_SUMMARY = "durability", "durability_summary"
@@ -50,7 +50,7 @@ def clip_text(text: str, limit_bytes: int) -> str:
 
 
 def _iso(moment: dt.datetime) -> str:
-    from bench.session import iso_utc
+    from bench.run.session import iso_utc
 
     return iso_utc(moment)
 
@@ -91,7 +91,7 @@ def build_record(session: TestSession, *, serial: str, kind: str, started: dt.da
                  reason: str, measurement: CableMeasurement | None, fibers: tuple[FiberResult, ...],
                  extra: dict[str, Any], recipe_snapshot: dict[str, Any] | None = None) -> CableRecord:
     """A CableRecord of `kind` with the session's provenance (station, operator, reference, instruments)."""
-    from bench.session import software_version
+    from bench.run.session import software_version
 
     rule = session.recipe.decision_rule
     wavelengths = tuple(measurement.wavelengths_nm) if measurement is not None else tuple(session.recipe.wavelengths_nm)
@@ -111,7 +111,7 @@ def build_record(session: TestSession, *, serial: str, kind: str, started: dt.da
 
 
 def _require_reference(session: TestSession) -> None:
-    from bench.session import ReferenceRequired
+    from bench.run.session import ReferenceRequired
 
     problem = session.reference_problem()
     if problem:

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from bench.config import RETEST_POLICIES
+from bench.config.station import RETEST_POLICIES
 from bench.store import LoadedResults, load_results
 
 _RANK = {"PASS": 0, "CONDITIONAL": 1, "FAIL": 2}

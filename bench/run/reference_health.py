@@ -13,16 +13,16 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from bench.config import GoldenCableSettings
+from bench.config.station import GoldenCableSettings
 from bench.errors import BenchError
-from bench.grading import CableVerdict
+from bench.grading.cable import CableVerdict
 from procedures.operator import CONNECT, Operator, Prompt
 from procedures.polarity import expected_receive_positions, fiber_positions
 from procedures.reference import GoldenCheck, check_golden
 from procedures.results import utc_now
 
 if TYPE_CHECKING:
-    from bench.session import TestSession
+    from bench.run.session import TestSession
 
 GOLDEN_KIND = "golden_check"
 
@@ -83,8 +83,8 @@ def verify_golden(session: TestSession, operator: Operator | None = None) -> Gol
     baseline. Raises `BenchDrifted` (after storing the record) when any fiber
     moved beyond the tolerance, and `ReferenceRequired` without a reference.
     """
-    from bench.session import ReferenceRequired
-    from bench.studies import build_record, fiber_rows
+    from bench.run.session import ReferenceRequired
+    from bench.run.studies import build_record, fiber_rows
 
     golden = session.station.config.reference.golden
     if golden is None:

@@ -11,8 +11,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bench.config.tomlio import Fields, read_toml
 from bench.errors import ConfigError
-from bench.tomlio import Fields, read_toml
 from drivers.scpi import REPLY_WAITS
 
 BACKENDS = ("virtual", "sim", "visa")

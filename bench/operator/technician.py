@@ -11,7 +11,7 @@ reference expires (age or cable count from the station config) the loop stops
 and says what to do.
 
 With a virtual station the simulated cable is made from the serial when the
-technician presses Enter at "connect the cable" (see bench.line.VirtualFixture);
+technician presses Enter at "connect the cable" (see bench.operator.line.VirtualFixture);
 `--sim-fail SERIAL` makes that cable fail.
 """
 
@@ -23,8 +23,15 @@ from dataclasses import dataclass, field
 from typing import Any, TextIO
 
 from bench.errors import BenchError, ConfigError
-from bench.line import DeferredInterrupt, LineBench, LineResult, check_label, load_station_and_recipe, open_line_bench
-from bench.session import ReferenceRequired
+from bench.operator.line import (
+    DeferredInterrupt,
+    LineBench,
+    LineResult,
+    check_label,
+    load_station_and_recipe,
+    open_line_bench,
+)
+from bench.run.session import ReferenceRequired
 
 RESET = "\033[0m"
 STYLES = {

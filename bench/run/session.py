@@ -1,0 +1,332 @@
+"""Orchestration of one test session: reference, then cable after cable into the store.
+
+This is the production API: a line script builds a `TestSession` and calls
+`take_reference()` and `test_cable(serial)`; the CLI and the demo are thin
+layers over it. Every attempt, including errors and aborts, becomes a record.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import unicodedata
+import uuid
+from dataclasses import dataclass
+from importlib import metadata
+
+import numpy as np
+
+from bench.config.recipe import Recipe
+from bench.errors import BenchError, ConfigError
+from bench.grading.cable import CableVerdict, grade_cable
+from bench.records import CableRecord, FiberResult, ReferenceRecord
+from bench.run.reference_health import ReferenceHealth
+from bench.run.station import Station
+from bench.store.schema import STRING_WIDTHS
+from drivers.errors import InstrumentError, InstrumentTimeout, OverRangeError, ScpiError, WrongInstrumentError
+from drivers.scpi import InstrumentReplacedError, RetryBudget
+from procedures.acquisition import AcquisitionSettings, Progress
+from procedures.insertion_loss import measure_cable
+from procedures.polarity import PolarityResult, classify_polarity, expected_receive_positions, fiber_positions
+from procedures.reference import ReferenceProblem, measure_reference
+from procedures.results import CableMeasurement, ReferenceMeasurement, utc_now
+from procedures.sanity import (
+    BenchFault,
+    ErrorQueueQueries,
+    brightest_channels,
+    check_light,
+    check_switch,
+    drain_error_queues,
+)
+
+
+def cycle_timing(measurement: CableMeasurement, cycle_time_s: float) -> dict[str, object]:
+    """`bound_s`, `bound_ratio` (cycle time / bound), `order`, acquisition time and readings, for `extra`."""
+    timing = getattr(measurement.matrix, "timing", None)
+    if timing is None:
+        return {}
+    return {**timing.as_dict(), "bound_ratio": cycle_time_s / timing.bound_s if timing.bound_s > 0 else None}
+
+
+@functools.cache  # read from the installed metadata (~1 ms); it cannot change under a running process
+def software_version() -> str:
+    try:
+        return metadata.version("mpo-bench")
+    except metadata.PackageNotFoundError:
+        return "0+unknown"
+
+
+def iso_utc(moment: dt.datetime) -> str:
+    return moment.astimezone(dt.UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
+class ReferenceRequired(BenchError):
+    """No valid reference: take (or retake) one before testing."""
+
+
+def check_serial_text(serial: str) -> None:
+    """Refuse, before anything is measured, control characters (no label carries them; a stray Tab,
+    Esc or NUL from a scanner or a paste must not become a record) and serials longer than the store keeps."""
+    bad = next((char for char in serial if unicodedata.category(char) == "Cc"), None)
+    if bad is not None:
+        raise ConfigError("serial", "serial", f"the serial number contains the control character {bad!r}",
+                          "rescan or retype the serial number printed on the cable label")
+    size = len(serial.encode("utf-8", "surrogatepass"))
+    if size > STRING_WIDTHS["serial"]:
+        raise ConfigError("serial", "serial", f"the serial number is {size} bytes long, the store keeps at most "
+                          f"{STRING_WIDTHS['serial']}", "rescan the label: a serial this long is a misread")
+
+
+# Recoveries (reconnect + repeat of an operation, see drivers.scpi) allowed to all
+# instruments together during one cable; more means the link is not fit to measure.
+RECOVERIES_PER_CABLE = 3
+
+
+def operator_action(error: Exception) -> str:
+    """What the operator should do about an instrument fault (docs/reliability.md)."""
+    if isinstance(error, InstrumentReplacedError):
+        return "close and reopen the station (bench restart), check the station config, then take a new reference"
+    if isinstance(error, WrongInstrumentError):
+        return "the address answers as another model: fix the station config or the cabling, then restart"
+    if isinstance(error, ScpiError):
+        return ("retest the cable; if the error repeats, check the station config for this instrument "
+                "(wavelength, range, slots) and the instrument's front panel")
+    if isinstance(error, OverRangeError):
+        return "a detector is out of range: check the meter's range setting and the source power, then retest"
+    if isinstance(error, InstrumentTimeout):
+        return ("retest the cable; if it repeats, check that the instrument is on, not in local/menu mode, "
+                "and its LAN/serial cable, then restart the station")
+    if isinstance(error, ReferenceProblem):
+        return "take a new reference, then retest the cable"
+    return ("retest the cable; if it repeats, check the instrument's power and LAN/serial cable, "
+            "then restart the station")
+
+
+@dataclass(frozen=True)
+class CableOutcome:
+    """What happened to one cable: the stored record plus the objects it was built from."""
+
+    record: CableRecord
+    record_index: int
+    verdict: CableVerdict | None
+    measurement: CableMeasurement | None
+    polarity: PolarityResult | None
+
+    @property
+    def outcome(self) -> str:
+        return self.record.outcome
+
+    @property
+    def failing_fibers(self) -> list[int]:
+        return self.verdict.failing_fibers if self.verdict else []
+
+
+class TestSession:
+    """One operator, one recipe, one station, one store."""
+
+    __test__ = False  # not a pytest class, despite the name
+
+    def __init__(self, station: Station, recipe: Recipe, store: object, *, operator: str, lot: str,
+                 recoveries_per_cable: int | None = RECOVERIES_PER_CABLE) -> None:
+        self.station = station
+        self.recipe = recipe
+        self.store = store
+        self.operator = operator
+        self.lot = lot
+        timing = station.config.timing
+        self.settings = AcquisitionSettings(timing.averaging_time_s, timing.settle_tolerance_db,
+                                            timing.settle_timeout_s, timing.laser_on_settle_s,
+                                            switch_settle_s=timing.switch_settle_s,
+                                            wavelength_change_s=timing.wavelength_change_s,
+                                            query_round_trip_s=timing.query_round_trip_s, order=timing.order)
+        self.reference: ReferenceMeasurement | None = None
+        self.reference_id = ""
+        self.tests_on_reference = 0
+        self.health = ReferenceHealth(station.config.reference.golden)  # golden check, bad-reference flag
+        self.fiber_positions = fiber_positions(recipe.fiber_count)
+        self.expected_receive_position = expected_receive_positions(recipe.fiber_count, recipe.polarity)
+        # One recovery budget for all instruments, reset for every cable and reference.
+        self.retry_budget = RetryBudget(recoveries_per_cable)
+        for instrument in station.opened:
+            instrument.retry_budget = self.retry_budget
+
+    def _after_fault(self) -> None:
+        """After an ERROR the instruments' state is unknown: every setting is sent again next time."""
+        for instrument in self.station.opened:
+            instrument.invalidate_state()
+            if instrument.link_suspect and instrument.replaced_by is None:
+                try:  # a fresh link now, so that the next cable does not inherit this one's fault
+                    instrument.reconnect()
+                except InstrumentError:
+                    pass  # still down: the next cable's first command reports it
+        state = getattr(self.station.instruments, "state", None)
+        if state is not None:
+            self.station.instruments.state = type(state)()  # what the procedures last commanded
+
+    def _bench_fault(self, measurement: CableMeasurement, error_queries: ErrorQueueQueries,
+                     brightest: np.ndarray) -> BenchFault | None:
+        """Faults of the bench hidden in a completed measurement (procedures.sanity)."""
+        faults = error_queries.collect()
+        if faults:
+            return faults[0]
+        return (check_light(measurement.matrix, self.station.instruments.source, brightest)
+                or check_switch(self.station.instruments, measurement.matrix, self.settings, brightest))
+
+    # -- reference ------------------------------------------------------------
+    def take_reference(self, progress: Progress | None = None) -> ReferenceRecord:
+        """Measure and store a reference over every fixture position at the recipe's wavelengths."""
+        config = self.station.config
+        self.retry_budget.reset()
+        try:
+            measurement = measure_reference(
+                self.station.instruments, wavelengths_nm=self.recipe.wavelengths_nm,
+                launch_ports=config.launch_ports, method=config.reference.method,
+                cord_ids=config.reference.cord_ids, settings=self.settings, progress=progress)
+            faults = drain_error_queues(self.station.opened)
+        except (InstrumentError, ReferenceProblem):
+            self._after_fault()
+            raise
+        if faults or not measurement.matrix.settled.all():
+            self._after_fault()
+            raise ReferenceProblem(faults[0].describe() if faults else
+                                   "a reference reading never settled (unstable source or meter); check the "
+                                   "source's warm-up and the reference cords' connections, then re-reference")
+        record = ReferenceRecord(
+            reference_id=uuid.uuid4().hex, method=measurement.method, taken_utc=iso_utc(measurement.taken_utc),
+            station_name=config.name, operator=self.operator, cord_ids=measurement.cord_ids,
+            wavelengths_nm=measurement.matrix.wavelengths_nm, launch_positions=tuple(config.launch_ports),
+            receive_channels=tuple(range(1, measurement.matrix.power_w.shape[2] + 1)),
+            reference_power_dbm=measurement.reference_power_dbm, power_matrix_dbm=measurement.matrix.power_dbm,
+            instruments=tuple(self.station.identities()))
+        self.store.add_reference(record)
+        self.reference, self.reference_id, self.tests_on_reference = measurement, record.reference_id, 0
+        self.health.new_reference()
+        return record
+
+    def reference_problem(self) -> str | None:
+        """Why the current reference may not be used, or None if it may."""
+        replaced = [instrument for instrument in self.station.opened if instrument.replaced_by is not None]
+        if replaced:
+            return f"{replaced[0].name}: {replaced[0]._replaced_text()}"
+        if self.reference is None:
+            return "no reference has been taken on this station yet"
+        policy = self.station.config.reference
+        age_h = (utc_now() - self.reference.taken_utc).total_seconds() / 3600
+        if age_h > policy.max_age_h:
+            return f"the reference is {age_h:.1f} h old (limit {policy.max_age_h:g} h)"
+        if self.tests_on_reference >= policy.max_tests:
+            return f"{self.tests_on_reference} cables were tested on this reference (limit {policy.max_tests})"
+        return self.health.problem()
+
+    # -- cables ---------------------------------------------------------------
+    def test_cable(self, serial: str, progress: Progress | None = None) -> CableOutcome:
+        """Test one connected cable and store the attempt; never raises for an instrument fault."""
+        self.recipe.check_serial(serial)
+        check_serial_text(serial)
+        problem = self.reference_problem()
+        if problem:
+            raise ReferenceRequired(f"{problem}; take a new reference before testing")
+        assert self.reference is not None
+        started = utc_now()
+        self.retry_budget.reset()
+        measurement: CableMeasurement | None = None
+        verdict: CableVerdict | None = None
+        polarity: PolarityResult | None = None
+        try:
+            measurement = measure_cable(self.station.instruments, self.reference, self.fiber_positions,
+                                        self.expected_receive_position, wavelengths_nm=self.recipe.wavelengths_nm,
+                                        settings=self.settings, progress=progress)
+            # The error queries travel while the cable is classified and graded (no instrument
+            # needed); both are thrown away if a bench fault turns up.
+            error_queries = ErrorQueueQueries(self.station.opened)
+            try:
+                brightest = brightest_channels(measurement.matrix.power_dbm)
+                polarity = self._polarity(measurement)
+                verdict = grade_cable(self.recipe, measurement.insertion_loss_db, self.recipe.wavelengths_nm)
+            except BaseException:
+                error_queries.abandon()
+                raise
+            bench_fault = self._bench_fault(measurement, error_queries, brightest)
+        except (InstrumentError, ReferenceProblem) as error:
+            self._after_fault()
+            return self._store(serial, started, "ERROR",
+                               f"instrument fault: {error}. Operator: {operator_action(error)}", None, None, None)
+        except KeyboardInterrupt:
+            self._store(serial, started, "ABORTED", "aborted by the operator (Ctrl-C) during measurement",
+                        None, None, None)
+            raise
+        if bench_fault is not None:
+            self._after_fault()
+            return self._store(serial, started, "ERROR", f"bench fault: {bench_fault.describe()}", measurement,
+                               None, None)
+        assert polarity is not None and verdict is not None
+        self.tests_on_reference += 1
+        self.health.cable_tested(verdict, readings_trustworthy=not measurement.problems)
+        outcome, reasons = verdict.verdict, list(verdict.reasons)
+        if measurement.problems:
+            outcome, reasons = "ERROR", [*measurement.problems, *reasons]
+            reasons.insert(len(measurement.problems), "Operator: the readings are not trustworthy (unstable source "
+                           "or meter, or a detector out of range): check the source warm-up, the meter range and "
+                           "the connections, then retest")
+            self._after_fault()
+        elif polarity.polarity_found != self.recipe.polarity and outcome != "ERROR":
+            outcome = "FAIL"
+            reasons.insert(0, f"polarity {polarity.polarity_found} found, recipe requires {self.recipe.polarity}"
+                           + (f" (positions {list(polarity.mismatched_positions)} misrouted)"
+                              if polarity.mismatched_positions else ""))
+        elif not polarity.ok and outcome != "ERROR":
+            outcome = "FAIL"
+            reasons.insert(0, polarity.describe())
+        return self._store(serial, started, outcome, "; ".join(reasons), measurement, verdict, polarity)
+
+    def _polarity(self, measurement: CableMeasurement) -> PolarityResult:
+        assert self.reference is not None
+        receive_position_of_channel = np.zeros(measurement.matrix.power_w.shape[2], dtype=np.int64)
+        receive_position_of_channel[self.reference.reference_channel] = np.arange(
+            1, self.reference.reference_channel.size + 1)
+        return classify_polarity(measurement.matrix.power_dbm[0], receive_position_of_channel,
+                                 fiber_count=self.recipe.fiber_count, expected=self.recipe.polarity)
+
+    def _fiber_results(self, measurement: CableMeasurement, verdict: CableVerdict) -> tuple[FiberResult, ...]:
+        assert self.reference is not None
+        wavelengths = list(measurement.wavelengths_nm)
+        index_of_position = {int(p): i for i, p in enumerate(self.fiber_positions)}
+        rows = []
+        for fiber in verdict.fibers:
+            w, i = wavelengths.index(fiber.wavelength_nm), index_of_position[fiber.fiber_position]
+            receive_channel = int(self.reference.reference_channel[self.expected_receive_position[i] - 1]) + 1
+            rows.append(FiberResult(
+                fiber_position=fiber.fiber_position, wavelength_nm=fiber.wavelength_nm,
+                launch_position=int(measurement.matrix.launch_ports[i]), receive_channel=receive_channel,
+                reference_power_dbm=float(measurement.reference_power_dbm[w, i]),
+                dut_power_dbm=float(measurement.dut_power_dbm[w, i]),
+                insertion_loss_db=float(measurement.insertion_loss_db[w, i]), limit_db=fiber.limit_db,
+                margin_db=fiber.margin_db, verdict=fiber.verdict, reason=fiber.reason))
+        return tuple(rows)
+
+    def _store(self, serial: str, started: dt.datetime, outcome: str, reason: str,
+               measurement: CableMeasurement | None, verdict: CableVerdict | None,
+               polarity: PolarityResult | None) -> CableOutcome:
+        rule = self.recipe.decision_rule
+        wavelengths = tuple(self.recipe.wavelengths_nm)
+        matrix = (measurement.matrix.power_dbm if measurement is not None
+                  else np.zeros((len(wavelengths), 0, 0)))
+        record = CableRecord(
+            serial=serial, lot=self.lot, attempt=self.store.next_attempt(serial), recipe_name=self.recipe.name,
+            recipe_snapshot=self.recipe.as_dict(), station_name=self.station.config.name, operator=self.operator,
+            software_version=software_version(), started_utc=iso_utc(started), finished_utc=iso_utc(utc_now()),
+            outcome=outcome, reason=reason, decision_rule=rule.kind, uncertainty_db=rule.uncertainty_db,
+            coverage_factor=rule.coverage_factor, reference_id=self.reference_id,
+            polarity_found=polarity.polarity_found if polarity else "", instruments=tuple(self.station.identities()),
+            wavelengths_nm=wavelengths, power_matrix_dbm=matrix,
+            fibers=self._fiber_results(measurement, verdict) if measurement is not None and verdict else (),
+            extra={"settle_time_s_max": float(measurement.matrix.settle_time_s.max()) if measurement else None,
+                   "cycle_time_s": (utc_now() - started).total_seconds(),
+                   # Achieved vs the instruments' floor for the order used (procedures.timing).
+                   **(cycle_timing(measurement, (utc_now() - started).total_seconds()) if measurement else {}),
+                   "polarity": polarity.as_dict() if polarity else None,
+                   # link faults recovered during this attempt (drivers.scpi): the record tells the truth
+                   **({"recoveries": [r.as_dict() for r in self.retry_budget.used]}
+                      if self.retry_budget.used else {})})
+        index = self.store.append_cable(record)
+        return CableOutcome(record, index, verdict, measurement, polarity)
