@@ -7,15 +7,39 @@ hashed, exported to JSON and compared after a round trip.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any
 
 import numpy as np
 
-# Outcomes of a cable record, from best to worst. ERROR means the measurement
-# itself could not be trusted (instrument fault); ABORTED means the operator
-# stopped it. Neither is ever a PASS or a FAIL.
-OUTCOMES = ("PASS", "CONDITIONAL", "FAIL", "ERROR", "ABORTED")
+
+class Outcome(StrEnum):
+    """Outcome of a cable record and verdict of a fiber, from best to worst.
+
+    ERROR means the measurement itself could not be trusted (instrument fault); ABORTED means
+    the operator stopped it. Neither is ever a PASS or a FAIL. The values are the strings the
+    store and the JSON output have always held, so a member compares equal to its stored text.
+    """
+
+    PASS = "PASS"
+    CONDITIONAL = "CONDITIONAL"
+    FAIL = "FAIL"
+    ERROR = "ERROR"
+    ABORTED = "ABORTED"
+
+
+# Every outcome a record may hold, best to worst (what the store accepts).
+OUTCOMES = tuple(Outcome)
+# What grading can conclude (ABORTED is the operator's, never a grade), best to worst.
+VERDICTS = (Outcome.PASS, Outcome.CONDITIONAL, Outcome.FAIL, Outcome.ERROR)
+_SEVERITY = {outcome: rank for rank, outcome in enumerate(OUTCOMES)}
+
+
+def worst_verdict(verdicts: Iterable[str]) -> Outcome:
+    """The governing verdict of several: ERROR > FAIL > CONDITIONAL > PASS (PASS if none)."""
+    return max((Outcome(v) for v in verdicts), key=_SEVERITY.__getitem__, default=Outcome.PASS)
 
 
 @dataclass(frozen=True)

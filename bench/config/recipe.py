@@ -32,8 +32,8 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
+from bench.config.decision_rule import DECISION_RULE_KINDS, DecisionRule
 from bench.errors import ConfigError
-from bench.grading.cable import DECISION_RULE_KINDS, DecisionRule
 from procedures.polarity import maps_for, polarity_maps
 
 # Two wavelengths closer than this are the same test wavelength: station files

@@ -21,84 +21,15 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
-if TYPE_CHECKING:
-    from bench.config.recipe import Recipe
-
-DECISION_RULE_KINDS = ("simple", "guarded")
-
-# Verdicts from best to worst; the cable takes the worst of its parts.
-VERDICTS = ("PASS", "CONDITIONAL", "FAIL", "ERROR")
-_SEVERITY = {name: rank for rank, name in enumerate(VERDICTS)}
-
-# Comparisons allow this slack so that a reading of 0.65 dB against
-# 0.75 - 0.10 dB lands where a person expects despite binary floating point.
-# It is far below any meter's resolution (0.001 dB), so it never decides a cable.
-COMPARISON_SLACK_DB = 1e-9
+from bench.config.decision_rule import DecisionRule
+from bench.config.recipe import WAVELENGTH_TOLERANCE_NM, Recipe
+from bench.records import Outcome, worst_verdict
 
 NO_LIGHT_REASON = "no light (open fiber)"
-
-
-def worst_verdict(verdicts: Sequence[str]) -> str:
-    """The governing verdict of several: ERROR > FAIL > CONDITIONAL > PASS (PASS if none)."""
-    return max(verdicts, key=_SEVERITY.__getitem__, default="PASS")
-
-
-@dataclass(frozen=True)
-class DecisionRule:
-    """How a reading is compared with its limit; stored with every verdict.
-
-    `uncertainty_db` is the expanded uncertainty U (= k·u) of an IL reading.
-    The simple rule ignores U for acceptance but still uses it to tell noise
-    (-U <= IL < 0) from a bad reference (IL < -U).
-    """
-
-    kind: str
-    uncertainty_db: float
-    coverage_factor: float = 2.0
-
-    def __post_init__(self) -> None:
-        if self.kind not in DECISION_RULE_KINDS:
-            raise ValueError(f"decision rule kind {self.kind!r} is not one of {DECISION_RULE_KINDS}")
-        if not (math.isfinite(self.uncertainty_db) and self.uncertainty_db >= 0):
-            raise ValueError(f"expanded uncertainty U = {self.uncertainty_db!r} dB must be finite and >= 0")
-        if not (math.isfinite(self.coverage_factor) and self.coverage_factor > 0):
-            raise ValueError(f"coverage factor k = {self.coverage_factor!r} must be positive")
-
-    @property
-    def standard_uncertainty_db(self) -> float:
-        """u = U / k."""
-        return self.uncertainty_db / self.coverage_factor
-
-    def describe(self) -> str:
-        if self.kind == "simple":
-            return f"simple acceptance (U = {self.uncertainty_db:.3f} dB, k = {self.coverage_factor:g})"
-        return f"guarded acceptance (U = {self.uncertainty_db:.3f} dB, k = {self.coverage_factor:g})"
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "kind": self.kind,
-            "uncertainty_db": self.uncertainty_db,
-            "coverage_factor": self.coverage_factor,
-        }
-
-    def judge(self, value_db: float, limit_db: float) -> str:
-        """PASS / CONDITIONAL / FAIL of a finite reading (or mean) against an upper limit."""
-        margin_db = limit_db - value_db
-        if self.kind == "simple":
-            return "PASS" if margin_db >= -COMPARISON_SLACK_DB else "FAIL"
-        if margin_db >= self.uncertainty_db - COMPARISON_SLACK_DB:
-            return "PASS"
-        if -margin_db > self.uncertainty_db + COMPARISON_SLACK_DB:
-            return "FAIL"
-        return "CONDITIONAL"
-
-    def is_bad_reference(self, insertion_loss_db: float) -> bool:
-        """A loss more negative than -U cannot be noise: the reference was set wrong."""
-        return insertion_loss_db < -self.uncertainty_db - COMPARISON_SLACK_DB
 
 
 @dataclass(frozen=True)
@@ -110,7 +41,7 @@ class FiberVerdict:
     insertion_loss_db: float
     limit_db: float
     margin_db: float
-    verdict: str
+    verdict: Outcome
     reason: str
 
 
@@ -118,7 +49,7 @@ class FiberVerdict:
 class CableVerdict:
     """The verdict of one cable, with one sentence per reason and the rule that produced it."""
 
-    verdict: str
+    verdict: Outcome
     reasons: list[str]
     fibers: list[FiberVerdict]
     rule: DecisionRule
@@ -128,7 +59,7 @@ class CableVerdict:
     @property
     def failing_fibers(self) -> list[int]:
         """Sorted fiber positions with any wavelength not PASS."""
-        return sorted({f.fiber_position for f in self.fibers if f.verdict != "PASS"})
+        return sorted({f.fiber_position for f in self.fibers if f.verdict != Outcome.PASS})
 
     @property
     def reason(self) -> str:
@@ -165,7 +96,7 @@ def grade_fiber(
     il = float(insertion_loss_db)
     if math.isnan(il) or il == math.inf:
         return FiberVerdict(
-            fiber_position, wavelength_nm, math.nan, limit_db, math.nan, "FAIL", f"{where}: {NO_LIGHT_REASON}"
+            fiber_position, wavelength_nm, math.nan, limit_db, math.nan, Outcome.FAIL, f"{where}: {NO_LIGHT_REASON}"
         )
     margin = limit_db - il
     numbers = f"{il:.3f} dB {{}} limit {limit_db:.3f} dB (margin {margin:+.3f} dB)"
@@ -176,16 +107,16 @@ def grade_fiber(
             il,
             limit_db,
             margin,
-            "ERROR",
+            Outcome.ERROR,
             f"{where}: bad reference: IL {il:.3f} dB is below -U = {-rule.uncertainty_db:.3f} dB; "
             "set the reference again and retest",
         )
     verdict = rule.judge(il, limit_db)
-    if verdict == "PASS":
+    if verdict == Outcome.PASS:
         text = numbers.format("<=")
         if il < 0:
             text += f", negative IL within U = {rule.uncertainty_db:.3f} dB is noise"
-    elif verdict == "FAIL":
+    elif verdict == Outcome.FAIL:
         text = numbers.format(">")
         if rule.kind == "guarded":
             text += f", beyond U = {rule.uncertainty_db:.3f} dB"
@@ -196,8 +127,6 @@ def grade_fiber(
 
 
 def _match_wavelength(recipe: Recipe, wavelength_nm: float) -> float | None:
-    from bench.config.recipe import WAVELENGTH_TOLERANCE_NM
-
     for wl in recipe.wavelengths_nm:
         if abs(wl - wavelength_nm) <= WAVELENGTH_TOLERANCE_NM:
             return wl
@@ -267,11 +196,11 @@ def grade_cable(
 
     missing = [wl for wl in recipe.wavelengths_nm if wl not in measured]
     errors = [f"{wl:g} nm required by recipe '{recipe.name}' was not measured" for wl in missing]
-    reasons = errors + [f.reason for f in fibers if f.verdict != "PASS"] + [text for _, text in cable_reasons]
+    reasons = errors + [f.reason for f in fibers if f.verdict != Outcome.PASS] + [text for _, text in cable_reasons]
     verdict = worst_verdict(
-        ["ERROR"] * len(errors) + [f.verdict for f in fibers] + [v for v, _ in cable_reasons]
+        [Outcome.ERROR] * len(errors) + [f.verdict for f in fibers] + [v for v, _ in cable_reasons]
     )
-    if verdict == "PASS":
+    if verdict == Outcome.PASS:
         reasons = [_pass_summary(fibers)]
     return CableVerdict(verdict, reasons, fibers, rule, mean_il, mean_limits)
 
@@ -282,11 +211,11 @@ def _judge_mean(
     # A mean cannot be judged low when a fiber has a bad reference, but that
     # fiber already makes the cable an ERROR; the mean is judged as measured.
     verdict = rule.judge(mean_db, limit_db)
-    if verdict == "PASS":
+    if verdict == Outcome.PASS:
         return None
     margin = limit_db - mean_db
     over = f" of {n_used} lit fibers" if n_used != n_fibers else ""
-    relation = ">" if verdict == "FAIL" else f"within U = {rule.uncertainty_db:.3f} dB of"
+    relation = ">" if verdict == Outcome.FAIL else f"within U = {rule.uncertainty_db:.3f} dB of"
     return verdict, (
         f"cable mean at {wavelength_nm:g} nm{over}: {mean_db:.3f} dB {relation} mean limit "
         f"{limit_db:.3f} dB (margin {margin:+.3f} dB)"

@@ -33,7 +33,7 @@ from typing import Any
 
 import numpy as np
 
-from bench.grading.cable import VERDICTS
+from bench.records import VERDICTS
 
 GRADE_TABLES_PATH = Path(__file__).with_name("grade_tables.toml")
 TRUSTED_OUTCOMES = ("PASS", "CONDITIONAL", "FAIL")

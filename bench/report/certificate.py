@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bench.config.decision_rule import DecisionRule
 from bench.errors import BenchError
 from bench.records import CableRecord, FiberResult, ReferenceRecord
 from bench.report.files import create_exclusive, safe_file_stem
@@ -31,6 +32,7 @@ from bench.report.style import (
     pdf_pages,
     text_block,
 )
+from bench.store import load_references, load_results
 
 FIBER_ROWS_FIRST_PAGE = 16
 FIBER_ROWS_NEXT_PAGES = 40
@@ -98,8 +100,6 @@ class CertificateData:
     @classmethod
     def from_record(cls, record: CableRecord, reference: ReferenceRecord | None = None,
                     record_index: int | None = None) -> CertificateData:
-        from bench.grading.cable import DecisionRule
-
         snapshot = record.recipe_snapshot or {}
         wavelengths = tuple(float(w) for w in record.wavelengths_nm)
         try:
@@ -348,8 +348,6 @@ def write_certificate(data: CertificateData, *, path: str | Path | None = None,
 
 def certificate_from_store(store_path: str | Path, serial: str, *, attempt: int | None = None) -> CertificateData:
     """CertificateData of a cable's latest (or given) attempt that has per-fiber results."""
-    from bench.store import load_references, load_results
-
     path = Path(store_path)
     if not path.exists():
         raise BenchError(f"{path}: no such results file; give the .h5 file the bench wrote")

@@ -23,6 +23,7 @@ import numpy as np
 from bench.errors import BenchError
 from bench.grading.lot_stats import TRUSTED_OUTCOMES, ILStatistics, LotStatistics, lot_statistics
 from bench.report.style import A4_PORTRAIT, VERDICT_COLOURS, new_figure, pdf_pages, text_block
+from bench.store import load_results
 
 STAT_ROWS_PER_PAGE = 44
 
@@ -63,8 +64,6 @@ def _latest_trusted_records(cables: np.ndarray) -> set[int]:
 def load_lot_report_data(store_path: str | Path, lot: str, *, fiber_type: str | None = None,
                          connections: int = 1) -> LotReportData:
     """Read a lot from a results file and compute what the report shows."""
-    from bench.store import load_results
-
     path = Path(store_path)
     if not path.exists():
         raise BenchError(f"{path}: no such results file; give the .h5 file the bench wrote")

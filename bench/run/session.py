@@ -16,6 +16,7 @@ from importlib import metadata
 
 import numpy as np
 
+from bench.clock import iso_utc, utc_now
 from bench.config.recipe import Recipe
 from bench.errors import BenchError, ConfigError
 from bench.grading.cable import CableVerdict, grade_cable
@@ -29,7 +30,7 @@ from procedures.acquisition import AcquisitionSettings, Progress
 from procedures.insertion_loss import measure_cable
 from procedures.polarity import PolarityResult, classify_polarity, expected_receive_positions, fiber_positions
 from procedures.reference import ReferenceProblem, measure_reference
-from procedures.results import CableMeasurement, ReferenceMeasurement, utc_now
+from procedures.results import CableMeasurement, ReferenceMeasurement
 from procedures.sanity import (
     BenchFault,
     ErrorQueueQueries,
@@ -54,10 +55,6 @@ def software_version() -> str:
         return metadata.version("mpo-bench")
     except metadata.PackageNotFoundError:
         return "0+unknown"
-
-
-def iso_utc(moment: dt.datetime) -> str:
-    return moment.astimezone(dt.UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
 
 
 class ReferenceRequired(BenchError):

@@ -16,64 +16,25 @@ Insertion-loss re-test policies only look at kind "insertion_loss".
 
 from __future__ import annotations
 
-import datetime as dt
 import uuid
-from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
+from bench.clock import utc_now
 from bench.grading.cable import grade_cable
-from bench.records import CableRecord, FiberResult
+from bench.records import FiberResult
+from bench.run.session import TestSession
+from bench.run.session_records import build_record, fiber_rows, require_reference
+from bench.store import load_results
 from procedures.durability import DurabilityCheckpoint, DurabilityPlan, DurabilityResult, run_durability
 from procedures.operator import Operator
 from procedures.repeatability import RepeatabilityResult, RepeatabilitySettings, run_repeatability
-from procedures.results import CableMeasurement, utc_now
-
-if TYPE_CHECKING:
-    from bench.run.session import TestSession
+from procedures.results import CableMeasurement
 
 REPEATABILITY, REPEATABILITY_SUMMARY = "repeatability", "repeatability_summary"
 DURABILITY, DURABILITY_SUMMARY = "durability", "durability_summary"
-
-# Fixed-width store fields (bench/store/schema.py); the store refuses longer text.
-REASON_BYTES, FIBER_REASON_BYTES = 256, 128
-
-
-def clip_text(text: str, limit_bytes: int) -> str:
-    """`text` shortened to fit `limit_bytes` of UTF-8, marked with an ellipsis when cut."""
-    data = text.encode("utf-8")
-    if len(data) <= limit_bytes:
-        return text
-    return data[: limit_bytes - 3].decode("utf-8", errors="ignore") + "…"
-
-
-def _iso(moment: dt.datetime) -> str:
-    from bench.run.session import iso_utc
-
-    return iso_utc(moment)
-
-
-def fiber_rows(session: TestSession, measurement: CableMeasurement, positions: Sequence[int],
-               expected_receive_position: Sequence[int], limit_db: np.ndarray, verdicts: np.ndarray,
-               reasons: np.ndarray, insertion_loss_db: np.ndarray | None = None) -> tuple[FiberResult, ...]:
-    """FiberResult rows [wavelength-major] from arrays shaped [wavelength, fiber]."""
-    assert session.reference is not None
-    il = measurement.insertion_loss_db if insertion_loss_db is None else insertion_loss_db
-    rows = []
-    for w, wavelength in enumerate(measurement.wavelengths_nm):
-        for i, position in enumerate(positions):
-            receive_channel = int(session.reference.reference_channel[int(expected_receive_position[i]) - 1]) + 1
-            rows.append(FiberResult(
-                fiber_position=int(position), wavelength_nm=float(wavelength),
-                launch_position=int(measurement.matrix.launch_ports[i]), receive_channel=receive_channel,
-                reference_power_dbm=float(measurement.reference_power_dbm[w, i]),
-                dut_power_dbm=float(measurement.dut_power_dbm[w, i]), insertion_loss_db=float(il[w, i]),
-                limit_db=float(limit_db[w, i]), margin_db=float(limit_db[w, i] - il[w, i]),
-                verdict=str(verdicts[w, i]), reason=clip_text(str(reasons[w, i]), FIBER_REASON_BYTES)))
-    return tuple(rows)
-
 
 def graded_fiber_rows(session: TestSession, measurement: CableMeasurement) -> tuple[tuple[FiberResult, ...], str]:
     """Rows graded against the session's recipe, and the cable verdict."""
@@ -85,37 +46,6 @@ def graded_fiber_rows(session: TestSession, measurement: CableMeasurement) -> tu
     rows = fiber_rows(session, measurement, session.fiber_positions, session.expected_receive_position,
                       limit, verdicts, reasons)
     return rows, verdict.verdict
-
-
-def build_record(session: TestSession, *, serial: str, kind: str, started: dt.datetime, outcome: str,
-                 reason: str, measurement: CableMeasurement | None, fibers: tuple[FiberResult, ...],
-                 extra: dict[str, Any], recipe_snapshot: dict[str, Any] | None = None) -> CableRecord:
-    """A CableRecord of `kind` with the session's provenance (station, operator, reference, instruments)."""
-    from bench.run.session import software_version
-
-    rule = session.recipe.decision_rule
-    wavelengths = tuple(measurement.wavelengths_nm) if measurement is not None else tuple(session.recipe.wavelengths_nm)
-    matrix = measurement.matrix.power_dbm if measurement is not None else np.zeros((len(wavelengths), 0, 0))
-    if measurement is not None:
-        extra = {**extra, "settle_time_s_max": float(measurement.matrix.settle_time_s.max()),
-                 "problems": list(measurement.problems)}
-    return CableRecord(
-        serial=serial, lot=session.lot, attempt=session.store.next_attempt(serial),
-        recipe_name=str((recipe_snapshot or {}).get("name", session.recipe.name)),
-        recipe_snapshot=recipe_snapshot or session.recipe.as_dict(), station_name=session.station.config.name,
-        operator=session.operator, software_version=software_version(), started_utc=_iso(started),
-        finished_utc=_iso(utc_now()), outcome=outcome, reason=clip_text(reason, REASON_BYTES),
-        decision_rule=rule.kind, uncertainty_db=rule.uncertainty_db, coverage_factor=rule.coverage_factor,
-        reference_id=session.reference_id, polarity_found="", instruments=tuple(session.station.identities()),
-        wavelengths_nm=wavelengths, power_matrix_dbm=matrix, fibers=fibers, kind=kind, extra=extra)
-
-
-def _require_reference(session: TestSession) -> None:
-    from bench.run.session import ReferenceRequired
-
-    problem = session.reference_problem()
-    if problem:
-        raise ReferenceRequired(f"{problem}; take a new reference before the study")
 
 
 # -- repeatability ----------------------------------------------------------------------------
@@ -136,7 +66,7 @@ def repeatability_study(session: TestSession, serial: str, operator: Operator,
     """N re-matings of one cable: each mating stored as it is measured, then the summary."""
     settings = settings or RepeatabilitySettings()
     session.recipe.check_serial(serial)
-    _require_reference(session)
+    require_reference(session)
     assert session.reference is not None
     study_id = study_id or uuid.uuid4().hex
     indices: list[int] = []
@@ -205,8 +135,6 @@ def stored_durability(store_path: str, serial: str, study_id: str | None = None
     With `study_id` None: the latest study of the serial that has no summary yet
     (an interrupted one). Returns (study_id, checkpoints, finished, plan dict).
     """
-    from bench.store import load_results
-
     results = load_results(store_path, serial=serial)
     rows = results.cables
     rows = rows[np.isin(rows["kind"], [DURABILITY, DURABILITY_SUMMARY])]
@@ -245,7 +173,7 @@ def durability_study(session: TestSession, serial: str, operator: Operator, plan
     is used, so a restart cannot change the limits half-way.
     """
     session.recipe.check_serial(serial)
-    _require_reference(session)
+    require_reference(session)
     assert session.reference is not None
     previous: list[DurabilityCheckpoint] = []
     resumed_from: int | None = None

@@ -10,7 +10,7 @@ import pytest
 
 from bench.config.recipe import Recipe, parse_recipe
 from bench.config.station import StationConfig, load_station
-from bench.run.reference_health import verify_golden
+from bench.run.golden import verify_golden
 from bench.run.session import TestSession
 from bench.run.station import Station, open_station
 from bench.sim_launch import example_path

@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 from bench.grading.retest import final_verdict
-from bench.run.reference_health import BenchDrifted, verify_golden
+from bench.run.golden import verify_golden
+from bench.run.reference_health import BenchDrifted
 from bench.run.session import ReferenceRequired, TestSession
 from bench.run.studies import durability_study, repeatability_study
 from bench.store import ResultStore, load_references, load_results, verify_store

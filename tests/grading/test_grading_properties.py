@@ -9,7 +9,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bench.config.recipe import parse_recipe
-from bench.grading.cable import VERDICTS, grade_cable
+from bench.grading.cable import grade_cable
+from bench.records import VERDICTS
 
 SEVERITY = {name: rank for rank, name in enumerate(VERDICTS)}
 U_DB = 0.10

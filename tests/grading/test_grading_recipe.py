@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from bench.config.decision_rule import DecisionRule
 from bench.config.recipe import load_recipe, parse_recipe
 from bench.errors import ConfigError
-from bench.grading.cable import DecisionRule
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "bench" / "examples"
 

@@ -7,8 +7,10 @@ import math
 import numpy as np
 import pytest
 
+from bench.config.decision_rule import DecisionRule
 from bench.config.recipe import parse_recipe
-from bench.grading.cable import DecisionRule, grade_cable, grade_fiber, worst_verdict
+from bench.grading.cable import grade_cable, grade_fiber
+from bench.records import worst_verdict
 
 LIMIT = 0.75
 U = 0.10

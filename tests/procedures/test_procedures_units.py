@@ -7,7 +7,7 @@ import pytest
 
 from bench.config.station import parse_station
 from bench.errors import ConfigError
-from bench.run.studies import clip_text
+from bench.run.session_records import clip_text
 from drivers.capabilities import PowerReadings
 from procedures.durability import DurabilityPlan
 from procedures.polarity import classify_polarity, expected_receive_positions, fiber_positions
