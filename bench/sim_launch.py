@@ -1,32 +1,147 @@
-"""`bench demo`: a whole lot tested end to end on the virtual bench, no hardware.
+"""The virtual station and `bench demo`: the one production module that imports `sim_instruments`.
 
-This is the demo/sim launch the architecture allows to import `sim_instruments`:
-it starts the virtual bench in-process, plays the operator (swapping cables
-through the simulator's hook) and runs the same `TestSession` a line uses.
+* `open_virtual_line_bench` starts the simulated instruments in-process (SCPI on 127.0.0.1)
+  and returns the production `LineBench`, with a `VirtualFixture` that connects a simulated
+  cable built from each serial; `open_bench` picks it or the real `open_line_bench` from the
+  station's backend, for `bench line` and `bench run`.
+* `run_demo` tests a whole simulated lot end to end: it plays the operator (swapping cables
+  through the simulator's hook) and runs the same `TestSession` a line uses.
+
+Keeping every use of the simulator here means the rooms below never depend on it, and an
+import-linter contract (pyproject.toml) holds that.
 """
 
 from __future__ import annotations
 
-import datetime as dt
 import sys
+from collections.abc import Iterable, Iterator
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 import numpy as np
 
+from bench.clock import utc_now
 from bench.config.recipe import Recipe, load_recipe
 from bench.config.station import StationConfig, load_station
+from bench.errors import ConfigError
+from bench.operator.fixture import Fixture
+from bench.operator.line import LineBench, load_station_and_recipe, open_line_bench
+from bench.records import Outcome
+from bench.run.labels import check_label
 from bench.run.session import CableOutcome, TestSession
 from bench.run.station import open_station
 from bench.store import ResultStore
+from sim_instruments.physics import make_cable, make_lot
+from sim_instruments.scpi_server import Latency
+from sim_instruments.virtual_bench import LatencyModel, VirtualBench
 
 DEFAULT_FAILING = (3, 11, 17)  # 0-based indices of the cables seeded to fail
 
 
 def example_path(name: str) -> Path:
     return Path(str(resources.files("bench").joinpath("examples", name)))
+
+
+# -- the virtual station ----------------------------------------------------------------------
+
+
+class VirtualFixture:
+    """The virtual bench's fixture: connects a simulated cable built from the serial.
+
+    Each serial always gives the same simulated cable for a given seed. Serials
+    in `fail_serials` are built with one or two fibers at 1.1-1.8 dB (far above
+    any realistic limit), so demos and tests decide which cables fail. It empties
+    itself for a reference, so a run may re-reference without a person.
+    """
+
+    unattended_reference = True
+
+    def __init__(self, virtual_bench: VirtualBench, recipe: Recipe, *, seed: int = 0,
+                 fail_serials: Iterable[str] = ()) -> None:
+        self.virtual_bench = virtual_bench
+        self.recipe = recipe
+        self.seed = seed
+        self.fail_serials = set(fail_serials)
+        self.connected: str | None = None
+
+    def connect(self, serial: str) -> None:
+        cable = make_cable(serial, fiber_count=self.recipe.fiber_count, polarity=self.recipe.polarity,
+                           wavelengths_nm=self.recipe.wavelengths_nm, seed=self.seed,
+                           fail=serial in self.fail_serials)
+        self.virtual_bench.load_dut(cable)
+        self.connected = serial
+
+    def disconnect(self) -> None:
+        self.virtual_bench.load_dut(None)
+        self.connected = None
+
+
+@dataclass(frozen=True)
+class SimOptions:
+    """How the simulated station behaves: serials seeded to fail, seed, extra seconds per meter reading.
+
+    `meter_latency_s` makes a simulated cable take as long as on a real bench.
+    """
+
+    fail_serials: tuple[str, ...] = ()
+    seed: int = 0
+    meter_latency_s: float = 0.0
+
+    @classmethod
+    def from_args(cls, args: Any) -> SimOptions:
+        """From the CLI's --sim-fail / --sim-seed / --sim-latency."""
+        return cls(tuple(args.sim_fail or ()), args.sim_seed, args.sim_latency)
+
+    @property
+    def asks_for_simulation(self) -> bool:
+        return bool(self.fail_serials or self.meter_latency_s)
+
+
+@contextmanager
+def open_virtual_line_bench(station: str | Path | StationConfig, recipe: str | Path | Recipe, *, operator: str,
+                            lot: str, store: str | Path | None = None, certificate_dir: str | Path | None = None,
+                            sim: SimOptions = SimOptions()) -> Iterator[LineBench]:
+    """The production `LineBench` on a virtual station: simulated instruments started here, stopped on exit."""
+    config, recipe = load_station_and_recipe(station, recipe)
+    check_label("operator name", operator)  # before the simulator starts, as before a real instrument opens
+    check_label("lot", lot)
+    if config.backend != "virtual":
+        raise ConfigError(config.source_path, "station.backend", f"the station's backend is {config.backend!r}",
+                          'use a station with backend = "virtual" for the simulated bench')
+    latency = (LatencyModel(meter=Latency(query_round_trip_s=sim.meter_latency_s), source=Latency(),
+                            switch=Latency()) if sim.meter_latency_s else None)
+    with ExitStack() as stack:
+        virtual_bench = stack.enter_context(VirtualBench(config, seed=sim.seed, latency=latency))
+        fixture = VirtualFixture(virtual_bench, recipe, seed=sim.seed, fail_serials=sim.fail_serials)
+        yield stack.enter_context(open_line_bench(
+            config, recipe, operator=operator, lot=lot, store=store, certificate_dir=certificate_dir,
+            fixture=fixture, addresses=virtual_bench.addresses))
+
+
+@contextmanager
+def open_bench(station: str | Path | StationConfig, recipe: str | Path | Recipe, *, operator: str, lot: str,
+               store: str | Path | None = None, certificate_dir: str | Path | None = None,
+               fixture: Fixture | None = None, sim: SimOptions = SimOptions()) -> Iterator[LineBench]:
+    """`open_virtual_line_bench` for a virtual station, else `open_line_bench` (simulation options refused)."""
+    config, recipe = load_station_and_recipe(station, recipe)
+    if config.backend == "virtual":
+        with open_virtual_line_bench(config, recipe, operator=operator, lot=lot, store=store,
+                                     certificate_dir=certificate_dir, sim=sim) as bench:
+            yield bench
+        return
+    if sim.asks_for_simulation:
+        raise ConfigError(config.source_path, "station.backend", "the simulation options (--sim-fail, "
+                          "--sim-latency) only apply to a virtual station",
+                          'remove them, or use a station with backend = "virtual"')
+    with open_line_bench(config, recipe, operator=operator, lot=lot, store=store, certificate_dir=certificate_dir,
+                         fixture=fixture) as bench:
+        yield bench
+
+
+# -- bench demo ------------------------------------------------------------------------------
 
 
 @dataclass
@@ -39,7 +154,7 @@ class DemoResult:
 
 
 def _default_store_path() -> Path:
-    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S%fZ")
+    stamp = utc_now().strftime("%Y%m%dT%H%M%S%fZ")
     return Path("results") / f"demo-{stamp}.h5"
 
 
@@ -65,9 +180,6 @@ def run_demo(*, cables: int = 20, seed: int = 2026, failing: tuple[int, ...] = D
              station: StationConfig | None = None, recipe: Recipe | None = None,
              store_path: Path | None = None, stream: TextIO = sys.stdout, lot: str = "DEMO-LOT-1",
              operator: str = "demo") -> DemoResult:
-    from sim_instruments.physics import make_lot
-    from sim_instruments.virtual_bench import VirtualBench
-
     station = station or load_station(example_path("station_demo.toml"))
     recipe = recipe or load_recipe(example_path("recipe_demo.toml"), station_wavelengths_nm=station.wavelengths_nm,
                                    station_fiber_capacity=station.fiber_capacity)
@@ -109,7 +221,7 @@ def run_demo(*, cables: int = 20, seed: int = 2026, failing: tuple[int, ...] = D
                 errors_db.append(float(np.nanmax(np.abs(outcome.measurement.insertion_loss_db - truth))))
         virtual_bench.load_dut(None)
     result.max_error_vs_truth_db = max(errors_db, default=float("nan"))
-    passed = sum(outcome.outcome == "PASS" for outcome in result.outcomes)
+    passed = sum(outcome.outcome == Outcome.PASS for outcome in result.outcomes)
     stream.write(f"\n{passed}/{cables} PASS, {cables - passed} not PASS; seeded to fail: "
                  f"{', '.join(result.seeded_to_fail) or 'none'}\n")
     stream.write(f"largest |measured IL - simulator truth| over the lot: {result.max_error_vs_truth_db:.4f} dB\n")

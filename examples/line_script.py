@@ -2,16 +2,18 @@
 
     python examples/line_script.py --cables 10 --fail 3 --store results/line.h5 --certificates certificates
 
-It uses the documented production API only: `bench.operator.line.open_line_bench`
-opens the station, the results store and a `TestSession`, and returns a
-`LineBench` whose `test(serial)` connects the cable (through the fixture),
-measures, grades, stores and writes the certificate. Nothing prompts.
+It uses the documented API only: `bench.sim_launch.open_bench` opens the
+station (through `bench.operator.line.open_line_bench` on a real one), the
+results store and a `TestSession`, and returns a `LineBench` whose
+`test(serial)` connects the cable (through the fixture), measures, grades,
+stores and writes the certificate. Nothing prompts.
 
 With the shipped demo station (backend = "virtual") the simulated instruments
 run in this process and each serial gets a simulated cable; `--fail K` seeds
-the K-th cable (1-based) to fail. On a real station, pass a `fixture=` object
-with `connect(serial)` / `disconnect()` methods that drive your cable handler,
-and make sure the fixture holds the reference cords when a reference is taken.
+the K-th cable (1-based) to fail. On a real station, call `open_line_bench`
+with a `fixture=` object with `connect(serial)` / `disconnect()` methods that
+drive your cable handler, and make sure the fixture holds the reference cords
+when a reference is taken.
 
 Exit status: 0 every cable PASS, 1 any cable not PASS, 2 an error (a cable
 ERROR, a bad configuration, instruments unreachable).
@@ -26,7 +28,8 @@ from importlib import resources
 from pathlib import Path
 
 from bench.errors import BenchError
-from bench.operator.line import EXIT_ERROR, exit_code_for, open_line_bench
+from bench.operator.line import EXIT_ERROR, exit_code_for
+from bench.sim_launch import SimOptions, open_bench
 
 
 def shipped(name: str) -> str:
@@ -52,8 +55,8 @@ def main(argv: list[str] | None = None) -> int:
     seeded = [serials[k - 1] for k in args.fail if 1 <= k <= len(serials)]
     results = []
     try:
-        with open_line_bench(args.station, args.recipe, operator=args.operator, lot=args.lot, store=args.store,
-                             certificate_dir=args.certificates, sim_fail=seeded) as bench:
+        with open_bench(args.station, args.recipe, operator=args.operator, lot=args.lot, store=args.store,
+                        certificate_dir=args.certificates, sim=SimOptions(fail_serials=tuple(seeded))) as bench:
             for serial in serials:
                 problem = bench.reference_problem()
                 if problem:  # first cable, or the reference expired (age or count)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -32,12 +33,14 @@ def _demo(args: argparse.Namespace) -> int:
 
 def _run(args: argparse.Namespace) -> int:
     from bench.operator.technician import run_technician
+    from bench.sim_launch import SimOptions, open_bench
 
-    return run_technician(args, sys.stdin, sys.stdout)
+    return run_technician(args, sys.stdin, sys.stdout,
+                          open_bench=functools.partial(open_bench, sim=SimOptions.from_args(args)))
 
 
 def _line(args: argparse.Namespace) -> int:
-    from bench.operator.line import run_line_command
+    from bench.cli.line import run_line_command
 
     return run_line_command(args, sys.stdout, sys.stderr, sys.stdin)
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
-import unicodedata
 import uuid
 from dataclasses import dataclass
 from importlib import metadata
@@ -18,12 +17,12 @@ import numpy as np
 
 from bench.clock import iso_utc, utc_now
 from bench.config.recipe import Recipe
-from bench.errors import BenchError, ConfigError
+from bench.errors import BenchError
 from bench.grading.cable import CableVerdict, grade_cable
 from bench.records import CableRecord, FiberResult, ReferenceRecord
+from bench.run.labels import check_label
 from bench.run.reference_health import ReferenceHealth
 from bench.run.station import Station
-from bench.store.schema import STRING_WIDTHS
 from drivers.errors import InstrumentError, InstrumentTimeout, OverRangeError, ScpiError, WrongInstrumentError
 from drivers.scpi import InstrumentReplacedError, RetryBudget
 from procedures.acquisition import AcquisitionSettings, Progress
@@ -59,19 +58,6 @@ def software_version() -> str:
 
 class ReferenceRequired(BenchError):
     """No valid reference: take (or retake) one before testing."""
-
-
-def check_serial_text(serial: str) -> None:
-    """Refuse, before anything is measured, control characters (no label carries them; a stray Tab,
-    Esc or NUL from a scanner or a paste must not become a record) and serials longer than the store keeps."""
-    bad = next((char for char in serial if unicodedata.category(char) == "Cc"), None)
-    if bad is not None:
-        raise ConfigError("serial", "serial", f"the serial number contains the control character {bad!r}",
-                          "rescan or retype the serial number printed on the cable label")
-    size = len(serial.encode("utf-8", "surrogatepass"))
-    if size > STRING_WIDTHS["serial"]:
-        raise ConfigError("serial", "serial", f"the serial number is {size} bytes long, the store keeps at most "
-                          f"{STRING_WIDTHS['serial']}", "rescan the label: a serial this long is a misread")
 
 
 # Recoveries (reconnect + repeat of an operation, see drivers.scpi) allowed to all
@@ -218,8 +204,8 @@ class TestSession:
     # -- cables ---------------------------------------------------------------
     def test_cable(self, serial: str, progress: Progress | None = None) -> CableOutcome:
         """Test one connected cable and store the attempt; never raises for an instrument fault."""
+        serial = check_label("serial number", serial)
         self.recipe.check_serial(serial)
-        check_serial_text(serial)
         problem = self.reference_problem()
         if problem:
             raise ReferenceRequired(f"{problem}; take a new reference before testing")

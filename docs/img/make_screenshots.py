@@ -24,16 +24,15 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
 sys.path.insert(0, str(REPO))
 
-from bench.operator.line import open_line_bench  # noqa: E402
 from bench.report.certificate import CertificateData, certificate_figures  # noqa: E402
-from bench.sim_launch import example_path  # noqa: E402
+from bench.sim_launch import SimOptions, example_path, open_virtual_line_bench  # noqa: E402
 
 STATION, RECIPE = str(example_path("station_demo.toml")), str(example_path("recipe_demo.toml"))
 
 
 def certificate_png(work: Path) -> Path:
-    with open_line_bench(STATION, RECIPE, operator="j.doe", lot="LOT-2026-041", store=work / "cert.h5",
-                         sim_fail=["MTP12-004711"], sim_seed=11) as bench:
+    with open_virtual_line_bench(STATION, RECIPE, operator="j.doe", lot="LOT-2026-041", store=work / "cert.h5",
+                                 sim=SimOptions(fail_serials=("MTP12-004711",), seed=11)) as bench:
         record = bench.take_reference()
         result = bench.test("MTP12-004711")
         data = CertificateData.from_record(result.outcome.record, record, result.outcome.record_index)

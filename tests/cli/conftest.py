@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from bench.operator.line import LineResult, open_line_bench
-from bench.sim_launch import example_path
+from bench.operator.line import LineResult
+from bench.sim_launch import SimOptions, example_path, open_virtual_line_bench
 
 REPO = Path(__file__).resolve().parents[2]
 STATION = str(example_path("station_demo.toml"))
@@ -37,8 +37,8 @@ def tested_lot(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[Lin
     folder = tmp_path_factory.mktemp("lot")
     store = folder / "lot.h5"
     serials = [f"MTP12-{n:06d}" for n in range(1, 9)]
-    with open_line_bench(STATION, RECIPE, operator="line-op", lot=LOT, store=store, sim_fail=FAILING,
-                         sim_seed=7) as bench:
+    with open_virtual_line_bench(STATION, RECIPE, operator="line-op", lot=LOT, store=store,
+                                 sim=SimOptions(fail_serials=FAILING, seed=7)) as bench:
         bench.take_reference()
         results = [bench.test(serial) for serial in serials]
     return store, results

@@ -14,8 +14,10 @@ import pytest
 
 from bench.cli.main import main
 from bench.errors import BenchError
-from bench.operator.line import DeferredInterrupt, exit_code_for, open_line_bench
+from bench.operator.interrupt import DeferredInterrupt
+from bench.operator.line import exit_code_for
 from bench.report.files import create_exclusive, safe_file_stem
+from bench.sim_launch import SimOptions, open_virtual_line_bench
 from bench.store import load_results
 from tests.cli.conftest import FAILING, LOT, RECIPE, REPO, STATION, child_env
 
@@ -95,7 +97,7 @@ def test_exit_code_rule() -> None:
 def test_interrupt_is_deferred_to_a_safe_point_and_leaves_the_link_in_step(tmp_path: Path) -> None:
     """SIGINT mid-cable: the current reading completes, the cable is ABORTED, the next cable reads right."""
     store = tmp_path / "r.h5"
-    with open_line_bench(STATION, RECIPE, operator="op", lot="L", store=store, sim_seed=3) as bench:
+    with open_virtual_line_bench(STATION, RECIPE, operator="op", lot="L", store=store, sim=SimOptions(seed=3)) as bench:
         bench.take_reference()
         with DeferredInterrupt() as guard:
             calls = []

@@ -5,7 +5,7 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
-from bench.operator.technician import big_text
+from bench.operator.terminal import big_text
 from bench.store import load_references, load_results
 from tests.cli.conftest import RECIPE, REPO, STATION, bench_command, child_env
 from tests.cli.pty_driver import PtyProcess
