@@ -71,10 +71,10 @@ class TimingSettings:
     wavelength_change_s: float = 0.0  # source wavelength change until it completes
     query_round_trip_s: float = 0.0  # LAN/bus round trip of one query
     order: str = "auto"  # measurement order: "auto", "wavelength-outer" or "switch-outer"
-    # How the host waits for a reply (drivers.scpi.ScpiInstrument._await_reply): "near-due"
-    # sleeps until just before the reply is due (from the times above) and polls the link from
-    # then on; "sleep" leaves it to the kernel (a wake-up of 70-310 µs per reply on the VMs
-    # measured); "poll" polls from the start (a core busy while a cable is measured).
+    # How the host waits for a reply (drivers.scpi): "near-due" sleeps until just before the
+    # reply is due (from the times above) and polls the link from then on, so neither the
+    # kernel's wake-up latency nor a busy core is paid for the whole wait; "sleep" leaves it
+    # to the kernel; "poll" polls from the start (a core busy while a cable is measured).
     reply_wait: str = "near-due"
 
 
@@ -149,7 +149,33 @@ def parse_station(data: dict[str, Any], source: str = "<station>") -> StationCon
     store_path = station.get("store_path", str, "results/bench.h5")
     station.finish()
 
-    raw_instruments = top.get("instruments", list)
+    instruments = _parse_instruments(top.get("instruments", list), source)
+    fixture = Fields(top.get("fixture", dict), source, "fixture")
+    launch_ports = _parse_launch_ports(fixture, source)
+    receive_channels = _parse_receive_channels(fixture, source, instruments)
+    fixture.finish()
+    reference = _parse_reference(Fields(top.get("reference", dict, {}), source, "reference"), source)
+
+    retest_fields = Fields(top.get("retest", dict, {}), source, "retest")
+    retest_policy = retest_fields.get("policy", str, "last")
+    if retest_policy not in RETEST_POLICIES:
+        raise ConfigError(source, "retest.policy", f"unknown policy {retest_policy!r}",
+                          f"use one of {', '.join(RETEST_POLICIES)}")
+    retest_fields.finish()
+
+    timing = _parse_timing(Fields(top.get("timing", dict, {}), source, "timing"), source)
+    top.finish()
+
+    switch = next(entry for entry in instruments if entry.role == "switch")
+    port_count = switch.options.get("port_count")
+    if isinstance(port_count, int) and max(launch_ports) > port_count:
+        raise ConfigError(source, "fixture.launch_ports", f"port {max(launch_ports)} exceeds the switch's "
+                          f"port_count {port_count}", "use ports the switch has, or fix port_count")
+    return StationConfig(name, backend, instruments, launch_ports, receive_channels,
+                         reference, timing, visa_library, sim_file, store_path, source, retest_policy)
+
+
+def _parse_instruments(raw_instruments: list[Any], source: str) -> tuple[InstrumentConfig, ...]:
     instruments = tuple(_parse_instrument(table, source, index) for index, table in enumerate(raw_instruments))
     names = [entry.name for entry in instruments]
     duplicate = next((n for n in names if names.count(n) > 1), None)
@@ -164,8 +190,10 @@ def parse_station(data: dict[str, Any], source: str = "<station>") -> StationCon
         if role != "meter" and count > 1:
             raise ConfigError(source, "instruments", f"{count} instruments with role '{role}'",
                               f"keep exactly one {role}")
+    return instruments
 
-    fixture = Fields(top.get("fixture", dict), source, "fixture")
+
+def _parse_launch_ports(fixture: Fields, source: str) -> tuple[int, ...]:
     launch_ports = fixture.get("launch_ports", list)
     if not launch_ports or not all(isinstance(p, int) and not isinstance(p, bool) and p >= 1
                                    for p in launch_ports):
@@ -174,10 +202,14 @@ def parse_station(data: dict[str, Any], source: str = "<station>") -> StationCon
     if len(set(launch_ports)) != len(launch_ports):
         raise ConfigError(source, "fixture.launch_ports", "a switch port is listed twice",
                           "each fixture position needs its own switch port")
-    raw_receive = fixture.get("receive_channels", list)
+    return tuple(launch_ports)
+
+
+def _parse_receive_channels(fixture: Fields, source: str, instruments: tuple[InstrumentConfig, ...]
+                            ) -> tuple[tuple[str, int], ...]:
     receive_channels: list[tuple[str, int]] = []
     meter_names = {entry.name for entry in instruments if entry.role == "meter"}
-    for position, spec in enumerate(raw_receive, start=1):
+    for position, spec in enumerate(fixture.get("receive_channels", list), start=1):
         meter, _, slot = str(spec).partition(":")
         if meter not in meter_names or not slot.isdigit():
             raise ConfigError(source, f"fixture.receive_channels[{position - 1}]",
@@ -187,9 +219,10 @@ def parse_station(data: dict[str, Any], source: str = "<station>") -> StationCon
     if len(set(receive_channels)) != len(receive_channels):
         raise ConfigError(source, "fixture.receive_channels", "a meter channel is listed twice",
                           "each receive position needs its own detector")
-    fixture.finish()
+    return tuple(receive_channels)
 
-    reference_fields = Fields(top.get("reference", dict, {}), source, "reference")
+
+def _parse_reference(reference_fields: Fields, source: str) -> ReferenceSettings:
     method = reference_fields.get("method", str, "1-cord")
     if method not in REFERENCE_METHODS:
         raise ConfigError(source, "reference.method", f"unknown method {method!r}",
@@ -203,15 +236,10 @@ def parse_station(data: dict[str, Any], source: str = "<station>") -> StationCon
         golden=_parse_golden(reference_fields.get("golden", dict, None), source),
     )
     reference_fields.finish()
+    return reference
 
-    retest_fields = Fields(top.get("retest", dict, {}), source, "retest")
-    retest_policy = retest_fields.get("policy", str, "last")
-    if retest_policy not in RETEST_POLICIES:
-        raise ConfigError(source, "retest.policy", f"unknown policy {retest_policy!r}",
-                          f"use one of {', '.join(RETEST_POLICIES)}")
-    retest_fields.finish()
 
-    timing_fields = Fields(top.get("timing", dict, {}), source, "timing")
+def _parse_timing(timing_fields: Fields, source: str) -> TimingSettings:
     if "poll_replies" in timing_fields.table:
         raise ConfigError(source, "timing.poll_replies", "was replaced by timing.reply_wait",
                           'write reply_wait = "poll" (was poll_replies = true) or "sleep" (was false), '
@@ -234,15 +262,7 @@ def parse_station(data: dict[str, Any], source: str = "<station>") -> StationCon
         raise ConfigError(source, "timing.order", f"unknown measurement order {timing.order!r}",
                           f"use one of {', '.join(MEASUREMENT_ORDERS)}")
     timing_fields.finish()
-    top.finish()
-
-    switch = next(entry for entry in instruments if entry.role == "switch")
-    port_count = switch.options.get("port_count")
-    if isinstance(port_count, int) and max(launch_ports) > port_count:
-        raise ConfigError(source, "fixture.launch_ports", f"port {max(launch_ports)} exceeds the switch's "
-                          f"port_count {port_count}", "use ports the switch has, or fix port_count")
-    return StationConfig(name, backend, instruments, tuple(launch_ports), tuple(receive_channels),
-                         reference, timing, visa_library, sim_file, store_path, source, retest_policy)
+    return timing
 
 
 def _parse_golden(table: Any, source: str) -> GoldenCableSettings | None:

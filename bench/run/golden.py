@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from bench.clock import utc_now
 from bench.errors import BenchError
 from bench.records import Outcome
 from bench.run.reference_health import BenchDrifted
@@ -42,7 +41,7 @@ def verify_golden(session: TestSession, operator: Operator | None = None) -> Gol
         operator.prompt(Prompt(CONNECT, f"Connect the golden cable {golden.serial}", serial=golden.serial))
     positions = fiber_positions(golden.fiber_count)
     receive = expected_receive_positions(golden.fiber_count, golden.polarity)
-    started = utc_now()
+    started = session.clock()
     check = check_golden(session.station.instruments, session.reference, serial=golden.serial,
                          fiber_positions=positions, expected_receive_position=receive, expected_il_db=expected,
                          tolerance_db=golden.tolerance_db, wavelengths_nm=wavelengths, settings=session.settings)

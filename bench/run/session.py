@@ -15,7 +15,7 @@ from importlib import metadata
 
 import numpy as np
 
-from bench.clock import iso_utc, utc_now
+from bench.clock import Clock, iso_utc, utc_now
 from bench.config.recipe import Recipe
 from bench.errors import BenchError
 from bench.grading.cable import CableVerdict, grade_cable
@@ -23,9 +23,10 @@ from bench.records import CableRecord, FiberResult, ReferenceRecord
 from bench.run.labels import check_label
 from bench.run.reference_health import ReferenceHealth
 from bench.run.station import Station
+from bench.run.timing import acquisition_settings
 from drivers.errors import InstrumentError, InstrumentTimeout, OverRangeError, ScpiError, WrongInstrumentError
 from drivers.scpi import InstrumentReplacedError, RetryBudget
-from procedures.acquisition import AcquisitionSettings, Progress
+from procedures.acquisition import Progress
 from procedures.insertion_loss import measure_cable
 from procedures.polarity import PolarityResult, classify_polarity, expected_receive_positions, fiber_positions
 from procedures.reference import ReferenceProblem, measure_reference
@@ -110,18 +111,14 @@ class TestSession:
     __test__ = False  # not a pytest class, despite the name
 
     def __init__(self, station: Station, recipe: Recipe, store: object, *, operator: str, lot: str,
-                 recoveries_per_cable: int | None = RECOVERIES_PER_CABLE) -> None:
+                 recoveries_per_cable: int | None = RECOVERIES_PER_CABLE, clock: Clock = utc_now) -> None:
         self.station = station
+        self.clock = clock  # every stamp and the reference's age; a test passes a fake one
         self.recipe = recipe
         self.store = store
         self.operator = operator
         self.lot = lot
-        timing = station.config.timing
-        self.settings = AcquisitionSettings(timing.averaging_time_s, timing.settle_tolerance_db,
-                                            timing.settle_timeout_s, timing.laser_on_settle_s,
-                                            switch_settle_s=timing.switch_settle_s,
-                                            wavelength_change_s=timing.wavelength_change_s,
-                                            query_round_trip_s=timing.query_round_trip_s, order=timing.order)
+        self.settings = acquisition_settings(station.config.timing)
         self.reference: ReferenceMeasurement | None = None
         self.reference_id = ""
         self.tests_on_reference = 0
@@ -194,7 +191,7 @@ class TestSession:
         if self.reference is None:
             return "no reference has been taken on this station yet"
         policy = self.station.config.reference
-        age_h = (utc_now() - self.reference.taken_utc).total_seconds() / 3600
+        age_h = (self.clock() - self.reference.taken_utc).total_seconds() / 3600
         if age_h > policy.max_age_h:
             return f"the reference is {age_h:.1f} h old (limit {policy.max_age_h:g} h)"
         if self.tests_on_reference >= policy.max_tests:
@@ -210,7 +207,7 @@ class TestSession:
         if problem:
             raise ReferenceRequired(f"{problem}; take a new reference before testing")
         assert self.reference is not None
-        started = utc_now()
+        started = self.clock()
         self.retry_budget.reset()
         measurement: CableMeasurement | None = None
         verdict: CableVerdict | None = None
@@ -291,22 +288,24 @@ class TestSession:
                measurement: CableMeasurement | None, verdict: CableVerdict | None,
                polarity: PolarityResult | None) -> CableOutcome:
         rule = self.recipe.decision_rule
+        finished = self.clock()
+        cycle_time_s = (finished - started).total_seconds()
         wavelengths = tuple(self.recipe.wavelengths_nm)
         matrix = (measurement.matrix.power_dbm if measurement is not None
                   else np.zeros((len(wavelengths), 0, 0)))
         record = CableRecord(
             serial=serial, lot=self.lot, attempt=self.store.next_attempt(serial), recipe_name=self.recipe.name,
             recipe_snapshot=self.recipe.as_dict(), station_name=self.station.config.name, operator=self.operator,
-            software_version=software_version(), started_utc=iso_utc(started), finished_utc=iso_utc(utc_now()),
+            software_version=software_version(), started_utc=iso_utc(started), finished_utc=iso_utc(finished),
             outcome=outcome, reason=reason, decision_rule=rule.kind, uncertainty_db=rule.uncertainty_db,
             coverage_factor=rule.coverage_factor, reference_id=self.reference_id,
             polarity_found=polarity.polarity_found if polarity else "", instruments=tuple(self.station.identities()),
             wavelengths_nm=wavelengths, power_matrix_dbm=matrix,
             fibers=self._fiber_results(measurement, verdict) if measurement is not None and verdict else (),
             extra={"settle_time_s_max": float(measurement.matrix.settle_time_s.max()) if measurement else None,
-                   "cycle_time_s": (utc_now() - started).total_seconds(),
+                   "cycle_time_s": cycle_time_s,
                    # Achieved vs the instruments' floor for the order used (procedures.timing).
-                   **(cycle_timing(measurement, (utc_now() - started).total_seconds()) if measurement else {}),
+                   **(cycle_timing(measurement, cycle_time_s) if measurement else {}),
                    "polarity": polarity.as_dict() if polarity else None,
                    # link faults recovered during this attempt (drivers.scpi): the record tells the truth
                    **({"recoveries": [r.as_dict() for r in self.retry_budget.used]}

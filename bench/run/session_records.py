@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from bench.clock import iso_utc, utc_now
+from bench.clock import iso_utc
 from bench.records import CableRecord, FiberResult
 from bench.run.session import ReferenceRequired, TestSession, software_version
 from procedures.results import CableMeasurement
@@ -64,7 +64,7 @@ def build_record(session: TestSession, *, serial: str, kind: str, started: dt.da
         recipe_name=str((recipe_snapshot or {}).get("name", session.recipe.name)),
         recipe_snapshot=recipe_snapshot or session.recipe.as_dict(), station_name=session.station.config.name,
         operator=session.operator, software_version=software_version(), started_utc=iso_utc(started),
-        finished_utc=iso_utc(utc_now()), outcome=outcome, reason=clip_text(reason, REASON_BYTES),
+        finished_utc=iso_utc(session.clock()), outcome=outcome, reason=clip_text(reason, REASON_BYTES),
         decision_rule=rule.kind, uncertainty_db=rule.uncertainty_db, coverage_factor=rule.coverage_factor,
         reference_id=session.reference_id, polarity_found="", instruments=tuple(session.station.identities()),
         wavelengths_nm=wavelengths, power_matrix_dbm=matrix, fibers=fibers, kind=kind, extra=extra)

@@ -22,7 +22,6 @@ from typing import Any
 
 import numpy as np
 
-from bench.clock import utc_now
 from bench.grading.cable import grade_cable
 from bench.records import FiberResult
 from bench.run.session import TestSession
@@ -81,7 +80,7 @@ def repeatability_study(session: TestSession, serial: str, operator: Operator,
                                                     "matings": settings.matings})
         indices.append(session.store.append_cable(record))
 
-    started = utc_now()
+    started = session.clock()
     result = run_repeatability(session.station.instruments, session.reference, operator, serial=serial,
                                fiber_positions=session.fiber_positions,
                                expected_receive_position=session.expected_receive_position, settings=settings,
@@ -229,7 +228,7 @@ def durability_study(session: TestSession, serial: str, operator: Operator, plan
     summary_index = None
     if result.completed:
         summary = build_record(
-            session, serial=serial, kind=DURABILITY_SUMMARY, started=utc_now(), outcome=result.verdict,
+            session, serial=serial, kind=DURABILITY_SUMMARY, started=session.clock(), outcome=result.verdict,
             reason=result.describe(), measurement=None, fibers=(),
             extra={"study_id": study_id, "plan": plan_dict, "verdict": result.verdict,
                    "max_abs_delta_db": result.max_abs_delta_db, "failing_positions": result.failing_positions(),
