@@ -178,45 +178,45 @@ class TechnicianFlow:
 
     # -- the loop --------------------------------------------------------------
     def run(self) -> int:
-        term, bench = self.term, self.bench
         if not self.ensure_reference(expired=False):
             return self.finish()
         while True:
-            problem = bench.reference_problem()
+            problem = self.bench.reference_problem()
             if problem and not self.reference(problem, expired=True):
                 return self.finish()
-            term.say()
-            term.say(term.style("Scan or type the serial number", "bold") + "   "
-                     + term.style("[R] re-reference  [T] retest" + (f" {shown(self.last_serial)}"
-                                  if self.last_serial else "") + "  [Q] quit", "dim"))
-            answer = term.ask("serial> ")
-            if answer is None:
+            quit_now, serial = self._next_serial()
+            if quit_now or (serial is not None and not self.test(serial)):
                 return self.finish()
-            key = answer.strip()
-            if key.lower() == "q":
-                return self.finish()
-            if key.lower() == "r":
-                if not self.reference("re-reference requested", expired=False):
-                    return self.finish()
-                continue
-            if key.lower() == "t":
-                if self.last_serial is None:
-                    term.say("Nothing to retest yet: scan a serial number.")
-                    continue
-                serial = self.last_serial
-            elif not key:
-                continue
-            else:
-                try:
-                    serial = bench.check_serial(key)
-                except ConfigError as error:
-                    term.say(term.style("Serial refused: ", "red") + shown(f"{error.problem}. {error.fix}."))
-                    continue
-                except BenchError as error:
-                    term.say(term.style("Serial refused: ", "red") + shown(str(error)))
-                    continue
-            if not self.test(serial):
-                return self.finish()
+
+    def _next_serial(self) -> tuple[bool, str | None]:
+        """(quit, serial): the serial to test next, or None to ask again (a command ran or the scan was refused)."""
+        term, bench = self.term, self.bench
+        term.say()
+        term.say(term.style("Scan or type the serial number", "bold") + "   "
+                 + term.style("[R] re-reference  [T] retest" + (f" {shown(self.last_serial)}"
+                              if self.last_serial else "") + "  [Q] quit", "dim"))
+        answer = term.ask("serial> ")
+        if answer is None:
+            return True, None
+        key = answer.strip()
+        command = key.lower()
+        if command == "q":
+            return True, None
+        if command == "r":
+            return not self.reference("re-reference requested", expired=False), None
+        if command == "t":
+            if self.last_serial is None:
+                term.say("Nothing to retest yet: scan a serial number.")
+            return False, self.last_serial
+        if not key:
+            return False, None
+        try:
+            return False, bench.check_serial(key)
+        except ConfigError as error:
+            term.say(term.style("Serial refused: ", "red") + shown(f"{error.problem}. {error.fix}."))
+        except BenchError as error:
+            term.say(term.style("Serial refused: ", "red") + shown(str(error)))
+        return False, None
 
     def finish(self) -> int:
         self.term.say(f"Session closed. {self.tally.text()}. Results: {self.bench.store_path.resolve()}")

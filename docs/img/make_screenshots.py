@@ -49,6 +49,20 @@ FG, BG = "#d4d4d4", "#1e1e1e"
 SGR = re.compile(r"\x1b\[([0-9;]*)m")
 
 
+def _apply_sgr(code: int, fg: str, bg: str, bold: bool) -> tuple[str, str, bool]:
+    """The (fg, bg, bold) state after one SGR parameter."""
+    if code == 0:
+        return FG, BG, False
+    if code in (1, 2, 22):
+        return fg, bg, code == 1
+    if code in (39, 49):
+        return (FG, bg, bold) if code == 39 else (fg, BG, bold)
+    for base, palette, is_fg in ((30, BASIC, True), (90, BRIGHT, True), (40, BASIC, False), (100, BRIGHT, False)):
+        if base <= code <= base + 7:
+            return (palette[code - base], bg, bold) if is_fg else (fg, palette[code - base], bold)
+    return fg, bg, bold
+
+
 def parse_ansi(lines: list[str]) -> list[list[tuple[str, str, str, bool]]]:
     """Each line as cells (char, fg, bg, bold)."""
     fg, bg, bold = FG, BG, False
@@ -57,29 +71,10 @@ def parse_ansi(lines: list[str]) -> list[list[tuple[str, str, str, bool]]]:
         cells: list[tuple[str, str, str, bool]] = []
         pos = 0
         for match in SGR.finditer(line + "\x1b[9999m"):
-            for ch in line[pos:match.start()]:
-                cells.append((ch, fg, bg, bold))
+            cells.extend((ch, fg, bg, bold) for ch in line[pos:match.start()])
             pos = match.end()
-            codes = [int(c) if c else 0 for c in match.group(1).split(";")]
-            for code in codes:
-                if code == 0:
-                    fg, bg, bold = FG, BG, False
-                elif code == 1:
-                    bold = True
-                elif code in (2, 22):
-                    bold = False
-                elif 30 <= code <= 37:
-                    fg = BASIC[code - 30]
-                elif 90 <= code <= 97:
-                    fg = BRIGHT[code - 90]
-                elif 40 <= code <= 47:
-                    bg = BASIC[code - 40]
-                elif 100 <= code <= 107:
-                    bg = BRIGHT[code - 100]
-                elif code == 39:
-                    fg = FG
-                elif code == 49:
-                    bg = BG
+            for code in (int(c) if c else 0 for c in match.group(1).split(";")):
+                fg, bg, bold = _apply_sgr(code, fg, bg, bold)
         grid.append(cells)
     return grid
 
