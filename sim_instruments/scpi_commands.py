@@ -43,7 +43,8 @@ class Call:
     query: bool
 
     def suffix(self, index: int = 0) -> int:
-        return self.suffixes[index]
+        """Numeric suffix `index` of the header; 1 where the header has no such node."""
+        return self.suffixes[index] if index < len(self.suffixes) else 1
 
     def parameter(self, index: int = 0) -> str:
         """Parameter `index`; a missing one is SCPI error -109."""
