@@ -1,9 +1,10 @@
-"""The simulated N773x switch and 816x source take the guides' headers in every SCPI spelling."""
+"""The simulated switch and sources take their manuals' headers in every SCPI spelling."""
 
 from __future__ import annotations
 
 import pytest
 
+from sim_instruments.dialects.generic_scpi_source import SimExfoIqsSource
 from sim_instruments.dialects.keysight_816x import SimKeysight816xSource
 from sim_instruments.dialects.keysight_n773x import SimKeysightN773x
 from sim_instruments.physics import PhysicalModel
@@ -48,3 +49,16 @@ def test_source_powers_up_dark_and_takes_the_guides_spellings(connect: Connect) 
     assert errors(source) == ['-222,"Data out of range"', '-303,"Module slot empty or slot extension empty"']
     source.write("*RST")
     assert source.query(":SOUR2:POW:STAT?").strip() == "0"
+
+
+def test_exfo_source_answers_its_state_as_nr1_and_rst_turns_it_off(connect: Connect) -> None:
+    source = connect(SimExfoIqsSource(PhysicalModel(port_count=4), lins=1))
+    assert source.query("LINS1:SOUR:POW:STAT?").strip() == "0"
+    source.write("lins1:source:power:state on")
+    assert source.query(":LINS1:SOURce:POWer:STATe?").strip() == "1"
+    source.write("LINS1:SOUR:WAV 1550NM")
+    assert float(source.query("LINS1:SOUR:WAV?")) == pytest.approx(1.55e-6)
+    source.write("LINS2:SOUR:POW:STAT ON")  # no module there
+    assert errors(source) == ['-303,"Module slot empty or slot extension empty"']
+    source.write("*RST")
+    assert source.query("LINS1:SOUR:POW:STAT?").strip() == "0"
