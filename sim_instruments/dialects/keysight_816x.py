@@ -1,7 +1,7 @@
 """Simulated Keysight 8163B/8164B mainframe with a (dual-wavelength) laser source module.
 
-Headers as the Mainframes Programming Guide writes them: `:SOURce[n][:CHANnel[m]]:POWer:STATe`,
-`:SOURce[n][:CHANnel[m]]:WAVelength` (query in m), `:SOURce[n][:CHANnel[m]]:POWer[:LEVel]
+Headers as the Mainframes Programming Guide writes them: `[:SOURce[n]][:CHANnel[m]]:POWer:STATe`,
+`[:SOURce[n]][:CHANnel[m]]:WAVelength` (query in m), `:SOURce[n][:CHANnel[m]]:POWer[:LEVel]
 [:IMMediate][:AMPLitude]?`. Power-on: laser off (the physical model starts dark). Choosing one of
 a dual-wavelength module's wavelengths by value (or LOWer/UPPer) is unverified
 (docs/instrument-behaviour.md).
@@ -26,7 +26,7 @@ class SimKeysight816xSource(SimulatedInstrument):
         self.wavelengths_nm = tuple(float(wavelength) for wavelength in wavelengths_nm)
         self.idn = f"Agilent Technologies,{instrument_model},{serial_number},V5.25(72637)"
         self.power_unit_w = False
-        head = ":SOURce[n][:CHANnel[m]]"
+        head = "[:SOURce[n]][:CHANnel[m]]"  # both nodes optional (guide, SOURce subsystem)
         self.declare(f"{head}:WAVelength", self._set_wavelength)
         self.declare(f"{head}:WAVelength?", lambda call: f"{self._state(call).wavelength_nm * 1e-9:+.8E}")
         self.declare(f"{head}:POWer:STATe", self._set_output)
