@@ -149,12 +149,14 @@ class CommandSet:
     def __init__(self) -> None:
         self._table: list[tuple[re.Pattern[str], int, tuple[int, ...], Handler]] = []
         self._cache: dict[str, tuple[Handler, tuple[int, ...]] | None] = {}
+        self._calls: dict[str, tuple[Handler, Call]] = {}
 
     def add(self, header: str, handler: Handler) -> None:
         """Declare `header` (as the guide writes it, `?` for a query form)."""
         regex, count, defaults = compile_header(header)
         self._table.append((regex, count, defaults, handler))
         self._cache.clear()
+        self._calls.clear()
 
     def _resolve(self, header: str) -> tuple[Handler, tuple[int, ...]] | None:
         for regex, count, defaults, handler in self._table:
@@ -166,7 +168,14 @@ class CommandSet:
         return None
 
     def find(self, command: str) -> tuple[Handler, Call] | None:
-        """The handler of `command` and the parsed call, or None (SCPI: -113 Undefined header)."""
+        """The handler of `command` and the parsed call, or None (SCPI: -113 Undefined header).
+
+        A production loop repeats a handful of exact command strings: their parsed calls are
+        kept (bounded), so a repeated command costs one dictionary lookup."""
+        try:
+            return self._calls[command]
+        except KeyError:
+            pass
         header, _, rest = command.strip().partition(" ")
         if "\t" in header:
             header, _, more = header.partition("\t")
@@ -181,7 +190,10 @@ class CommandSet:
         if found is None:
             return None
         handler, suffixes = found
-        return handler, Call(header, suffixes, split_parameters(rest), header.endswith("?"))
+        result = handler, Call(header, suffixes, split_parameters(rest), header.endswith("?"))
+        if len(self._calls) < 4096:  # commands carry free values
+            self._calls[command] = result
+        return result
 
 
 # -- parameter parsing shared by the dialects (SCPI-1999, decimal numeric program data) ----------------
