@@ -93,3 +93,16 @@ def test_a_reading_fault_keeps_the_quoted_csv_reply_quoted() -> None:
         assert fault.strikes == 1
         assert reply.startswith('"') and reply.endswith('"')
         assert csv_floats(reply)[1] == 9.9e37
+
+
+def test_a_reading_fault_does_not_strike_the_continuous_mode_setting() -> None:
+    with VirtualBench(_station(_Entry("meter", "meter", "keysight_n774x", "N7744A")), seed=1) as bench:
+        fault = bench.inject("meter", Fault("timeout", phase="reading"))
+        manager = pyvisa.ResourceManager("@py")
+        try:
+            meter = _open(bench, "meter", manager)
+            meter.write("INIT1:CONT 0")  # a setting: the fault waits for a reading
+            assert meter.query("SYST:ERR?").startswith("+0")
+            assert fault.strikes == 0
+        finally:
+            manager.close()
