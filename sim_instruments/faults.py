@@ -47,8 +47,8 @@ PHASE_PATTERNS: dict[str, str] = {
     "configure": r"(?:SENS\d*:POW:WAV |:?SOUR\d*(?::CHAN\d+)?:WAV |SENS:CORR:WAV |:?SENS\d+:CHAN\d+:POW:WAV )",
     # a switch move
     "switch": r"(?::?ROUT\d*(?::CHAN\d+)? A,|I1 \d|M1 \d)",
-    # a reading: trigger or fetch on any meter dialect
-    "reading": r"(?:INIT|FETC|READ|MEAS)",
+    # a reading: trigger or fetch on any meter dialect (INITn:CONTinuous is a setting, not a reading)
+    "reading": r"(?:INIT(?!\S*:CONT)|FETC|READ|MEAS)",
     # any command at all
     "any": r".",
 }
@@ -104,7 +104,7 @@ class Fault:
             raise ValueError(f"unknown phase {self.phase!r}; one of {', '.join(PHASES)} or 'any'")
         pattern = self.match if self.match is not None else PHASE_PATTERNS.get(self.phase, PHASE_PATTERNS["reading"])
         if self.match is None and self.kind == "unstable_source" and self.phase in ("reading", "reference"):
-            pattern = r"(?:INIT|READ|MEAS)"  # the light changes between readings, not between trigger and fetch
+            pattern = r"(?:INIT(?!\S*:CONT)|READ|MEAS)"  # the light changes between readings, not trigger and fetch
         self._pattern = re.compile(pattern, re.IGNORECASE)
 
     @property
@@ -204,14 +204,15 @@ class FaultInjector:
             return bytes(self._rng.integers(0x80, 0x100, 12, dtype=np.uint8)) + b"#?!"
         if kind == "truncated":
             return Partial(text[: max(1, len(text) // 2)].encode("latin-1"))
+        quote = '"' if len(text) > 1 and text.startswith('"') and text.endswith('"') else ""
+        values = text[1:-1].split(",") if quote else text.split(",")  # a quoted CSV stays quoted
         if kind in ("overrange", "underrange"):
-            values = text.split(",")
             index = min(max(hit.channel, 1), len(values)) - 1
             values[index] = OVER_RANGE if kind == "overrange" else UNDER_RANGE
-            return ",".join(values)
+            return quote + ",".join(values) + quote
         if kind == "unsettled":
             offset_db = self._wander(hit.amount_db)
-            return ",".join(_offset(value, offset_db) for value in text.split(","))
+            return quote + ",".join(_offset(value, offset_db) for value in values) + quote
         return reply
 
     def _wander(self, amount_db: float) -> float:
