@@ -204,14 +204,15 @@ class FaultInjector:
             return bytes(self._rng.integers(0x80, 0x100, 12, dtype=np.uint8)) + b"#?!"
         if kind == "truncated":
             return Partial(text[: max(1, len(text) // 2)].encode("latin-1"))
+        quote = '"' if len(text) > 1 and text.startswith('"') and text.endswith('"') else ""
+        values = text[1:-1].split(",") if quote else text.split(",")  # a quoted CSV stays quoted
         if kind in ("overrange", "underrange"):
-            values = text.split(",")
             index = min(max(hit.channel, 1), len(values)) - 1
             values[index] = OVER_RANGE if kind == "overrange" else UNDER_RANGE
-            return ",".join(values)
+            return quote + ",".join(values) + quote
         if kind == "unsettled":
             offset_db = self._wander(hit.amount_db)
-            return ",".join(_offset(value, offset_db) for value in text.split(","))
+            return quote + ",".join(_offset(value, offset_db) for value in values) + quote
         return reply
 
     def _wander(self, amount_db: float) -> float:

@@ -16,12 +16,14 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from sim_instruments.event_loop import InstrumentLoop
+from sim_instruments.scpi_commands import Call, CommandSet, ScpiError, split_program_message
 
 if TYPE_CHECKING:
     from sim_instruments.faults import FaultInjector
 
 Reply = str | bytes | None
 Handler = Callable[[re.Match[str]], Reply]
+CommandHandler = Callable[[Call], Reply]
 
 LOOPBACK = "127.0.0.1"
 
@@ -41,7 +43,12 @@ class SlotEmpty(LookupError):
 
 
 class SimulatedInstrument:
-    """A command table plus a SCPI error queue; subclasses add their dialect."""
+    """A declared command set plus a SCPI error queue; subclasses add their dialect.
+
+    Dialects declare headers as their programming guide writes them (`declare`, see
+    sim_instruments.scpi_commands). `route` (a regular expression per command) remains for
+    the non-SCPI serial dialects whose commands have no SCPI tree.
+    """
 
     idn = "Simulated,Instrument,0,0"
     error_queue_depth = 30
@@ -59,23 +66,30 @@ class SimulatedInstrument:
         self.received_at: float | None = None
         #: When the instrument started on the command being handled (received, and not busy).
         self.command_started = 0.0
-        self.errors: deque[tuple[int, str]] = deque(maxlen=self.error_queue_depth)
+        self.errors: deque[tuple[int, str]] = deque()
+        self.commands = CommandSet()
         self._table: list[tuple[re.Pattern[str], Handler]] = []
         self._dispatch_cache: dict[str, tuple[Handler, re.Match[str]]] = {}
-        self.route(r"\*IDN\?", lambda _m: self.idn)
-        self.route(r"\*CLS", lambda _m: self.errors.clear())
-        self.route(r"\*OPC\?", lambda _m: "1")
-        self.route(r"\*RST", lambda _m: self.reset())
-        self.route(r"SYST(?:em)?:ERR(?:or)?\?", lambda _m: self.pop_error())
+        # IEEE 488.2 common commands and the SCPI error queue (SCPI-1999 vol. 2, 19.7 SYSTem:ERRor).
+        self.declare("*IDN?", lambda _c: self.idn)
+        self.declare("*CLS", lambda _c: self.errors.clear())
+        self.declare("*OPC?", lambda _c: "1")
+        self.declare("*OPC", lambda _c: None)
+        self.declare("*WAI", lambda _c: None)
+        self.declare("*RST", lambda _c: self.reset())
+        self.declare(":SYSTem:ERRor[:NEXT]?", lambda _c: self.pop_error())
         self.commands_seen = 0
+
+    def declare(self, header: str, handler: CommandHandler) -> None:
+        """Serve `header`, written as the guide writes it (`:SENSe[n]:POWer:WAVelength?`)."""
+        self.commands.add(header, handler)
 
     def route(self, pattern: str, handler: Handler) -> None:
         self._table.append((re.compile(pattern + r"$", re.IGNORECASE), handler))
         self._dispatch_cache.clear()
 
     def _dispatch(self, command: str) -> tuple[Handler, re.Match[str]] | None:
-        """The first route that matches `command`; a production loop repeats a handful of
-        exact command strings, so the table scan is done once per distinct string."""
+        """The first route that matches `command`, once per distinct string."""
         found = self._dispatch_cache.get(command)
         if found is None:
             for pattern, handler in self._table:
@@ -93,6 +107,11 @@ class SimulatedInstrument:
         self.errors.clear()
 
     def push_error(self, code: int, message: str) -> None:
+        """Queue an error; a full queue keeps its oldest entries and its last becomes -350
+        "Queue overflow" (SCPI-1999 vol. 2, 19.7.3)."""
+        if len(self.errors) >= self.error_queue_depth:
+            self.errors[-1] = (-350, "Queue overflow")
+            return
         self.errors.append((code, message))
 
     def pop_error(self) -> str:
@@ -111,29 +130,51 @@ class SimulatedInstrument:
         """The reply being built carries data that is ready at `moment` (time.monotonic())."""
         self._reply_at = max(self._reply_at, moment)
 
-    def respond(self, command: str) -> tuple[Reply, float]:
-        """Act on `command` now; return the reply and the moment (time.monotonic()) the
-        instrument completes it: the reply leaves then, and the next command starts no earlier."""
+    def now(self) -> float:
+        """The moment the command being handled started (the instrument's own clock)."""
+        return self.command_started or time.monotonic()
+
+    def execute(self, command: str) -> Reply:
+        """Act on one command (no `;`); errors go to the queue and give no reply."""
+        found = self.commands.find(command)
+        if found is not None:
+            handler, call = found
+            try:
+                return handler(call)
+            except ScpiError as error:
+                self.push_error(error.code, error.message)
+                return None
+            except SlotEmpty:  # -303 is queued; any other error of a handler is a simulator bug and shows
+                return None
+        routed = self._dispatch(command)
+        if routed is None:
+            self.push_error(-113, "Undefined header")
+            return None
+        handler, match = routed
+        try:
+            return handler(match)
+        except ValueError:
+            self.push_error(-222, "Data out of range")
+            return None
+        except SlotEmpty:
+            return None
+
+    def respond(self, line: str) -> tuple[Reply, float]:
+        """Act on the program message `line` now; return the reply and the moment
+        (time.monotonic()) the instrument completes it: the reply leaves then, and the next
+        command starts no earlier. Replies of several queries in one message are joined by `;`."""
         self.commands_seen += 1
         received, self.received_at = self.received_at, None
         started = self.command_started = max(received or time.monotonic(), self._busy_until)
         self._reply_at = 0.0
-        command = command.strip()
-        found = self._dispatch(command)
-        if found is None:
-            self.push_error(-113, "Undefined header")
-            return None, 0.0
-        handler, match = found
-        try:
-            reply = handler(match)
-        except ValueError:
-            self.push_error(-222, "Data out of range")
-            return None, 0.0
-        except SlotEmpty:  # -303 is queued; any other error of a handler is a simulator bug and shows
-            return None, 0.0
-        deadline = max(started, self._reply_at)
-        if command.endswith("?"):
-            deadline += self.latency.query_round_trip_s
+        line = line.strip()
+        if ";" in line:
+            reply = _joined([part for part in map(self.execute, split_program_message(line)) if part is not None])
+        else:
+            reply = self.execute(line)
+        if reply is None:
+            return None, max(started, self._reply_at)
+        deadline = max(started, self._reply_at) + self.latency.query_round_trip_s
         return reply, deadline
 
     def handle(self, command: str) -> Reply:
@@ -141,6 +182,17 @@ class SimulatedInstrument:
         reply, deadline = self.respond(command)
         _wait_until(deadline)
         return reply
+
+
+def _joined(replies: list[str | bytes]) -> Reply:
+    """The replies of one program message, `;`-separated (IEEE 488.2, 8.4.2)."""
+    if not replies:
+        return None
+    if len(replies) == 1:
+        return replies[0]
+    if any(isinstance(part, bytes) for part in replies):
+        return b";".join(part if isinstance(part, bytes) else part.encode() for part in replies)
+    return ";".join(str(part) for part in replies)
 
 
 def _wait_until(deadline: float) -> None:

@@ -197,7 +197,9 @@ def _sim_8163_sensor(bench: VirtualBench, entry: InstrumentEntry, index: int, st
                      latency: Latency) -> SimulatedInstrument:
     sensor_slots = tuple(int(slot) for slot in _option_tuple(entry, "slots", (1,)))
     bench.add_meter_channels(entry, station, max(sensor_slots))
+    head = int(entry.options.get("channel", 1))  # a station that reads head 2 has 81635A dual heads
     return SimKeysight8163Sensor(bench.model, entry.name, sensor_slots=sensor_slots,
+                                 dual_head_slots=sensor_slots if head == 2 else (), wired_head=head,
                                  instrument_model=entry.model or "8163B",
                                  serial_number=_serial_number("MY", index), latency=latency)
 

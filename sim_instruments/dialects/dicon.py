@@ -8,6 +8,7 @@ driver's real pyserial path sees what a real port would send.
 from __future__ import annotations
 
 from sim_instruments.physics import PhysicalModel
+from sim_instruments.scpi_commands import CommandSet
 from sim_instruments.scpi_server import Latency, SimulatedInstrument
 
 
@@ -49,7 +50,7 @@ class SimDiconMems(_SimDiconSwitch):
     def __init__(self, model: PhysicalModel, *, serial_number: str = "DC00000001",
                  latency: Latency | None = None) -> None:
         super().__init__(model, latency)
-        self._table.clear()
+        self.commands = CommandSet()  # no SCPI: not even the IEEE 488.2 common commands
         self.id_text = f"DiCon,MEMS 1x{model.port_count},{serial_number},FW 2.03"
         self.route(r"ID\?", lambda _m: self.id_text)
         self.route(r"CF\?", lambda _m: f"1,{self.model.port_count}")

@@ -40,7 +40,7 @@ def test_a_reading_never_comes_back_before_averaging_time_plus_round_trip() -> N
         with link:
             for _ in range(5):
                 sent_at = time.monotonic()
-                link.sendall(b"INIT:IMM\nFETC:POW:ALL:CSV?\n")
+                link.sendall(b"INIT1:CONT 0\nINIT:IMM\nFETC:POW:ALL:CSV?\n")
                 reply = replies.readline()
                 elapsed_s = time.monotonic() - sent_at
                 assert reply.count(b",") == 3
@@ -65,7 +65,7 @@ def test_an_instrument_that_is_integrating_does_not_hold_up_another() -> None:
         slow_link, slow_replies = _connect(slow)
         quick_link, quick_replies = _connect(quick)
         with slow_link, quick_link:
-            slow_link.sendall(b"INIT:IMM\nFETC:POW:ALL:CSV?\n")
+            slow_link.sendall(b"INIT1:CONT 0\nINIT:IMM\nFETC:POW:ALL:CSV?\n")
             time.sleep(0.05)
             sent_at = time.monotonic()
             quick_link.sendall(b"*IDN?\n")
@@ -85,7 +85,7 @@ def test_commands_on_one_link_complete_in_order() -> None:
     try:
         link, replies = _connect(server)
         with link:
-            link.sendall(b"INIT:IMM\nFETC:POW:ALL:CSV?\n*IDN?\nSYST:ERR?\n")
+            link.sendall(b"INIT1:CONT 0\nINIT:IMM\nFETC:POW:ALL:CSV?\n*IDN?\nSYST:ERR?\n")
             assert replies.readline().count(b",") == 3
             assert replies.readline().startswith(b"Keysight")
             assert replies.readline().strip() == b'+0,"No error"'

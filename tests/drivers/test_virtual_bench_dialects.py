@@ -124,4 +124,4 @@ def test_a_fault_inside_the_simulator_is_not_mistaken_for_an_empty_slot(monkeypa
 
         monkeypatch.setattr(meter.model, "read_meter_w", broken)
         with pytest.raises(KeyError, match="model bug"):
-            meter.handle("INIT:IMM")
+            meter.handle("READ:POW:ALL?")  # measures at once, whatever the trigger state
