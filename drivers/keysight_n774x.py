@@ -66,6 +66,8 @@ class N774xOptions:
     binary_big_endian: bool = field(default=False, metadata=option("binary blocks big-endian"))
     byte_order: Literal["little", "big"] | None = field(default=None, metadata=option(
         "binary blocks' byte order", choices=("little", "big")))
+    compound_trigger: bool = field(default=True, metadata=option(
+        "trigger every slot in one program message (`;`-separated); false: one line per slot"))
 
 
 @dataclass(frozen=True)
@@ -92,14 +94,15 @@ class KeysightN774x(CachedMeterSettings, ScpiInstrument):
     power_range = Setting("SENS{slot}:POW:RANG {range_dbm:g}DBM", f"{GUIDE}, SENSe subtree")
     wavelength = Setting("SENS{slot}:POW:WAV {wavelength}", f"{GUIDE}, SENSe subtree")
     averaging_time = Setting("SENS{slot}:POW:ATIM {averaging}", f"{GUIDE}, SENSe subtree")
-    trigger_slot = Action("INIT{slot}:IMM", f"{GUIDE}, INITiate subtree: one measurement for slot [n]")
+    trigger_slot = Action(":INIT{slot}:IMM", f"{GUIDE}, INITiate subtree: one measurement for slot [n]")
     fetch_all_csv = Measurement("FETC:POW:ALL:CSV?", parse_csv_values,
                                 f"{GUIDE}, FETCh subtree: the previous software trigger's values, W")
     read_all_binary = Measurement("READ:POW:ALL?", source=f"{GUIDE}, READ subtree: triggers by itself")
 
     def __init__(self, resource: Any, *, slots: tuple[int, ...] | None = None,
                  range_dbm: float | None = None, binary_read: bool = False,
-                 binary_big_endian: bool = False, byte_order: str | None = None, **kwargs: Any) -> None:
+                 binary_big_endian: bool = False, byte_order: str | None = None, compound_trigger: bool = True,
+                 **kwargs: Any) -> None:
         super().__init__(resource, **kwargs)
         available = SLOT_COUNT.get(self.identity.model, 8)
         self.slots = tuple(slots) if slots else tuple(range(1, available + 1))
@@ -115,7 +118,10 @@ class KeysightN774x(CachedMeterSettings, ScpiInstrument):
         self.binary_big_endian = binary_big_endian if byte_order is None else byte_order == "big"
         self._slot_index = np.array([slot - 1 for slot in self.slots], dtype=np.intp)
         self._all_slots = self.slots == tuple(range(1, available + 1))
-        self._triggers = self.trigger_slot.each("slot", self.slots)
+        # One program message triggers every slot used at the same moment (SCPI-1999 vol. 1,
+        # 6.2.4: commands separated by `;`, each rooted by its leading colon), in one write.
+        triggers = self.trigger_slot.each("slot", self.slots)
+        self._triggers = [";".join(triggers)] if compound_trigger else triggers
         self._wavelength_nm: float | None = None
         self._averaging_time_s: float | None = None
         self._setup_done = False
@@ -154,7 +160,8 @@ class KeysightN774x(CachedMeterSettings, ScpiInstrument):
         return not self.binary_read
 
     def trigger(self) -> None:
-        """One measurement on every slot used (`INITn:IMM` each: a bare `INIT:IMM` is slot 1 only)."""
+        """One measurement on every slot used (`:INITn:IMM` each, a bare `INIT:IMM` being slot 1
+        only), in one program message unless `compound_trigger` is off."""
         if self.binary_read:
             return  # READ:POW:ALL? starts its own measurement
         for command in self._triggers:

@@ -129,7 +129,12 @@ class ScpiInstrument(ErrorQueue, LineTransport):
 
     def _refuse_if_replaced(self) -> None:
         if self.replaced_by is not None:
-            raise InstrumentReplacedError(self.name, "*IDN?", replaced_text(self.identity, self.replaced_by))
+            raise InstrumentReplacedError(self.name, "*IDN?", self.replacement_text())
+
+    def replacement_text(self) -> str:
+        """What the operator is told once `replaced_by` is set (another unit answers here)."""
+        assert self.replaced_by is not None
+        return replaced_text(self.identity, self.replaced_by)
 
     def reconnect(self) -> None:
         """Open a fresh session, verify the identity, restore the last configuration.
