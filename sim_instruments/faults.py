@@ -47,8 +47,8 @@ PHASE_PATTERNS: dict[str, str] = {
     "configure": r"(?:SENS\d*:POW:WAV |:?SOUR\d*(?::CHAN\d+)?:WAV |SENS:CORR:WAV |:?SENS\d+:CHAN\d+:POW:WAV )",
     # a switch move
     "switch": r"(?::?ROUT\d*(?::CHAN\d+)? A,|I1 \d|M1 \d)",
-    # a reading: trigger or fetch on any meter dialect
-    "reading": r"(?:INIT|FETC|READ|MEAS)",
+    # a reading: trigger or fetch on any meter dialect (INITn:CONTinuous is a setting, not a reading)
+    "reading": r"(?:INIT(?!\S*:CONT)|FETC|READ|MEAS)",
     # any command at all
     "any": r".",
 }
@@ -104,7 +104,7 @@ class Fault:
             raise ValueError(f"unknown phase {self.phase!r}; one of {', '.join(PHASES)} or 'any'")
         pattern = self.match if self.match is not None else PHASE_PATTERNS.get(self.phase, PHASE_PATTERNS["reading"])
         if self.match is None and self.kind == "unstable_source" and self.phase in ("reading", "reference"):
-            pattern = r"(?:INIT|READ|MEAS)"  # the light changes between readings, not between trigger and fetch
+            pattern = r"(?:INIT(?!\S*:CONT)|READ|MEAS)"  # the light changes between readings, not trigger and fetch
         self._pattern = re.compile(pattern, re.IGNORECASE)
 
     @property

@@ -288,6 +288,7 @@ class PhysicalModel:
             launch_loss_db if launch_loss_db is not None
             else np.random.default_rng(seed + 1).uniform(0.1, 0.3, port_count))
         self.channels: dict[tuple[str, int], MeterChannel] = {}
+        self._meter_channels: dict[str, list[MeterChannel]] = {}
         self.dut: SimulatedCable | None = None
         self.noise_db_at_1ms = noise_db_at_1ms
         self.floor_dbm = floor_dbm
@@ -308,6 +309,7 @@ class PhysicalModel:
 
     def add_meter(self, meter: str, receive_positions: Sequence[int | None]) -> None:
         with self.lock:
+            self._meter_channels.pop(meter, None)
             for slot, position in enumerate(receive_positions, start=1):
                 self.channels[(meter, slot)] = MeterChannel(meter, slot, position)
 
@@ -347,7 +349,10 @@ class PhysicalModel:
         with self.lock:
             arriving = self._received_dbm_by_position()
             brightest_dbm = max(arriving.values(), default=None)
-            channels = [self.channels[key] for key in sorted(key for key in self.channels if key[0] == meter)]
+            channels = self._meter_channels.get(meter)
+            if channels is None:  # slot order, found once per meter (the hot path of every reading)
+                channels = self._meter_channels[meter] = [
+                    self.channels[key] for key in sorted(key for key in self.channels if key[0] == meter)]
             source_nm = self.source.wavelength_nm
             level_dbm, noise_db = [], []
             for channel in channels:  # plain floats: numpy scalars cost more than they save here

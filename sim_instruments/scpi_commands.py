@@ -2,12 +2,12 @@
 
 A dialect declares `":SENSe[n]:POWer:WAVelength"` (mnemonics with their short form in capitals,
 `[n]` a numeric suffix defaulting to 1, `[:NODE]` an optional node, a trailing `?` for a query)
-and the matcher accepts what IEEE 488.2 / SCPI-1999 (vol. 1, ch. 6 "Program headers") let a
+and the matcher accepts what IEEE 488.2 / SCPI-1999 (program headers) let a
 controller send: the long or the short form of each mnemonic, in any case, with or without
 the leading colon, the optional nodes present or absent, and the suffix given or omitted.
 Intermediate spellings (`WAVEL`) are not SCPI and are refused.
 
-One program message may carry several commands separated by `;` (SCPI-1999 vol. 1, 6.2.4);
+One program message may carry several commands separated by `;` (SCPI-1999, program messages);
 the matcher treats each as rooted at the top of the tree (a simplification: the relative
 header path rule is not modelled, see docs/instrument-behaviour.md).
 
@@ -43,7 +43,8 @@ class Call:
     query: bool
 
     def suffix(self, index: int = 0) -> int:
-        return self.suffixes[index]
+        """Numeric suffix `index` of the header; 1 where the header has no such node."""
+        return self.suffixes[index] if index < len(self.suffixes) else 1
 
     def parameter(self, index: int = 0) -> str:
         """Parameter `index`; a missing one is SCPI error -109."""
@@ -67,12 +68,15 @@ def _mnemonic_regex(mnemonic: str) -> str:
 
 def compile_header(pattern: str) -> tuple[re.Pattern[str], int, tuple[int, ...]]:
     """The regular expression of a declared header, how many suffix groups it has, and the
-    default of each (1: the guides' "missing [n] means 1")."""
+    default of each (1: the guides' "missing [n] means 1"). The expression matches a header
+    written from the root (`:SENS1:POW:WAV`); `CommandSet.find` roots a header sent without
+    its leading colon, so a leading optional node (`[:SOURce[n]]`) needs no special case."""
+    if pattern.startswith("*"):  # common commands have one form and no tree
+        return re.compile(re.escape(pattern.upper()) + "$", re.IGNORECASE), 0, ()
     parts: list[str] = []
     suffix_count = 0
     position = 0
-    text = pattern.lstrip(":")
-    first = True
+    text = pattern
     while position < len(text):
         match = _TOKEN.match(text, position)
         if match is None:
@@ -92,11 +96,10 @@ def compile_header(pattern: str) -> tuple[re.Pattern[str], int, tuple[int, ...]]
             parts.append(rf"(?P<s{suffix_count}>\d+)?")
             suffix_count += 1
         elif mnemonic is not None:
-            parts.append(("" if first else ":") + _mnemonic_regex(mnemonic))
+            parts.append(":" + _mnemonic_regex(mnemonic))
         elif query is not None:
             parts.append(r"\?")
-        first = False
-    return re.compile(":?" + "".join(parts) + "$", re.IGNORECASE), suffix_count, (1,) * suffix_count
+    return re.compile("".join(parts) + "$", re.IGNORECASE), suffix_count, (1,) * suffix_count
 
 
 def split_parameters(text: str) -> tuple[str, ...]:
@@ -146,12 +149,14 @@ class CommandSet:
     def __init__(self) -> None:
         self._table: list[tuple[re.Pattern[str], int, tuple[int, ...], Handler]] = []
         self._cache: dict[str, tuple[Handler, tuple[int, ...]] | None] = {}
+        self._calls: dict[str, tuple[Handler, Call]] = {}
 
     def add(self, header: str, handler: Handler) -> None:
         """Declare `header` (as the guide writes it, `?` for a query form)."""
         regex, count, defaults = compile_header(header)
         self._table.append((regex, count, defaults, handler))
         self._cache.clear()
+        self._calls.clear()
 
     def _resolve(self, header: str) -> tuple[Handler, tuple[int, ...]] | None:
         for regex, count, defaults, handler in self._table:
@@ -163,7 +168,14 @@ class CommandSet:
         return None
 
     def find(self, command: str) -> tuple[Handler, Call] | None:
-        """The handler of `command` and the parsed call, or None (SCPI: -113 Undefined header)."""
+        """The handler of `command` and the parsed call, or None (SCPI: -113 Undefined header).
+
+        A production loop repeats a handful of exact command strings: their parsed calls are
+        kept (bounded), so a repeated command costs one dictionary lookup."""
+        try:
+            return self._calls[command]
+        except KeyError:
+            pass
         header, _, rest = command.strip().partition(" ")
         if "\t" in header:
             header, _, more = header.partition("\t")
@@ -172,16 +184,19 @@ class CommandSet:
         try:
             found = self._cache[key]
         except KeyError:
-            found = self._resolve(header)
+            found = self._resolve(key if key.startswith((":", "*")) else ":" + key)
             if len(self._cache) < 4096:  # headers carry suffixes; bounded all the same
                 self._cache[key] = found
         if found is None:
             return None
         handler, suffixes = found
-        return handler, Call(header, suffixes, split_parameters(rest), header.endswith("?"))
+        result = handler, Call(header, suffixes, split_parameters(rest), header.endswith("?"))
+        if len(self._calls) < 4096:  # commands carry free values
+            self._calls[command] = result
+        return result
 
 
-# -- parameter parsing shared by the dialects (SCPI-1999 vol. 1, 7.2 "Decimal numeric program data") --------
+# -- parameter parsing shared by the dialects (SCPI-1999, decimal numeric program data) ----------------
 _NUMBER = re.compile(r"([+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)\s*([A-Za-z]*)$")
 
 
@@ -202,7 +217,7 @@ def number_with_unit(text: str, scales: dict[str, float], default_scale: float =
 
 
 def boolean(text: str) -> bool:
-    """SCPI boolean program data: 0|1|OFF|ON (SCPI-1999 vol. 1, 7.3)."""
+    """SCPI boolean program data: 0|1|OFF|ON (SCPI-1999)."""
     value = text.strip().upper()
     if value in ("1", "ON"):
         return True

@@ -70,7 +70,7 @@ class SimulatedInstrument:
         self.commands = CommandSet()
         self._table: list[tuple[re.Pattern[str], Handler]] = []
         self._dispatch_cache: dict[str, tuple[Handler, re.Match[str]]] = {}
-        # IEEE 488.2 common commands and the SCPI error queue (SCPI-1999 vol. 2, 19.7 SYSTem:ERRor).
+        # IEEE 488.2 common commands and the SCPI error queue (SCPI-1999, SYSTem:ERRor).
         self.declare("*IDN?", lambda _c: self.idn)
         self.declare("*CLS", lambda _c: self.errors.clear())
         self.declare("*OPC?", lambda _c: "1")
@@ -108,7 +108,7 @@ class SimulatedInstrument:
 
     def push_error(self, code: int, message: str) -> None:
         """Queue an error; a full queue keeps its oldest entries and its last becomes -350
-        "Queue overflow" (SCPI-1999 vol. 2, 19.7.3)."""
+        "Queue overflow" (SCPI-1999, SYSTem:ERRor)."""
         if len(self.errors) >= self.error_queue_depth:
             self.errors[-1] = (-350, "Queue overflow")
             return
@@ -185,7 +185,7 @@ class SimulatedInstrument:
 
 
 def _joined(replies: list[str | bytes]) -> Reply:
-    """The replies of one program message, `;`-separated (IEEE 488.2, 8.4.2)."""
+    """The replies of one program message, `;`-separated (IEEE 488.2 response message syntax)."""
     if not replies:
         return None
     if len(replies) == 1:

@@ -1,8 +1,9 @@
 """Simulated multi-wavelength SCPI sources: the generic templated source and the EXFO IQS module.
 
-The command table is built from the same templates the driver is configured
-with, so a station that describes a new source by its command strings runs on
-the virtual bench unchanged.
+The generic source has no manual: its command table is built from the templates
+the station describes it by, so a new source runs on the virtual bench unchanged
+(it witnesses the station's description, not an instrument). The EXFO module is
+declared from EXFO's IQS light-source manuals.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import string
 from collections.abc import Mapping
 
 from sim_instruments.physics import PhysicalModel
+from sim_instruments.scpi_commands import Call, ScpiError, boolean, number_with_unit
 from sim_instruments.scpi_server import Latency, SimulatedInstrument
 
 DEFAULT_TEMPLATES = {"wavelength_command": "SOUR:WAV {wavelength_nm:g}NM", "output_command": "OUTP:STAT {state}",
@@ -80,15 +82,55 @@ class SimGenericScpiSource(SimulatedInstrument):
             self.model.source.output_on = False
 
 
-class SimExfoIqsSource(SimGenericScpiSource):
-    """An IQS platform with a source module behind `LINS<n>:`; `*RST` turns the source off."""
+class SimExfoIqsSource(SimulatedInstrument):
+    """An IQS platform with a light source module behind `LINS<n>:` (none when `lins` is 0).
+
+    EXFO IQS-2150 / IQS-2600B user manuals, "SCPI Command Reference": `:SOURce[1..n]:POWer:STATe`
+    takes ON|OFF|1|0, its query answers NR1 (0 or 1), and *RST sets the source off. The
+    `LINS<n>:` module prefix and the wavelength command are unverified (docs/instrument-behaviour.md).
+    """
 
     def __init__(self, model: PhysicalModel, *, lins: int = 1, instrument_model: str = "IQS-600",
                  serial_number: str = "EX000001", wavelengths_nm: tuple[float, ...] = (1310.0, 1550.0),
                  latency: Latency | None = None) -> None:
-        prefix = f"LINS{lins}:" if lins else ""
-        templates = {"wavelength_command": prefix + "SOUR:WAV {wavelength_nm:g}NM",
-                     "output_command": prefix + "SOUR:POW:STAT {state}", "output_query": prefix + "SOUR:POW:STAT?",
-                     "on_value": "ON", "off_value": "OFF"}
-        super().__init__(model, idn=f"EXFO Inc.,{instrument_model},{serial_number},6.1.0",
-                         wavelengths_nm=wavelengths_nm, templates=templates, latency=latency)
+        super().__init__(latency)
+        self.model = model
+        self.idn = f"EXFO Inc.,{instrument_model},{serial_number},6.1.0"
+        self.wavelengths_nm = tuple(float(w) for w in wavelengths_nm)
+        prefix = ":LINS[l]" if lins else ""
+        self.lins = lins
+        self.declare(f"{prefix}:SOURce[n]:POWer:STATe", self._set_output)
+        self.declare(f"{prefix}:SOURce[n]:POWer:STATe?", lambda call: (self._module(call),
+                                                                      str(int(self.model.source.output_on)))[1])
+        self.declare(f"{prefix}:SOURce[n]:WAVelength", self._set_wavelength)
+        self.declare(f"{prefix}:SOURce[n]:WAVelength?",
+                     lambda call: (self._module(call), f"{self.model.source.wavelength_nm * 1e-9:+.8E}")[1])
+
+    def _module(self, call: Call) -> None:
+        if self.lins and call.suffix(0) != self.lins:
+            raise ScpiError(-303, "Module slot empty or slot extension empty")
+
+    def _set_output(self, call: Call) -> None:
+        self._module(call)
+        enabled = boolean(call.parameter())
+        with self.model.lock:
+            turned_on = enabled and not self.model.source.output_on
+            self.model.source.output_on = enabled
+        if turned_on and self.latency.laser_on_s:
+            self.busy_for(self.latency.laser_on_s)
+
+    def _set_wavelength(self, call: Call) -> None:
+        self._module(call)
+        wavelength_nm = round(number_with_unit(call.parameter(), {"NM": 1.0, "UM": 1e3, "M": 1e9}, 1e9), 3)
+        if wavelength_nm not in self.wavelengths_nm:
+            raise ScpiError(-222, "Data out of range")
+        with self.model.lock:
+            changed = self.model.source.wavelength_nm != wavelength_nm
+            self.model.source.wavelength_nm = wavelength_nm
+        if changed and self.latency.wavelength_change_s:
+            self.busy_for(self.latency.wavelength_change_s)
+
+    def reset(self) -> None:
+        super().reset()
+        with self.model.lock:  # "*RST sets the optical source to OFF"
+            self.model.source.output_on = False

@@ -5,8 +5,10 @@ Written from the 8163A/B, 8164A/B, 8166A/B Mainframes Programming Guide as quote
 docs/instrument-behaviour.md, never from our driver:
 
 - `:SENSe[n][:CHANnel[m]]:POWer:...` addresses slot n, head m (missing suffixes are 1);
-- on a dual-head module, INITiate:CONTinuous, ATIMe and RANGe:AUTO "can only be sent to
-  master channel" (head 1) and apply to both heads; sent to head 2 they give an error;
+- on a dual-head module (81635A) head 1 is the master: the heads share one trigger system,
+  and INITiate:CONTinuous, ATIMe (also its query), RANGe:AUTO and the zero "can only be sent
+  to master channel" and act on both heads; sent to head 2 they give an error. The range
+  itself is per head ("master and slave channels are independent"), rounded to 10 dB;
 - power-on: continuous measurement, auto range, dBm; wavelength query replies in m;
 - `:READ[n][:CHANnel[m]]:POWer?` triggers itself; `:INITiate` + `:FETCh` return the
   triggered value; a slot that is not triggered keeps its previous value;
@@ -36,18 +38,18 @@ NOT_MASTER_ERROR = (-306, "Command can only be sent to master channel")
 @dataclass
 class HeadState:
     unit_w: bool = False
+    range_dbm: float = 0.0
     reading_w: float | None = None
     ready_at: float = 0.0
 
 
 @dataclass
 class ModuleState:
-    """A sensor module: its trigger and range settings are the master head's, shared by both heads."""
+    """A sensor module: trigger system and range mode are the master head's, shared by both heads."""
 
     heads: dict[int, HeadState]
     continuous: bool = True
     auto_range: bool = True
-    range_dbm: float = 0.0
 
 
 class SimKeysight8163Sensor(SimulatedInstrument):
@@ -72,16 +74,16 @@ class SimKeysight8163Sensor(SimulatedInstrument):
         declare(f"{head}:WAVelength", self._set_wavelength)
         declare(f"{head}:WAVelength?", lambda call: f"{self._channel(call).wavelength_nm * 1e-9:+.8E}")
         declare(f"{head}:ATIMe", self._set_averaging)
-        declare(f"{head}:ATIMe?", lambda call: f"{self._channel(call).averaging_time_s:+.8E}")
+        declare(f"{head}:ATIMe?", lambda call: (self._master(call), f"{self._channel(call).averaging_time_s:+.8E}")[1])
         declare(f"{head}:UNIT", self._set_unit)
         declare(f"{head}:UNIT?", lambda call: str(int(self._head(call).unit_w)))
         declare(f"{head}:RANGe:AUTO", self._set_auto_range)
-        declare(f"{head}:RANGe:AUTO?", lambda call: str(int(self._module(call).auto_range)))
+        declare(f"{head}:RANGe:AUTO?", lambda call: str(int(self._master(call).auto_range)))
         declare(f"{head}:RANGe[:UPPer]", self._set_range)
-        declare(f"{head}:RANGe[:UPPer]?", lambda call: f"{self._module(call).range_dbm:+.8E}")
-        declare(":SENSe[n][:CHANnel[m]]:CORRection:COLLect:ZERO", lambda call: (self._head(call), None)[1])
+        declare(f"{head}:RANGe[:UPPer]?", lambda call: f"{self._head(call).range_dbm:+.8E}")
+        declare(":SENSe[n][:CHANnel[m]]:CORRection:COLLect:ZERO", lambda call: (self._master(call), None)[1])
         declare(":INITiate[n][:CHANnel[m]]:CONTinuous", self._set_continuous)
-        declare(":INITiate[n][:CHANnel[m]]:CONTinuous?", lambda call: str(int(self._module(call).continuous)))
+        declare(":INITiate[n][:CHANnel[m]]:CONTinuous?", lambda call: str(int(self._master(call).continuous)))
         declare(":INITiate[n][:CHANnel[m]][:IMMediate]", self._initiate)
         declare(":FETCh[n][:CHANnel[m]][:SCALar]:POWer[:DC]?", self._fetch)
         declare(":READ[n][:CHANnel[m]][:SCALar]:POWer[:DC]?", self._read)
@@ -151,12 +153,13 @@ class SimKeysight8163Sensor(SimulatedInstrument):
         self._master(call).auto_range = boolean(call.parameter())
 
     def _set_range(self, call: Call) -> None:
-        module = self._module(call)
+        head = self._head(call)
         range_dbm = number_with_unit(call.parameter(), {"DBM": 1.0})
-        if not min(RANGES_DBM) <= range_dbm <= max(RANGES_DBM):
+        if not min(RANGES_DBM) - 5 < range_dbm < max(RANGES_DBM) + 5:
             raise ScpiError(-222, "Data out of range")
-        module.range_dbm = min(RANGES_DBM, key=lambda step: abs(step - range_dbm))
-        module.auto_range = False
+        # "rounded to the closest multiple of 10, because the range changes at 10 dBm intervals"
+        head.range_dbm = min(RANGES_DBM, key=lambda step: abs(step - range_dbm))
+        self.modules[self._address(call)[0]].auto_range = False
 
     # -- measurement -------------------------------------------------------------------
     def _measure(self, slot: int) -> None:
@@ -166,8 +169,9 @@ class SimKeysight8163Sensor(SimulatedInstrument):
         dark_w = 10 ** (self.model.floor_dbm / 10) * 1e-3
         averaging_s = self.model.channels[(self.name, slot)].averaging_time_s
         for number, head in module.heads.items():
-            value = power_w if number == self.wired_head or len(module.heads) == 1 else dark_w
-            if not module.auto_range and value > 10 ** ((module.range_dbm + 3) / 10) * 1e-3:
+            wired = number == self.wired_head or len(module.heads) == 1
+            value = power_w if wired else dark_w * abs(float(self.model.rng.standard_normal()))
+            if not module.auto_range and value > 10 ** ((head.range_dbm + 3) / 10) * 1e-3:
                 value = OUT_OF_RANGE_W
             head.reading_w = value
             head.ready_at = self.now() + averaging_s

@@ -61,12 +61,20 @@ def test_dual_head_master_channel_commands_are_refused_on_the_slave(connect: Con
     assert errors(sensor) == []
 
 
-def test_master_settings_apply_to_both_heads(connect: Connect) -> None:
-    sensor = connect(_sensor(dual=True))
-    sensor.write(":INIT2:CHAN1:CONT 0")
-    assert sensor.query(":INIT2:CHAN2:CONT?").strip() == "0"
-    sensor.write(":SENS2:CHAN1:POW:RANG:AUTO 0")
-    assert sensor.query(":SENS2:CHAN2:POW:RANG:AUTO?").strip() == "0"
+def test_heads_share_the_master_trigger_but_keep_their_own_range(connect: Connect) -> None:
+    instrument = _sensor(dual=True)
+    sensor = connect(instrument)
+    sensor.write(":INIT2:CHAN1:CONT 0")  # both heads now wait for triggers
+    sensor.write(":SENS2:CHAN2:POW:UNIT 1")
+    before = float(sensor.query(":FETC2:CHAN2:POW?"))
+    assert float(sensor.query(":FETC2:CHAN2:POW?")) == before
+    sensor.write(":INIT2:CHAN1:IMM")  # the master's trigger measures the slave too
+    assert float(sensor.query(":FETC2:CHAN2:POW?")) != before
+    sensor.write(":SENS2:CHAN2:POW:RANG -24DBM")  # per head, rounded to 10 dB
+    assert float(sensor.query(":SENS2:CHAN2:POW:RANG?")) == -20.0
+    assert float(sensor.query(":SENS2:CHAN1:POW:RANG?")) == 0.0
+    sensor.write(":SENS2:CHAN2:POW:ATIM?")  # the averaging time is the master's, even to ask
+    assert errors(sensor) == ['-306,"Command can only be sent to master channel"']
 
 
 def test_an_empty_slot_or_head_is_303(connect: Connect) -> None:
