@@ -251,6 +251,8 @@ def hand_loop_readings(config: StationConfig, recipe: Recipe, sim: SimProcess,
         link.read_termination = link.write_termination = "\n"
     meter_slots = [list(entry.options.get("slots", range(1, 9))) for entry in meters]
     source_slot = int(config.instrument("source")[0].options.get("slot", 1))
+    triggers = [(";".join(f":INIT{slot}:IMM" for slot in slots) + "\nFETC:POW:ALL:CSV?\n").encode("ascii")
+                for slots in meter_slots]
     ports = [config.launch_ports[p - 1] for p in fiber_positions(recipe.fiber_count)]
     wavelengths = list(recipe.wavelengths_nm)
     tolerance = 10 ** (config.timing.settle_tolerance_db / 10)
@@ -259,7 +261,8 @@ def hand_loop_readings(config: StationConfig, recipe: Recipe, sim: SimProcess,
     try:
         for link, slots in zip(meter_links, meter_slots, strict=True):  # once, like the toolkit's cache
             for slot in slots:
-                for command in (f"SENS{slot}:POW:ATIM {config.timing.averaging_time_s * 1e3:g}ms",):
+                averaging = f"{config.timing.averaging_time_s * 1e3:g}ms"
+                for command in (f"INIT{slot}:CONT 0", f"SENS{slot}:POW:ATIM {averaging}"):
                     link.write(command)
                     link.query("SYST:ERR?")
         source.write(f":SOUR{source_slot}:CHAN1:POW:STAT 1")
@@ -286,11 +289,11 @@ def hand_loop_readings(config: StationConfig, recipe: Recipe, sim: SimProcess,
                         at_port = port
                     previous: list[float] | None = None
                     while True:
-                        for link in meter_links:
-                            link.write("INIT:IMM")
-                        for link in meter_links:
-                            link.write("FETC:POW:ALL:CSV?")
-                        current = [float(v) for link in meter_links for v in link.read().split(",")]
+                        # Every slot triggered in one program message, sent with the fetch in one
+                        # write (public pyvisa cannot set TCP_NODELAY on a pyvisa-py socket).
+                        for link, trigger in zip(meter_links, triggers, strict=True):
+                            link.write_raw(trigger)
+                        current = [float(v) for link in meter_links for v in link.read().strip('"').split(",")]
                         readings += 1
                         if previous is not None:
                             lit = [(a, b) for a, b in zip(previous, current, strict=True)

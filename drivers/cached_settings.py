@@ -52,6 +52,11 @@ class SplitMoveSwitch(CachedSwitch):
     _move_target: int | None = None  # sent by begin_select, not confirmed yet
     _reply_owed = False  # the completion query's reply is still on the link
 
+    @property
+    def move_under_way(self) -> int | None:
+        """The port a move sent by `begin_select` goes to, until `end_select` confirms it."""
+        return self._move_target
+
     def begin_select(self, launch_position: int) -> None:
         if not 1 <= launch_position <= self._port_count:
             raise ValueError(f"{self.name}: port {launch_position} outside 1..{self._port_count}")

@@ -7,6 +7,7 @@ the procedures vendor-neutral is what lets a lab mix models on one bench.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
@@ -100,3 +101,112 @@ class OpticalSwitch(Protocol):
     def identities(self) -> list[InstrumentIdentity]: ...
 
     def select(self, launch_position: int) -> None: ...
+
+
+# -- capabilities beyond read/configure/select: what the procedures may use where a driver has it.
+# Checked with `isinstance` (runtime-checkable protocols): a procedure never probes a driver
+# for a method by name, and never reads a driver's private state.
+
+
+@runtime_checkable
+class TriggeredMeter(Protocol):
+    """A meter that starts a reading (`trigger`) and returns it (`fetch`) in two steps, so
+    that work in between overlaps the integration."""
+
+    @property
+    def channel_count(self) -> int: ...
+
+    def identities(self) -> list[InstrumentIdentity]: ...
+
+    def configure(self, wavelength_nm: float, averaging_time_s: float) -> None: ...
+
+    def trigger(self) -> None: ...
+
+    def fetch(self) -> PowerReadings: ...
+
+
+@runtime_checkable
+class SplitFetchMeter(Protocol):
+    """A meter whose fetch query can be sent now (`begin_fetch`, True if it was) and its reply
+    read later (`end_fetch`): several meters' replies then travel at the same time."""
+
+    def begin_fetch(self) -> bool: ...
+
+    def end_fetch(self) -> PowerReadings: ...
+
+
+@runtime_checkable
+class PipelinedMeter(Protocol):
+    """A (group of) meter(s) whose fetch is sent (`request`) and read (`collect`) apart;
+    `reply_owed` is True between the two."""
+
+    def request(self) -> None: ...
+
+    def collect(self) -> PowerReadings: ...
+
+    @property
+    def reply_owed(self) -> bool: ...
+
+
+@runtime_checkable
+class QueuedTriggers(Protocol):
+    """A meter that takes a trigger while a fetch reply is still owed (`queues_triggers`), and
+    says whether the trigger it was given is still armed (a reconnect loses it)."""
+
+    @property
+    def queues_triggers(self) -> bool: ...
+
+    @property
+    def trigger_armed(self) -> bool: ...
+
+
+@runtime_checkable
+class SelectiveMeter(Protocol):
+    """A meter group that can leave out the meters carrying none of the channels in use."""
+
+    def read_only(self, channels: Iterable[int] | None) -> None: ...
+
+
+@runtime_checkable
+class SplitMove(Protocol):
+    """A switch whose move is sent now (`begin_select`) and confirmed later (`end_select`)."""
+
+    def begin_select(self, launch_position: int) -> None: ...
+
+    def end_select(self) -> None: ...
+
+    @property
+    def move_under_way(self) -> int | None: ...
+
+
+@runtime_checkable
+class HasErrorQueue(Protocol):
+    """An instrument with an error queue: drained after a cable, or asked ahead of reading
+    (`request_errors` True if it sent the query; `collect_errors` reads the reply)."""
+
+    name: str
+
+    @property
+    def has_error_queue(self) -> bool: ...
+
+    def drain_errors(self) -> list[tuple[int, str]]: ...
+
+    def request_errors(self) -> bool: ...
+
+    def collect_errors(self) -> list[tuple[int, str]]: ...
+
+
+@runtime_checkable
+class Linked(Protocol):
+    """An instrument (or group) that says which VISA resources it talks through; empty when
+    unknown. Instruments sharing one are commanded one after the other."""
+
+    @property
+    def links(self) -> frozenset[str]: ...
+
+
+@runtime_checkable
+class OutputStateSource(Protocol):
+    """A source that reports whether its output is on."""
+
+    def output_enabled(self) -> bool: ...

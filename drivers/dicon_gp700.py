@@ -21,6 +21,7 @@ class DiconGP700(CachedSwitch, SerialInstrument):
 
     models = ("GP700",)
     error_query = "err?"
+    asks_errors_ahead = False  # `err?` holds one code, read by `drain_errors`
     baud_rate = 9600
     read_termination = "\n"
     write_termination = "\r"

@@ -7,23 +7,24 @@ virtual bench; the driver code is the same in all three.
 
 from __future__ import annotations
 
-import socket
 from typing import Any
 
 import pyvisa
-from pyvisa import constants
 
 from drivers.dicon_gp700 import DiconGP700
 from drivers.dicon_mems import DiconMems
 from drivers.errors import InstrumentTimeout, WrongInstrumentError
 from drivers.exfo_iqs_source import ExfoIqsSource
 from drivers.generic_scpi_source import GenericScpiSource
+from drivers.identity import parse_identity
 from drivers.keysight_816x_source import Keysight816xSource
 from drivers.keysight_8163_sensor import Keysight8163Sensor
 from drivers.keysight_n773x import KeysightN773x
 from drivers.keysight_n774x import KeysightN774x
-from drivers.scpi import ScpiInstrument, parse_identity
+from drivers.options import check_options
+from drivers.scpi import ScpiInstrument
 from drivers.thorlabs_pm100 import ThorlabsPM100
+from drivers.transport import disable_nagle
 
 # Order matters for "auto": the first driver whose `models` lists the *IDN?
 # model wins. 816x mainframes carry sources and sensors alike, so "auto" opens
@@ -53,25 +54,12 @@ def driver_for_model(model: str) -> str:
     raise KeyError(model)
 
 
-def disable_nagle(resource: Any) -> None:
-    """Send each command at once on raw SCPI sockets.
-
-    With Nagle's algorithm a command without a reply (`INIT:IMM`) holds back the
-    next one until the peer's delayed ACK, about 40 ms: more than the whole
-    measurement. pyvisa-py's SOCKET sessions do not expose VI_ATTR_TCPIP_NODELAY,
-    so its socket is set directly.
-    """
-    if "::SOCKET" not in str(getattr(resource, "resource_name", "")).upper():
-        return
-    try:
-        resource.set_visa_attribute(constants.ResourceAttribute.tcpip_nodelay, constants.VI_TRUE)
-        return
-    except Exception:  # noqa: BLE001 - not supported by this backend; try its socket
-        pass
-    session = getattr(resource.visalib, "sessions", {}).get(resource.session)
-    interface = getattr(session, "interface", None)
-    if isinstance(interface, socket.socket):
-        interface.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+def driver_options(driver: str, options: dict[str, Any], where: str) -> dict[str, Any]:
+    """`options` checked against driver `driver`'s typed options (see `drivers.options`)."""
+    options_type = getattr(DRIVERS[driver], "Options", None)
+    if options_type is None:
+        return options
+    return check_options(options_type, options, f"{where} (driver {driver!r})")
 
 
 def open_resource(resource_manager: pyvisa.ResourceManager, address: str, timeout_s: float) -> Any:
@@ -84,8 +72,15 @@ def open_resource(resource_manager: pyvisa.ResourceManager, address: str, timeou
 def open_instrument(resource_manager: pyvisa.ResourceManager, *, driver: str, address: str,
                     name: str = "", model: str = "", timeout_s: float = 5.0,
                     options: dict[str, Any] | None = None) -> ScpiInstrument:
-    """Open `address` with driver `driver` ("auto": choose from `*IDN?`)."""
+    """Open `address` with driver `driver` ("auto": choose from `*IDN?`).
+
+    A named driver's options are checked against its `Options` before the address is opened."""
     options = dict(options or {})
+    if driver != "auto":
+        if driver not in DRIVERS:
+            raise ValueError(f"{name or address}: unknown driver {driver!r}; use one of "
+                             f"{', '.join(sorted(DRIVERS))} or 'auto'")
+        options = driver_options(driver, options, name or address)
     resource = open_resource(resource_manager, address, timeout_s)
     try:
         if driver == "auto":
@@ -105,9 +100,7 @@ def open_instrument(resource_manager: pyvisa.ResourceManager, *, driver: str, ad
                 raise WrongInstrumentError(name or address, "*IDN?",
                                            f"no driver knows model {identity.model!r}; known drivers: "
                                            f"{', '.join(sorted(DRIVERS))}") from None
-        if driver not in DRIVERS:
-            raise ValueError(f"{name or address}: unknown driver {driver!r}; use one of "
-                             f"{', '.join(sorted(DRIVERS))} or 'auto'")
+            options = driver_options(driver, options, name or address)
         instrument = DRIVERS[driver](resource, name=name or address, timeout_s=timeout_s, **options)
     except BaseException:
         resource.close()

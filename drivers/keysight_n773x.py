@@ -1,4 +1,9 @@
-"""Keysight N7731A/N7734A/N7736A/N7738A optical switches: `:ROUTn[:CHANm] A,<port>`."""
+"""Keysight N7731A/N7734A/N7736A/N7738A and N7731C/N7734C/N7736C/N7738C optical switches.
+
+`:ROUTn[:CHANm] A,<port>` routes input A of module n to an output port, `:ROUTn?` reads
+it back as `A,<port>` (N77xx Series Programming Guide ed. 7, ROUTe subtree). The C models
+take the same ROUTe commands [verify against the C models' guide].
+"""
 
 from __future__ import annotations
 
@@ -9,7 +14,7 @@ from drivers.cached_settings import SplitMoveSwitch
 from drivers.errors import InstrumentCommunicationError, ScpiError
 from drivers.scpi import ScpiInstrument
 
-MODELS = ("N7731A", "N7734A", "N7736A", "N7738A")
+MODELS = ("N7731A", "N7734A", "N7736A", "N7738A", "N7731C", "N7734C", "N7736C", "N7738C")
 
 
 class KeysightN773x(SplitMoveSwitch, ScpiInstrument):
@@ -35,7 +40,7 @@ class KeysightN773x(SplitMoveSwitch, ScpiInstrument):
     def _send_move(self) -> None:
         assert self._move_target is not None
         self.write(self._route_command(self._move_target))
-        self.write(self.error_query)  # answered once the move has completed
+        self.send_query(self.error_query)  # answered once the move has completed
         self._expect_reply_at(time.monotonic() + self.switch_settle_s)
 
     def _confirm_move(self) -> None:

@@ -1,27 +1,49 @@
-"""Keysight N7744A/N7745A/N7747A/N7748A multiport optical power meters.
+"""Keysight N7744A/N7745A/N7747A/N7748A and N7744C/N7745C/N7747C/N7748C multiport power meters.
 
-All slots are read in one transaction (`FETC:POW:ALL:CSV?`, always in W), so
-a whole MPO row costs one round trip. Settings are cached: a production run
-changes wavelength twice per cable, and re-sending unchanged settings would
-only add round trips.
+What the N77xx Series Programming Guide (edition 7, 2015) says, and what this driver does:
+
+* `:INITiate[n][:IMMediate]` "completes one full trigger cycle, that is, one measurement is
+  made for selected [n]" (a missing [n] is 1), and `FETCh[n]:POWer:ALL:CSV?` "returns the
+  value the previous software trigger measured" for every slot: a reading triggers each slot
+  used (`INITn:IMM`, sent in one segment with the fetch) and fetches all slots in one
+  transaction (always W).
+* The meters power up measuring continuously, and an immediate trigger while continuous is
+  refused (-213 "Init ignored"): `setup()` sends `INITn:CONT 0` for every slot used, and a
+  reconnect replays it with the rest of the configuration.
+* The example reply of `FETC:POW:ALL:CSV?` is a quoted string: quotes are accepted.
+* `READ:POW:ALL?` (binary block, 4-byte floats) "provides its own software triggering"
+  (`binary_read = true`). The guide's conventions page says binary data is big endian
+  while every command description says Intel order: `byte_order` is a setting,
+  little-endian by default.
+* C models: the same per-slot SENSe/INITiate/FETCh commands; public code written against
+  a real N7744C sends `SENSn:POW:WAV`, `SENSn:POW:RANG[:AUTO]`, `SENSn:POW:UNIT` and
+  `READn:POW?` per slot. Their `SENS:POW:WAV:ALL` and `SENSn:POW:GAIN:AUTO` are not used
+  here, so both generations get the same commands [verify the C guide's range limits].
+
+Settings are cached: a production run changes wavelength twice per cable, and re-sending
+unchanged settings would only add round trips.
 """
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, Literal
 
 import numpy as np
 
 from drivers.cached_settings import CachedMeterSettings
 from drivers.capabilities import PowerReadings
+from drivers.declarative import Action, Measurement, Setting
 from drivers.errors import InstrumentCommunicationError, InstrumentTimeout
-from drivers.scpi import OVER_RANGE_THRESHOLD, ScpiInstrument
+from drivers.options import option
+from drivers.over_range import OVER_RANGE_THRESHOLD, flag_over_range, parse_csv_values
+from drivers.scpi import ScpiInstrument
 
-SLOT_COUNT = {"N7744A": 4, "N7745A": 8, "N7747A": 2, "N7748A": 4}
+SLOT_COUNT = {"N7744A": 4, "N7745A": 8, "N7747A": 2, "N7748A": 4,
+              "N7744C": 4, "N7745C": 8, "N7747C": 2, "N7748C": 4}
+GUIDE = "N77xx Series Programming Guide ed. 7 (2015)"
 
 
 def format_wavelength_nm(wavelength_nm: float) -> str:
@@ -30,6 +52,22 @@ def format_wavelength_nm(wavelength_nm: float) -> str:
 
 def format_averaging_time(averaging_time_s: float) -> str:
     return f"{averaging_time_s * 1e3:g}ms"
+
+
+@dataclass(frozen=True)
+class N774xOptions:
+    """What a station file may set for an N774x (`[[meters]]` table)."""
+
+    slots: tuple[int, ...] | None = field(default=None, metadata=option(
+        "the detector slots used, e.g. [1, 2, 3, 4]; default all", minimum=1, maximum=8))
+    range_dbm: float | None = field(default=None, metadata=option(
+        "a fixed range in dBm (+10 … -30, 10 dB steps); default auto range", minimum=-30, maximum=10))
+    binary_read: bool = field(default=False, metadata=option("read with the self-triggering READ:POW:ALL?"))
+    binary_big_endian: bool = field(default=False, metadata=option("binary blocks big-endian"))
+    byte_order: Literal["little", "big"] | None = field(default=None, metadata=option(
+        "binary blocks' byte order", choices=("little", "big")))
+    compound_trigger: bool = field(default=True, metadata=option(
+        "trigger every slot in one program message (`;`-separated); false: one line per slot"))
 
 
 @dataclass(frozen=True)
@@ -43,14 +81,28 @@ class LoggedPower:
 
 
 class KeysightN774x(CachedMeterSettings, ScpiInstrument):
-    """One N774xA mainframe; `slots` selects which of its detectors are used."""
+    """One N774x mainframe; `slots` selects which of its detectors are used."""
 
     models = tuple(SLOT_COUNT)
+    Options = N774xOptions
     read_termination = "\n"
+
+    # The commands, as the guide gives them.
+    continuous = Setting("INIT{slot}:CONT {state}", f"{GUIDE}, INITiate subtree", {"state": (0, 1)})
+    power_unit_w = Setting("SENS{slot}:POW:UNIT 1", f"{GUIDE}, SENSe subtree (0 dBm, 1 W)")
+    auto_range = Setting("SENS{slot}:POW:RANG:AUTO {state}", f"{GUIDE}, SENSe subtree", {"state": (0, 1)})
+    power_range = Setting("SENS{slot}:POW:RANG {range_dbm:g}DBM", f"{GUIDE}, SENSe subtree")
+    wavelength = Setting("SENS{slot}:POW:WAV {wavelength}", f"{GUIDE}, SENSe subtree")
+    averaging_time = Setting("SENS{slot}:POW:ATIM {averaging}", f"{GUIDE}, SENSe subtree")
+    trigger_slot = Action(":INIT{slot}:IMM", f"{GUIDE}, INITiate subtree: one measurement for slot [n]")
+    fetch_all_csv = Measurement("FETC:POW:ALL:CSV?", parse_csv_values,
+                                f"{GUIDE}, FETCh subtree: the previous software trigger's values, W")
+    read_all_binary = Measurement("READ:POW:ALL?", source=f"{GUIDE}, READ subtree: triggers by itself")
 
     def __init__(self, resource: Any, *, slots: tuple[int, ...] | None = None,
                  range_dbm: float | None = None, binary_read: bool = False,
-                 binary_big_endian: bool = False, byte_order: str | None = None, **kwargs: Any) -> None:
+                 binary_big_endian: bool = False, byte_order: str | None = None, compound_trigger: bool = True,
+                 **kwargs: Any) -> None:
         super().__init__(resource, **kwargs)
         available = SLOT_COUNT.get(self.identity.model, 8)
         self.slots = tuple(slots) if slots else tuple(range(1, available + 1))
@@ -63,11 +115,13 @@ class KeysightN774x(CachedMeterSettings, ScpiInstrument):
         self.binary_read = binary_read
         if byte_order is not None and byte_order not in ("little", "big"):
             raise ValueError(f"{self.name}: byte_order must be 'little' or 'big', not {byte_order!r}")
-        # Binary blocks (READ:POW:ALL?, logging results) are little-endian 4-byte floats
-        # by default; `byte_order = "big"` in the station config flips both.
         self.binary_big_endian = binary_big_endian if byte_order is None else byte_order == "big"
         self._slot_index = np.array([slot - 1 for slot in self.slots], dtype=np.intp)
         self._all_slots = self.slots == tuple(range(1, available + 1))
+        # One program message triggers every slot used at the same moment (SCPI-1999 vol. 1,
+        # 6.2.4: commands separated by `;`, each rooted by its leading colon), in one write.
+        triggers = self.trigger_slot.each("slot", self.slots)
+        self._triggers = [";".join(triggers)] if compound_trigger else triggers
         self._wavelength_nm: float | None = None
         self._averaging_time_s: float | None = None
         self._setup_done = False
@@ -81,21 +135,23 @@ class KeysightN774x(CachedMeterSettings, ScpiInstrument):
         return len(self.slots)
 
     def setup(self) -> None:
-        """Power unit W and the range policy; sent once per session."""
-        commands = [f"SENS{slot}:POW:UNIT 1" for slot in self.slots]
+        """Single measurement (off the power-on continuous mode), power unit W and the range
+        policy, for every slot used; sent once per session and replayed after a reconnect."""
+        commands = self.continuous.each("slot", self.slots, state=0)
+        commands += self.power_unit_w.each("slot", self.slots)
         if self.range_dbm is None:
-            commands += [f"SENS{slot}:POW:RANG:AUTO 1" for slot in self.slots]
+            commands += self.auto_range.each("slot", self.slots, state=1)
         else:
-            commands += [f"SENS{slot}:POW:RANG:AUTO 0" for slot in self.slots]
-            commands += [f"SENS{slot}:POW:RANG {self.range_dbm:g}DBM" for slot in self.slots]
+            commands += self.auto_range.each("slot", self.slots, state=0)
+            commands += self.power_range.each("slot", self.slots, range_dbm=self.range_dbm)
         self.send_configuration(commands)
         self._setup_done = True
 
     def _wavelength_commands(self, wavelength_nm: float) -> list[str]:
-        return [f"SENS{slot}:POW:WAV {format_wavelength_nm(wavelength_nm)}" for slot in self.slots]
+        return self.wavelength.each("slot", self.slots, wavelength=format_wavelength_nm(wavelength_nm))
 
     def _averaging_commands(self, averaging_time_s: float) -> list[str]:
-        return [f"SENS{slot}:POW:ATIM {format_averaging_time(averaging_time_s)}" for slot in self.slots]
+        return self.averaging_time.each("slot", self.slots, averaging=format_averaging_time(averaging_time_s))
 
     @property
     def queues_triggers(self) -> bool:
@@ -104,12 +160,15 @@ class KeysightN774x(CachedMeterSettings, ScpiInstrument):
         return not self.binary_read
 
     def trigger(self) -> None:
+        """One measurement on every slot used (`:INITn:IMM` each, a bare `INIT:IMM` being slot 1
+        only), in one program message unless `compound_trigger` is off."""
         if self.binary_read:
             return  # READ:POW:ALL? starts its own measurement
-        self.write("INIT:IMM")
+        for command in self._triggers:
+            self.write(command)
         # The meter works through its input in order: a trigger queued behind a fetch starts
         # once that fetch has been answered. When the integration ends tells the reader when
-        # to be awake for the fetch's reply.
+        # the fetch's reply is due.
         starts_at = max(time.monotonic(), self._answered_at)
         self._integration_ends_at = starts_at + self._averaging_time_s if self._averaging_time_s else None
         self.trigger_armed = True
@@ -122,52 +181,35 @@ class KeysightN774x(CachedMeterSettings, ScpiInstrument):
             self._integration_ends_at = None
 
     def fetch(self) -> PowerReadings:
-        """Fetch all slots' last reading (W); selected slots only."""
-        if self.binary_read:
-            command = "READ:POW:ALL?"
-            power_all_w = self.query_binary_values(command, "f", self.binary_big_endian)
-        else:
-            self._fetch_sent()
-            return self._parse_csv(self.query("FETC:POW:ALL:CSV?"))
-        return self._select_slots(command, power_all_w)
+        """All slots' last reading (W); selected slots only."""
+        self.begin_fetch()
+        return self.end_fetch()
 
     # -- split fetch: send the query now, read the reply later (several meters in parallel) --------
     def begin_fetch(self) -> bool:
         """Send the fetch query without waiting for its reply (`READ:POW:ALL?` in binary mode,
         which also starts the measurement: one transaction per reading)."""
-        self.write("READ:POW:ALL?" if self.binary_read else "FETC:POW:ALL:CSV?")
+        command = self.read_all_binary() if self.binary_read else self.fetch_all_csv()
+        self.send_query(command)
         self._fetch_sent()
         return True
 
     def end_fetch(self) -> PowerReadings:
         """The reply to `begin_fetch()`: the same readings `fetch()` returns."""
-        command = "READ:POW:ALL?" if self.binary_read else "FETC:POW:ALL:CSV?"
-        try:
-            if self.binary_read:
-                power_all_w = np.asarray(self.resource.read_binary_values(
-                    datatype="f", is_big_endian=self.binary_big_endian, container=np.array), dtype=np.float64)
-            else:
-                reply = self._receive_line().strip()
-        except Exception as error:  # noqa: BLE001 - translated to a typed error
-            raise self._translate(command, error) from error
         if self.binary_read:
-            return self._select_slots(command, power_all_w)
-        return self._parse_csv(reply)
+            command = self.read_all_binary()
+            return self._select_slots(command, self.read_binary_reply(command, "f", self.binary_big_endian))
+        return self._parse_csv(self.read_reply(self.fetch_all_csv()))
 
     def _parse_csv(self, reply: str) -> PowerReadings:
-        # Plain floats, one numpy array at the end: on 2-8 values numpy's per-call cost is
-        # most of the work, and this runs once per mainframe and reading.
-        command = "FETC:POW:ALL:CSV?"
+        command = self.fetch_all_csv()
         try:
-            values = [float(field) for field in reply.split(",")]
+            values = self.fetch_all_csv.parse(reply)
         except ValueError as error:
             raise InstrumentCommunicationError(self.name, command, f"unparseable reply {reply!r}") from error
         self._check_value_count(command, len(values))
         selected = values if self._all_slots else [values[slot - 1] for slot in self.slots]
-        over_range = [not abs(value) < OVER_RANGE_THRESHOLD for value in selected]  # NaN and ±inf included
-        if any(over_range):
-            selected = [math.nan if over else value for value, over in zip(selected, over_range, strict=True)]
-        return PowerReadings(np.array(selected, dtype=np.float64), np.array(over_range, dtype=bool))
+        return PowerReadings(*flag_over_range(selected))
 
     def _check_value_count(self, command: str, count: int) -> None:
         # Exactly one value per slot: a reply cut short could otherwise still cover the
@@ -200,7 +242,7 @@ class KeysightN774x(CachedMeterSettings, ScpiInstrument):
             self.setup()
         commands: list[str] = []
         for slot in self.slots:
-            commands += [f"SENS{slot}:FUNC:STAT LOGG,STOP", f"INIT{slot}:CONT 0", f"TRIG{slot}:INP IGN",
+            commands += [f"SENS{slot}:FUNC:STAT LOGG,STOP", self.continuous(slot=slot, state=0), f"TRIG{slot}:INP IGN",
                          f"SENS{slot}:FUNC:PAR:LOGG {points},{format_averaging_time(averaging_time_s)}"]
         commands += [f"SENS{slot}:FUNC:STAT LOGG,STAR" for slot in self.slots]
         # Logging changes the averaging time: the cached one no longer holds.

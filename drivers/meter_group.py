@@ -10,23 +10,17 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Sequence
-from typing import Protocol
 
 import numpy as np
 
-from drivers.capabilities import InstrumentIdentity, PowerReadings
-
-
-class TriggeredMeter(Protocol):
-    channel_count: int
-
-    def identities(self) -> list[InstrumentIdentity]: ...
-
-    def configure(self, wavelength_nm: float, averaging_time_s: float) -> None: ...
-
-    def trigger(self) -> None: ...
-
-    def fetch(self) -> PowerReadings: ...
+from drivers.capabilities import (
+    InstrumentIdentity,
+    Linked,
+    PowerReadings,
+    QueuedTriggers,
+    SplitFetchMeter,
+    TriggeredMeter,
+)
 
 
 class MeterGroup:
@@ -89,15 +83,33 @@ class MeterGroup:
         return self.fetch()
 
     @property
+    def links(self) -> frozenset[str]:
+        """Every meter's links; empty (unknown) if any meter's are unknown."""
+        links: set[str] = set()
+        for meter in self.meters:
+            if not isinstance(meter, Linked) or not meter.links:
+                return frozenset()
+            links |= meter.links
+        return frozenset(links)
+
+    @property
+    def reply_owed(self) -> bool:
+        """`request()` has sent fetch queries whose replies `collect()` has not read yet."""
+        return self._requested
+
+    @property
     def queues_triggers(self) -> bool:
-        """Every meter takes a trigger while its fetch reply is owed (`begin_fetch` meters only)."""
-        return all(getattr(self.meters[m], "queues_triggers", False) and hasattr(self.meters[m], "begin_fetch")
-                   for m in self._read_meters)
+        """Every meter takes a trigger while its fetch reply is owed (split-fetch meters only)."""
+        return all(isinstance(meter, QueuedTriggers) and isinstance(meter, SplitFetchMeter) and meter.queues_triggers
+                   for meter in self._read_meter_objects())
 
     @property
     def trigger_armed(self) -> bool:
         """Every meter holds a trigger not yet consumed by a fetch (none lost to a reconnect)."""
-        return all(getattr(self.meters[m], "trigger_armed", False) for m in self._read_meters)
+        return all(isinstance(meter, QueuedTriggers) and meter.trigger_armed for meter in self._read_meter_objects())
+
+    def _read_meter_objects(self) -> list[TriggeredMeter]:
+        return [self.meters[meter_index] for meter_index in self._read_meters]
 
     def trigger(self) -> None:
         """Start one reading on every meter (they integrate at the same time)."""
@@ -116,8 +128,8 @@ class MeterGroup:
         self._pending = []
         try:
             for meter_index in self._read_meters:
-                begin = getattr(self.meters[meter_index], "begin_fetch", None)
-                if begin is not None and begin():
+                meter = self.meters[meter_index]
+                if isinstance(meter, SplitFetchMeter) and meter.begin_fetch():
                     self._pending.append(meter_index)
         except BaseException:
             self._drain()
@@ -136,7 +148,7 @@ class MeterGroup:
                     fetched[meter_index] = self.meters[meter_index].fetch()
             while self._pending:
                 meter_index = self._pending.pop(0)
-                fetched[meter_index] = self.meters[meter_index].end_fetch()  # type: ignore[attr-defined]
+                fetched[meter_index] = self._split(meter_index).end_fetch()
         except BaseException:
             self._drain()
             raise
@@ -152,12 +164,17 @@ class MeterGroup:
             all_power_w[channel], all_over_range[channel] = power_w[flat], over_range[flat]
         return PowerReadings(np.array(all_power_w, dtype=np.float64), np.array(all_over_range, dtype=bool))
 
+    def _split(self, meter_index: int) -> SplitFetchMeter:
+        meter = self.meters[meter_index]
+        assert isinstance(meter, SplitFetchMeter)  # only such meters are ever pending
+        return meter
+
     def _drain(self) -> None:
         """Read and drop replies still owed (after an error): the next transaction on each link
         must read its own reply, not this one."""
         pending, self._pending, self._requested = self._pending, [], False
         for meter_index in pending:
             try:
-                self.meters[meter_index].end_fetch()  # type: ignore[attr-defined]
+                self._split(meter_index).end_fetch()
             except Exception:  # noqa: BLE001 - the first error is the one to report
                 pass

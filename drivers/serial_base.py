@@ -75,6 +75,9 @@ class SerialInstrument(ScpiInstrument):
                 pass
 
     # -- transport ---------------------------------------------------------
+    def _lean_io(self) -> bool:
+        return False  # every command may be followed by an echo to read: never held back
+
     def _read_line(self, command: str) -> str:
         try:
             return self.resource.read()

@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
-import _thread
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 
-from drivers.capabilities import PowerMeter, PowerReadings
+from drivers.capabilities import (
+    Linked,
+    PipelinedMeter,
+    PowerMeter,
+    PowerReadings,
+    QueuedTriggers,
+    SelectiveMeter,
+    SplitMove,
+    TriggeredMeter,
+)
 from procedures.instruments import BenchInstruments
 from procedures.results import PowerMatrix, utc_now
 from procedures.timing import CycleTiming, InstrumentState, InstrumentTimes, plan
@@ -84,7 +92,7 @@ class _MoveAhead:
     more than it saves once more than a few per cent of positions need a third reading.
     """
 
-    def __init__(self, switch: Any, next_port: int) -> None:
+    def __init__(self, switch: SplitMove, next_port: int) -> None:
         self.switch, self.next_port = switch, next_port
         self.sent = False
 
@@ -116,13 +124,13 @@ class _ReadMode:
 
     @classmethod
     def of(cls, meter: PowerMeter, settings: AcquisitionSettings) -> _ReadMode:
-        split = hasattr(meter, "trigger") and hasattr(meter, "fetch")
-        pipelined = split and hasattr(meter, "request") and hasattr(meter, "collect")
+        split = isinstance(meter, TriggeredMeter)
+        pipelined = split and isinstance(meter, PipelinedMeter)
+        queued = pipelined and isinstance(meter, QueuedTriggers) and meter.queues_triggers
         return cls(floor_w=10 ** (settings.settle_floor_dbm / 10) * 1e-3,
                    # A hair above 10^(tol/10) so that a difference of exactly the tolerance still agrees.
                    tolerance_ratio=10 ** (settings.settle_tolerance_db / 10) * (1 + 1e-12),
-                   split=split, pipelined=pipelined,
-                   queued=pipelined and bool(getattr(meter, "queues_triggers", False)))
+                   split=split, pipelined=pipelined, queued=queued)
 
 
 def _settled_read(meter: PowerMeter, settings: AcquisitionSettings,
@@ -160,7 +168,7 @@ def _settled_read(meter: PowerMeter, settings: AcquisitionSettings,
         if mode.queued:
             meter.trigger()  # type: ignore[attr-defined]
         first = finish()
-        if mode.queued and getattr(meter, "trigger_armed", False):
+        if mode.queued and isinstance(meter, QueuedTriggers) and meter.trigger_armed:
             meter.request()  # type: ignore[attr-defined]
         else:  # not queued, or the queued trigger was lost with a reconnected link
             start()
@@ -186,8 +194,8 @@ def _settled_read(meter: PowerMeter, settings: AcquisitionSettings,
                 start()
             before = after
     except BaseException:
-        if pipelined and getattr(meter, "_requested", False):
-            meter.collect()  # type: ignore[attr-defined] - leave no reply unread
+        if pipelined and isinstance(meter, PipelinedMeter) and meter.reply_owed:
+            meter.collect()  # leave no reply unread
         raise
 
 
@@ -204,22 +212,9 @@ def settled_read(instruments: BenchInstruments, settings: AcquisitionSettings,
     return readings, elapsed_s, ok
 
 
-def _links(instrument: object) -> set[str] | None:
-    """The VISA resources an instrument (or meter group) talks through; None when not known."""
-    resource = getattr(instrument, "resource", None)
-    if resource is not None:
-        name = getattr(resource, "resource_name", None)
-        return {str(name)} if name else None
-    meters = getattr(instrument, "meters", None)
-    if meters:
-        links: set[str] = set()
-        for meter in meters:
-            meter_links = _links(meter)
-            if meter_links is None:
-                return None
-            links |= meter_links
-        return links
-    return None
+def _links(instrument: object) -> frozenset[str]:
+    """The VISA resources an instrument (or meter group) talks through; empty when not known."""
+    return instrument.links if isinstance(instrument, Linked) else frozenset()
 
 
 def can_overlap(instruments: BenchInstruments) -> bool:
@@ -229,20 +224,17 @@ def can_overlap(instruments: BenchInstruments) -> bool:
     unknown links are commanded one after the other.
     """
     links = [_links(instruments.source), _links(instruments.switch), _links(instruments.meter)]
-    if any(link is None for link in links):
+    if not all(links):
         return False
-    return sum(len(link) for link in links) == len(set().union(*links))  # type: ignore[arg-type]
+    return sum(len(link) for link in links) == len(frozenset().union(*links))
 
 
 def _together(calls: Sequence[Callable[[], None]], overlap: bool) -> None:
     """Run `calls` concurrently when allowed (separate instruments), else in order; re-raise the first error.
 
     The first call runs on this thread, each other one on a thread of its own that ends with
-    its call. Low-level threads, not `threading.Thread`s or a pool: starting a Thread waits
-    for it to run (160 µs against 27 µs measured, before the source's wavelength command
-    can go out), and a pool's idle workers stay alive, so every later reply wait would share
-    the interpreter with them (`drivers.scpi._SHARED_SPIN_NAP_S`). The reply waits still see
-    these threads while they run (`drivers.scpi.other_threads_running`).
+    its call (a wavelength change, lasting tens of ms, next to a switch move and the meters'
+    reconfiguration).
     """
     if not overlap or len(calls) < 2:
         for call in calls:
@@ -250,24 +242,18 @@ def _together(calls: Sequence[Callable[[], None]], overlap: bool) -> None:
         return
     errors: list[BaseException | None] = [None] * len(calls)
 
-    def run(index: int, finished: Any) -> None:
+    def run(index: int) -> None:
         try:
             calls[index]()
         except BaseException as caught:  # noqa: BLE001 - re-raised below, on the calling thread
             errors[index] = caught
-        finally:
-            if finished is not None:
-                finished.release()
 
-    helpers_finished = []
-    for index in range(1, len(calls)):
-        finished = _thread.allocate_lock()
-        finished.acquire()
-        _thread.start_new_thread(run, (index, finished))
-        helpers_finished.append(finished)
-    run(0, None)
-    for finished in helpers_finished:
-        finished.acquire()
+    helpers = [threading.Thread(target=run, args=(index,), daemon=True) for index in range(1, len(calls))]
+    for helper in helpers:
+        helper.start()
+    run(0)
+    for helper in helpers:
+        helper.join()
     error = next((caught for caught in errors if caught is not None), None)
     if error is not None:
         raise error
@@ -292,8 +278,7 @@ def acquire_matrix(instruments: BenchInstruments, wavelengths_nm: Sequence[float
     """
     started = clock()
     started_utc = utc_now()
-    state = instruments.state if isinstance(getattr(instruments, "state", None), InstrumentState) \
-        else InstrumentState()
+    state = instruments.state
     wavelengths = [float(w) for w in wavelengths_nm]
     ports = list(launch_ports)
     schedule = plan(wavelengths, ports, settings.instrument_times(), state, settings.order)
@@ -309,10 +294,10 @@ def acquire_matrix(instruments: BenchInstruments, wavelengths_nm: Sequence[float
     mode = _ReadMode.of(meter, settings)
     # Moving on before a reading is examined needs a switch on a link of its own that can
     # send a move now and confirm it later.
-    move_early = overlap and hasattr(switch, "begin_select") and hasattr(switch, "end_select")
+    move_early = overlap and isinstance(switch, SplitMove)
     ahead: _MoveAhead | None = None
     steps = list(schedule.steps)
-    read_only = getattr(meter, "read_only", None) if receive_channels is not None else None
+    read_only = meter.read_only if receive_channels is not None and isinstance(meter, SelectiveMeter) else None
     if read_only is not None:
         read_only(receive_channels)
     try:
@@ -373,5 +358,4 @@ def acquire_matrix(instruments: BenchInstruments, wavelengths_nm: Sequence[float
 
 def instruments_state_reset(instruments: BenchInstruments) -> None:
     """Forget what the procedures commanded (after an abort, or when other code drove the instruments)."""
-    if isinstance(getattr(instruments, "state", None), InstrumentState):
-        instruments.state = InstrumentState()
+    instruments.state = InstrumentState()

@@ -33,6 +33,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from drivers.capabilities import HasErrorQueue, Linked, OutputStateSource
 from procedures.acquisition import AcquisitionSettings, settled_read
 from procedures.instruments import BenchInstruments
 from procedures.results import PowerMatrix
@@ -60,20 +61,17 @@ class ErrorQueueQueries:
     """
 
     def __init__(self, instruments: Iterable[object]) -> None:
-        self.queues = [instrument for instrument in instruments
-                       if getattr(instrument, "drain_errors", None) is not None
-                       and getattr(instrument, "has_error_queue", True)]
-        addresses = [getattr(getattr(instrument, "resource", None), "resource_name", None)
-                     for instrument in self.queues]
-        self._asked: list[object] = []
+        self.queues: list[HasErrorQueue] = [instrument for instrument in instruments
+                                            if isinstance(instrument, HasErrorQueue) and instrument.has_error_queue]
+        links = [instrument.links if isinstance(instrument, Linked) else frozenset() for instrument in self.queues]
+        self._asked: list[HasErrorQueue] = []
         try:
-            for instrument, address in zip(self.queues, addresses, strict=True):
+            for instrument, link in zip(self.queues, links, strict=True):
                 # Instruments sharing an address (source and sensors in one 816x) share one output
                 # queue: a second query before the first reply is read would interrupt it.
-                if address is None or addresses.count(address) > 1:
+                if not link or sum(1 for other in links if other & link) > 1:
                     continue
-                request = getattr(instrument, "request_errors", None)
-                if request is not None and request():
+                if instrument.request_errors():
                     self._asked.append(instrument)
         except BaseException:
             self.abandon()
@@ -85,7 +83,7 @@ class ErrorQueueQueries:
         while self._asked:
             instrument = self._asked.pop(0)
             try:
-                instrument.collect_errors()  # type: ignore[attr-defined]
+                instrument.collect_errors()
             except Exception:  # noqa: BLE001 - the first error is the one reported
                 pass
 
@@ -95,15 +93,15 @@ class ErrorQueueQueries:
         while self._asked:
             instrument = self._asked.pop(0)
             try:
-                found[id(instrument)] = instrument.collect_errors()  # type: ignore[attr-defined]
+                found[id(instrument)] = instrument.collect_errors()
             except BaseException:
                 self.abandon()
                 raise
         faults = []
         for instrument in self.queues:
-            errors = found[id(instrument)] if id(instrument) in found else instrument.drain_errors()  # type: ignore[attr-defined]
+            errors = found[id(instrument)] if id(instrument) in found else instrument.drain_errors()
             if errors:
-                name = getattr(instrument, "name", type(instrument).__name__)
+                name = instrument.name
                 listed = "; ".join(f"{code}, {message!r}" for code, message in errors)
                 faults.append(BenchFault(
                     "scpi_error", f"{name} reported SCPI error(s) during the measurement: {listed}",
@@ -136,8 +134,7 @@ def check_light(matrix: PowerMatrix, source: object, brightest: np.ndarray) -> B
                               "check that the source is on and its launch cord connected, that the cable is "
                               "mated at both ends, then retest; a cable is never failed for this")
     if np.any(brightest < 0):
-        output_enabled = getattr(source, "output_enabled", None)
-        if output_enabled is not None and not output_enabled():
+        if isinstance(source, OutputStateSource) and not source.output_enabled():
             return BenchFault("source_off", "the source's output was found off after the measurement (dark launch "
                               "positions are the source's, not the cable's)",
                               "check the source (interlock, key switch, laser fault), then retest")
@@ -182,9 +179,7 @@ def _switch_suspects(brightest: list[list[int]]) -> tuple[set[int], bool]:
 
 
 def _forget_commanded_state(instruments: BenchInstruments) -> None:
-    state = getattr(instruments, "state", None)
-    if state is not None:
-        instruments.state = type(state)()  # type: ignore[attr-defined]
+    instruments.state = type(instruments.state)()
 
 
 def _test_switch(instruments: BenchInstruments, brightest: np.ndarray, suspects: set[int], crowded: bool,

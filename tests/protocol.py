@@ -56,6 +56,8 @@ class ProtocolResource:
 
     def read(self) -> str:
         reply = self._take_reply()
+        if isinstance(reply, Exception):  # the instrument's failure, as the library raises it
+            raise reply
         return reply if isinstance(reply, str) else reply.decode()
 
     def read_binary_values(self, datatype: str = "f", is_big_endian: bool = False, container: Any = list) -> Any:
@@ -84,6 +86,11 @@ class ProtocolResource:
 
     def close(self) -> None:
         self.closed = True
+
+    def open(self) -> None:
+        """A reconnect's fresh session: the exchanges go on where they were."""
+        self.closed = False
+        self._pending_reply = None
 
 
 @contextmanager

@@ -187,7 +187,7 @@ class TestSession:
         """Why the current reference may not be used, or None if it may."""
         replaced = [instrument for instrument in self.station.opened if instrument.replaced_by is not None]
         if replaced:
-            return f"{replaced[0].name}: {replaced[0]._replaced_text()}"
+            return f"{replaced[0].name}: {replaced[0].replacement_text()}"
         if self.reference is None:
             return "no reference has been taken on this station yet"
         policy = self.station.config.reference

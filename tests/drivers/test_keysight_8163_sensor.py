@@ -35,10 +35,11 @@ def test_configure_two_slots_unit_w_software_trigger_auto_range_wavelength_avera
         meter.configure(1310.0, 0.0005)  # averaging only
 
 
-def test_explicit_range_and_second_head() -> None:
-    exchanges = [IDN, *_ok(":SENS1:CHAN2:POW:UNIT 1", ":INIT1:CHAN2:CONT 0", ":SENS1:CHAN2:POW:RANG:AUTO 0",
+def test_explicit_range_and_second_head_with_master_channel_commands_on_head_1() -> None:
+    """Mainframes guide: INIT:CONT, ATIM and RANG:AUTO "can only be sent to master channel"."""
+    exchanges = [IDN, *_ok(":SENS1:CHAN2:POW:UNIT 1", ":INIT1:CHAN1:CONT 0", ":SENS1:CHAN1:POW:RANG:AUTO 0",
                            ":SENS1:CHAN2:POW:RANG -20DBM", ":SENS1:CHAN2:POW:WAV 1550NM",
-                           ":SENS1:CHAN2:POW:ATIM 1MS")]
+                           ":SENS1:CHAN1:POW:ATIM 1MS")]
     with expected_protocol(Keysight8163Sensor, exchanges, slots=(1,), channel=2, range_dbm=-20.0) as meter:
         meter.configure(1550.0, 0.001)
 

@@ -20,6 +20,8 @@ METER_IDN = ("*IDN?", "Keysight Technologies,N7745A,MY00000001,V2.1.0")
 SOURCE_IDN = ("*IDN?", "Agilent Technologies,8164B,MY48208514,V5.25(72637)")
 SWITCH_IDN = ("*IDN?", "Keysight Technologies,N7734A,MY00000731,V1.2")
 NO_ERROR = ("SYST:ERR?", '+0,"No error"')
+# Every slot used is triggered, in one program message (a bare INIT:IMM would be slot 1 only).
+TRIGGER_4 = ":INIT1:IMM;:INIT2:IMM;:INIT3:IMM;:INIT4:IMM"
 
 
 def _configured(command: str) -> list[tuple[str, str | None]]:
@@ -35,9 +37,10 @@ def test_meter_identity_is_parsed() -> None:
         assert meter.channel_count == 2
 
 
-def test_meter_configure_sends_unit_range_wavelength_and_averaging_once() -> None:
+def test_meter_configure_sends_single_mode_unit_range_wavelength_and_averaging_once() -> None:
     exchanges = [METER_IDN]
-    for command in ("SENS1:POW:UNIT 1", "SENS2:POW:UNIT 1", "SENS1:POW:RANG:AUTO 1", "SENS2:POW:RANG:AUTO 1",
+    for command in ("INIT1:CONT 0", "INIT2:CONT 0", "SENS1:POW:UNIT 1", "SENS2:POW:UNIT 1",
+                    "SENS1:POW:RANG:AUTO 1", "SENS2:POW:RANG:AUTO 1",
                     "SENS1:POW:WAV 1310nm", "SENS2:POW:WAV 1310nm", "SENS1:POW:ATIM 1ms", "SENS2:POW:ATIM 1ms",
                     "SENS1:POW:WAV 1550nm", "SENS2:POW:WAV 1550nm"):
         exchanges += _configured(command)
@@ -49,7 +52,7 @@ def test_meter_configure_sends_unit_range_wavelength_and_averaging_once() -> Non
 
 def test_meter_explicit_range() -> None:
     exchanges = [METER_IDN]
-    for command in ("SENS3:POW:UNIT 1", "SENS3:POW:RANG:AUTO 0", "SENS3:POW:RANG -10DBM",
+    for command in ("INIT3:CONT 0", "SENS3:POW:UNIT 1", "SENS3:POW:RANG:AUTO 0", "SENS3:POW:RANG -10DBM",
                     "SENS3:POW:WAV 1550nm", "SENS3:POW:ATIM 0.1ms"):
         exchanges += _configured(command)
     with expected_protocol(KeysightN774x, exchanges, slots=(3,), range_dbm=-10.0) as meter:
@@ -58,7 +61,7 @@ def test_meter_explicit_range() -> None:
 
 def test_meter_reads_all_channels_in_one_transaction_and_flags_over_range() -> None:
     csv = "+1.000000E-03,+9.900000E+37,+5.000000E-04,+0.000000E+00"
-    exchanges = [("*IDN?", "Keysight Technologies,N7744A,MY1,V1"), ("INIT:IMM", None), ("FETC:POW:ALL:CSV?", csv)]
+    exchanges = [("*IDN?", "Keysight Technologies,N7744A,MY1,V1"), (TRIGGER_4, None), ("FETC:POW:ALL:CSV?", csv)]
     with expected_protocol(KeysightN774x, exchanges) as meter:
         readings = meter.read_all()
     assert readings.power_w[0] == pytest.approx(1e-3)
@@ -104,15 +107,15 @@ def test_split_fetch_csv_and_binary_one_transaction_per_reading() -> None:
 def test_reply_with_missing_values_is_refused() -> None:
     from drivers.errors import InstrumentCommunicationError
 
-    exchanges = [METER_IDN, ("INIT:IMM", None), ("FETC:POW:ALL:CSV?", "+1.0E-03,+1.0E-03")]
+    exchanges = [METER_IDN, (":INIT1:IMM;:INIT2:IMM", None), ("FETC:POW:ALL:CSV?", "+1.0E-03,+1.0E-03")]
     with expected_protocol(KeysightN774x, exchanges, slots=(1, 2)) as meter:
         with pytest.raises(InstrumentCommunicationError, match="expected 8 values"):
             meter.read_all()
 
 
 def test_scpi_error_names_instrument_command_and_text() -> None:
-    exchanges = [METER_IDN, ("SENS1:POW:UNIT 1", None), ("SYST:ERR?", '-303,"Module slot empty"'),
-                 NO_ERROR]
+    exchanges = [METER_IDN, *_configured("INIT1:CONT 0"), ("SENS1:POW:UNIT 1", None),
+                 ("SYST:ERR?", '-303,"Module slot empty"'), NO_ERROR]
     with expected_protocol(KeysightN774x, exchanges, slots=(1,), name="meter1") as meter:
         with pytest.raises(ScpiError) as raised:
             meter.setup()
@@ -219,8 +222,8 @@ def test_second_reading_is_queued_behind_the_first_fetch() -> None:
     from procedures.acquisition import AcquisitionSettings, _settled_read
 
     csv = "+1.000000E-03,+2.000000E-03,+3.000000E-03,+4.000000E-03"
-    exchanges = [("*IDN?", "Keysight Technologies,N7744A,MY1,V1"), ("INIT:IMM", None),
-                 ("FETC:POW:ALL:CSV?", csv), ("INIT:IMM", None), ("FETC:POW:ALL:CSV?", csv)]
+    exchanges = [("*IDN?", "Keysight Technologies,N7744A,MY1,V1"), (TRIGGER_4, None),
+                 ("FETC:POW:ALL:CSV?", csv), (TRIGGER_4, None), ("FETC:POW:ALL:CSV?", csv)]
     with expected_protocol(KeysightN774x, exchanges) as meter:
         group = MeterGroup([meter])
         assert group.queues_triggers
@@ -234,8 +237,8 @@ def test_a_queued_trigger_lost_with_a_reconnect_is_sent_again() -> None:
     from drivers.meter_group import MeterGroup
 
     csv = "+1.000000E-03,+2.000000E-03,+3.000000E-03,+4.000000E-03"
-    exchanges = [("*IDN?", "Keysight Technologies,N7744A,MY1,V1"), ("INIT:IMM", None), ("FETC:POW:ALL:CSV?", csv),
-                 ("INIT:IMM", None)]
+    idn = ("*IDN?", "Keysight Technologies,N7744A,MY1,V1")
+    exchanges = [idn, (TRIGGER_4, None), ("FETC:POW:ALL:CSV?", csv), (TRIGGER_4, None), idn]
     with expected_protocol(KeysightN774x, exchanges) as meter:
         group = MeterGroup([meter])
         group.trigger()
@@ -243,7 +246,7 @@ def test_a_queued_trigger_lost_with_a_reconnect_is_sent_again() -> None:
         group.trigger()
         assert group.trigger_armed
         group.collect()
-        meter._after_reconnect()  # what reconnect() does to a fresh session
+        meter.reconnect()  # a fresh session: what was sent on the old one is gone
         assert not group.trigger_armed
 
 
@@ -260,14 +263,15 @@ def test_switch_move_sent_now_and_confirmed_later() -> None:
     exchanges = [SWITCH_IDN, (":ROUT1 A,3", None), NO_ERROR, (":ROUT1 A,4", None), NO_ERROR]
     with expected_protocol(KeysightN773x, exchanges, port_count=12) as switch:
         switch.begin_select(3)
-        assert switch._position is None  # unknown until the switch has answered
+        assert switch.move_under_way == 3  # unconfirmed until the switch has answered
         switch.end_select()
+        assert switch.move_under_way is None
         switch.end_select()  # nothing owed: nothing sent or read
         switch.begin_select(3)  # already there: nothing sent
         switch.end_select()
         switch.begin_select(4)
-        switch.select(4)  # a move still owed is confirmed first; then it is already there
-        assert switch._position == 4
+        switch.select(4)  # a move still owed is confirmed first; then it is already there (nothing sent)
+        assert switch.move_under_way is None
 
 
 def test_switch_move_refused_by_the_instrument_names_the_move() -> None:
@@ -277,9 +281,8 @@ def test_switch_move_refused_by_the_instrument_names_the_move() -> None:
         switch.begin_select(5)
         with pytest.raises(ScpiError, match=r":ROUT1 A,5.*-222"):
             switch.end_select()
-        assert switch._position is None
-        switch.select(5)  # position unknown: sent again, nothing owed in between
-        assert switch._position == 5
+        switch.select(5)  # refused: the position is unknown, so the move is sent again
+        switch.select(5)  # now confirmed: nothing sent
 
 
 def test_a_meter_group_reads_only_the_mainframes_carrying_the_asked_channels() -> None:
@@ -288,9 +291,9 @@ def test_a_meter_group_reads_only_the_mainframes_carrying_the_asked_channels() -
 
     idn = ("*IDN?", "Keysight Technologies,N7744A,MY1,V1")
     csv = "+1.000000E-03,+2.000000E-03,+3.000000E-03,+4.000000E-03"
-    first = ProtocolResource([idn, ("INIT:IMM", None), ("FETC:POW:ALL:CSV?", csv),
-                              ("INIT:IMM", None), ("FETC:POW:ALL:CSV?", csv)])
-    second = ProtocolResource([idn, ("INIT:IMM", None), ("FETC:POW:ALL:CSV?", csv)])  # only once, at the end
+    first = ProtocolResource([idn, (TRIGGER_4, None), ("FETC:POW:ALL:CSV?", csv),
+                              (TRIGGER_4, None), ("FETC:POW:ALL:CSV?", csv)])
+    second = ProtocolResource([idn, (TRIGGER_4, None), ("FETC:POW:ALL:CSV?", csv)])  # only once, at the end
     group = MeterGroup([KeysightN774x(first), KeysightN774x(second)])
     group.read_only([1, 3])
     readings = group.read_all()
@@ -303,85 +306,6 @@ def test_a_meter_group_reads_only_the_mainframes_carrying_the_asked_channels() -
         group.read_only([8])
 
 
-def test_drivers_know_when_replies_are_due(monkeypatch) -> None:
-    """`near-due` waits need each reply's due time: an integration's end (a queued trigger starts
-    once the fetch before it is answered), a move's settle, a wavelength change, plus the round trip."""
-    import types
-
-    import drivers.keysight_n773x
-    import drivers.keysight_n774x
-    import drivers.scpi
-
-    now = [100.0]
-    clock = types.SimpleNamespace(monotonic=lambda: now[0])
-    for module in (drivers.keysight_n774x, drivers.keysight_n773x, drivers.scpi):
-        monkeypatch.setattr(module, "time", clock)
-    csv = "+1.0E-03,+2.0E-03"
-    exchanges = [("*IDN?", "Keysight Technologies,N7747A,MY1,V1"),
-                 *_configured("SENS1:POW:UNIT 1"), *_configured("SENS2:POW:UNIT 1"),
-                 *_configured("SENS1:POW:RANG:AUTO 1"), *_configured("SENS2:POW:RANG:AUTO 1"),
-                 *_configured("SENS1:POW:WAV 1310nm"), *_configured("SENS2:POW:WAV 1310nm"),
-                 *_configured("SENS1:POW:ATIM 2ms"), *_configured("SENS2:POW:ATIM 2ms"),
-                 ("INIT:IMM", None), ("FETC:POW:ALL:CSV?", csv), ("INIT:IMM", None), ("FETC:POW:ALL:CSV?", csv)]
-    with expected_protocol(KeysightN774x, exchanges) as meter:
-        meter.round_trip_s = 0.0003
-        meter.configure(1310.0, 0.002)
-        meter.trigger()
-        meter.begin_fetch()
-        assert meter._reply_due == pytest.approx(100.0023)
-        meter.trigger()  # queued behind the fetch: starts when that fetch has been answered
-        now[0] = 100.0001
-        meter.end_fetch()
-        assert meter._reply_due is None  # consumed by the read
-        meter.begin_fetch()
-        assert meter._reply_due == pytest.approx(100.0023 + 0.002 + 0.0003)
-        meter.end_fetch()
-
-    exchanges = [SWITCH_IDN, (":ROUT1 A,3", None), ("SYST:ERR?", '+0,"No error"')]
-    with expected_protocol(KeysightN773x, exchanges, port_count=12) as switch:
-        switch.round_trip_s, switch.switch_settle_s = 0.0003, 0.005
-        switch.begin_select(3)
-        assert switch._reply_due == pytest.approx(100.0001 + 0.0053)
-        switch.end_select()
-
-    exchanges = [SOURCE_IDN, *_configured(":SOUR1:WAV 1550NM")]
-    with expected_protocol(Keysight816xSource, exchanges, slot=1) as source:
-        source.wavelength_change_s, source.round_trip_s = 0.05, 0.0003
-        dues = []
-        real_check = source.check_errors
-        source.check_errors = lambda command: (dues.append(source._reply_due), real_check(command))[1]
-        source.set_wavelength(1550.0)
-    assert dues == [pytest.approx(100.0001 + 0.0503)]  # the error query is answered once the change is done
-
-
-def test_fast_line_read_takes_whole_lines_and_leaves_partial_ones_to_the_library() -> None:
-    """`_take_line` reads pyvisa-py's own buffer and socket: two replies in one segment are two
-    lines, a partial line stays buffered (None: the library's read waits for the rest)."""
-    import select
-    import socket
-    import types
-
-    from drivers.scpi import _take_line
-
-    host_end, instrument_end = socket.socketpair()
-    with host_end, instrument_end:
-        session = types.SimpleNamespace(interface=host_end, _pending_buffer=bytearray())
-        assert _take_line(session) is None  # nothing sent yet: no wait here
-        instrument_end.sendall(b'+1.5E-03\n+0,"No error"\n+2.')
-        assert _take_line(session) == "+1.5E-03"
-        assert _take_line(session) == '+0,"No error"'  # from the buffer, no socket read
-        assert _take_line(session) is None and session._pending_buffer == bytearray(b"+2.")
-        instrument_end.sendall(b"5E-03\n")
-        assert _take_line(session) == "+2.5E-03" and session._pending_buffer == bytearray()
-        instrument_end.sendall(b"+3.5E-03\n")
-        select.select((host_end,), (), (), 1.0)  # what a reply wait has seen: bytes are there
-        assert _take_line(session, readable=True) == "+3.5E-03"
-        instrument_end.sendall(b"\xff\xfe\n")
-        with pytest.raises(UnicodeDecodeError):
-            _take_line(session)
-        assert session._pending_buffer == bytearray()  # garbage consumed, as the library's read does
-
-
 def test_a_meter_group_places_each_channel_by_its_map_and_keeps_over_range_flags() -> None:
     from drivers.meter_group import MeterGroup
     from tests.protocol import ProtocolResource
@@ -389,9 +313,9 @@ def test_a_meter_group_places_each_channel_by_its_map_and_keeps_over_range_flags
     idn = ("*IDN?", "Keysight Technologies,N7744A,MY1,V1")
     first_csv = "+1.000000E-03,+9.900000E+37,+3.000000E-03,+4.000000E-03"  # slot 2 over range
     second_csv = "+5.000000E-03,+6.000000E-03,+7.000000E-03,+8.000000E-03"
-    first = ProtocolResource([idn, ("INIT:IMM", None), ("FETC:POW:ALL:CSV?", first_csv)])
-    second = ProtocolResource([idn, ("INIT:IMM", None), ("FETC:POW:ALL:CSV?", second_csv),
-                               ("INIT:IMM", None), ("FETC:POW:ALL:CSV?", second_csv)])
+    first = ProtocolResource([idn, (TRIGGER_4, None), ("FETC:POW:ALL:CSV?", first_csv)])
+    second = ProtocolResource([idn, (TRIGGER_4, None), ("FETC:POW:ALL:CSV?", second_csv),
+                               (TRIGGER_4, None), ("FETC:POW:ALL:CSV?", second_csv)])
     # Receive channels wired across the mainframes out of order, as a fixture may be.
     group = MeterGroup([KeysightN774x(first), KeysightN774x(second)],
                        channel_map=[(1, 2), (0, 1), (0, 3), (1, 0)])
@@ -405,30 +329,64 @@ def test_a_meter_group_places_each_channel_by_its_map_and_keeps_over_range_flags
     assert first.position == len(first.exchanges) and second.position == len(second.exchanges)
 
 
-def test_lines_go_straight_to_a_pyvisa_py_socket_and_replies_come_back_whole() -> None:
-    """The lean path on a real pyvisa-py TCP session: commands written on the session's own
-    socket arrive as whole lines, and two replies in one segment are two replies."""
-    import socket
+def _answers(replies: dict[str, str]):
+    def answer(line: str) -> str | None:
+        return replies.get(line, '+0,"No error"' if line == "SYST:ERR?" else None)
+    return answer
 
-    from drivers.scpi import ScpiInstrument, _socket_session
 
-    with socket.create_server(("127.0.0.1", 0)) as listener:
-        manager = pyvisa.ResourceManager("@py")
-        resource = manager.open_resource(f"TCPIP0::127.0.0.1::{listener.getsockname()[1]}::SOCKET")
-        instrument_end, _ = listener.accept()
-        with instrument_end:
-            try:
-                instrument = ScpiInstrument(resource, name="probe", check_identity=False)
-                assert instrument._lean and _socket_session(resource) is not None
-                instrument.write(":ROUT1 A,5")
-                instrument.write("SYST:ERR?")
-                received = b""
-                while received.count(b"\n") < 2:
-                    received += instrument_end.recv(100)
-                assert received == b':ROUT1 A,5\nSYST:ERR?\n'
-                instrument_end.sendall(b'+0,"No error"\n+1.0E-03\n')
-                assert instrument.read_reply("SYST:ERR?") == '+0,"No error"'
-                assert instrument.read_reply("FETC?") == "+1.0E-03"
-            finally:
-                resource.close()
-                manager.close()
+def test_commands_without_a_reply_share_the_segment_of_the_next_query(monkeypatch) -> None:
+    """On a raw socket the trigger and the fetch leave in one write (no lone segment for TCP to
+    hold back), as do a switch move and its completion query; every reply comes back whole."""
+    from tests.drivers.recording_instrument import RecordingInstrument
+
+    csv = '"+1.0E-03,+2.0E-03,+3.0E-03,+4.0E-03"'
+    peer = RecordingInstrument(_answers({"*IDN?": "Keysight Technologies,N7744C,MY1,V1",
+                                         "FETC:POW:ALL:CSV?": csv}))
+    manager = pyvisa.ResourceManager("@py")
+    try:
+        meter = open_instrument(manager, driver="keysight_n774x", address=peer.address, name="meter")
+        meter.configure(1310.0, 0.001)
+        readings = meter.read_all()
+        meter.close()
+    finally:
+        manager.close()
+        peer.close()
+    np.testing.assert_allclose(readings.power_w, [1e-3, 2e-3, 3e-3, 4e-3])
+    assert [TRIGGER_4, "FETC:POW:ALL:CSV?"] in peer.segments
+    assert ["INIT1:CONT 0", "SYST:ERR?"] in peer.segments  # a setting and its error check: one write
+    assert all(segment[-1].endswith("?") for segment in peer.segments)  # every write ends in a query
+
+
+def test_near_due_sleeps_until_just_before_the_reply_is_due(monkeypatch) -> None:
+    """`reply_wait = "near-due"`: before reading a reply whose due time the driver knows (an
+    integration's end plus the round trip, a move's settle) the host sleeps until shortly
+    before it; "sleep" leaves the whole wait to the library. A fake clock records the sleeps."""
+    import types
+
+    import drivers.keysight_n773x
+    import drivers.keysight_n774x
+    import drivers.scpi
+    import drivers.transport
+    from tests.drivers.recording_instrument import RecordingInstrument
+
+    now, slept = [100.0], []
+    clock = types.SimpleNamespace(monotonic=lambda: now[0], sleep=slept.append)
+    for module in (drivers.keysight_n774x, drivers.keysight_n773x, drivers.scpi, drivers.transport):
+        monkeypatch.setattr(module, "time", clock)
+    peer = RecordingInstrument(_answers({"*IDN?": "Keysight Technologies,N7747A,MY1,V1",
+                                         "FETC:POW:ALL:CSV?": "+1.0E-03,+2.0E-03"}))
+    manager = pyvisa.ResourceManager("@py")
+    try:
+        meter = open_instrument(manager, driver="keysight_n774x", address=peer.address, name="meter")
+        meter.configure(1310.0, 0.002)
+        meter.round_trip_s = 0.0003
+        for reply_wait in ("near-due", "sleep"):
+            meter.reply_wait = reply_wait
+            slept.clear()
+            meter.read_all()
+            assert slept == ([pytest.approx(0.002 + 0.0003 - 0.0005)] if reply_wait == "near-due" else [])
+        meter.close()
+    finally:
+        manager.close()
+        peer.close()

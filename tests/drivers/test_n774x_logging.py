@@ -25,7 +25,8 @@ def _block(values: list[float], byte_order: str = "<") -> bytes:
     return b"#" + str(len(length)).encode() + length + payload
 
 
-SETUP = _ok("SENS1:POW:UNIT 1", "SENS2:POW:UNIT 1", "SENS1:POW:RANG:AUTO 1", "SENS2:POW:RANG:AUTO 1")
+SETUP = _ok("INIT1:CONT 0", "INIT2:CONT 0", "SENS1:POW:UNIT 1", "SENS2:POW:UNIT 1", "SENS1:POW:RANG:AUTO 1",
+            "SENS2:POW:RANG:AUTO 1")
 START = _ok("SENS1:FUNC:STAT LOGG,STOP", "INIT1:CONT 0", "TRIG1:INP IGN", "SENS1:FUNC:PAR:LOGG 4,1ms",
             "SENS2:FUNC:STAT LOGG,STOP", "INIT2:CONT 0", "TRIG2:INP IGN", "SENS2:FUNC:PAR:LOGG 4,1ms",
             "SENS1:FUNC:STAT LOGG,STAR", "SENS2:FUNC:STAT LOGG,STAR")
@@ -58,7 +59,8 @@ def test_logging_status_garbage_and_running_function_errors() -> None:
     with expected_protocol(KeysightN774x, [IDN, ("SENS1:FUNC:STAT?", "BUSY")], slots=(1,)) as meter:
         with pytest.raises(InstrumentCommunicationError, match="BUSY"):
             meter.logging_complete()
-    exchanges = [IDN, *_ok("SENS1:POW:UNIT 1", "SENS1:POW:RANG:AUTO 1"), ("SENS1:FUNC:STAT LOGG,STOP", None),
+    exchanges = [IDN, *_ok("INIT1:CONT 0", "SENS1:POW:UNIT 1", "SENS1:POW:RANG:AUTO 1"),
+                 ("SENS1:FUNC:STAT LOGG,STOP", None),
                  ("SYST:ERR?", '-284,"Function running"'), NO_ERROR]
     with expected_protocol(KeysightN774x, exchanges, slots=(1,), name="meter1") as meter:
         with pytest.raises(ScpiError, match="-284"):

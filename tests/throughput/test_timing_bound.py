@@ -103,7 +103,7 @@ def test_the_next_move_is_under_way_while_a_position_is_stored_and_reported(stat
     acquire_matrix(station.instruments, WAVELENGTHS, PORTS, settings)  # the bench is now somewhere known
     under_way: list[int | None] = []
     matrix = acquire_matrix(station.instruments, WAVELENGTHS, PORTS, settings,
-                            progress=lambda *_: under_way.append(switch._move_target))
+                            progress=lambda *_: under_way.append(switch.move_under_way))
     # 2 sweeps of 12 ports: every step but the last of each sweep has its next move under way.
     assert len(under_way) == 24 and sum(target is not None for target in under_way) == 22
     assert under_way[11] is None and under_way[23] is None
@@ -122,7 +122,7 @@ def test_an_abort_while_a_move_is_under_way_leaves_the_switch_link_in_step(stati
     with pytest.raises(KeyboardInterrupt):
         acquire_matrix(station.instruments, WAVELENGTHS, PORTS, settings, progress=stop_at_the_fourth_position)
     # The move to the fifth port was under way: its reply was read, so the next query gets its own.
-    assert switch._move_target is None
+    assert switch.move_under_way is None
     assert switch.position() == 5
     again = acquire_matrix(station.instruments, WAVELENGTHS, PORTS, settings)
     assert again.settled.all()
@@ -148,85 +148,68 @@ def test_reply_wait_is_configuration_with_clear_errors() -> None:
 def test_reply_wait_modes_read_the_same_light(monkeypatch, reply_wait: str) -> None:
     """`[timing] reply_wait`: how the host waits for replies; the numbers do not change.
 
-    "sleep" leaves every wait to the VISA library (a reply already there is taken at
-    once); "poll" polls the link from the start; "near-due" sleeps on the link until just
-    before the reply is due (a switch settle here), then polls."""
-    import select as select_module
+    "near-due" sleeps until just before a reply is due (a switch settle here, known from the
+    station's timing), then leaves the rest to the library's read; "sleep" and "poll" leave
+    the whole wait to the library. The host's sleeps are recorded (and still slept)."""
+    import time as time_module
     import tomllib
     import types
 
-    import drivers.scpi
-    from bench.run.station import open_station
+    import drivers.transport
     from bench.sim_launch import example_path
+    from bench.run.station import open_station
     from sim_instruments.scpi_server import Latency
     from sim_instruments.virtual_bench import LatencyModel, VirtualBench
 
-    timeouts: list[float] = []
+    slept: list[float] = []
 
-    def recording_select(*args):  # the toolkit's own waits, not pyvisa-py's
-        timeouts.append(args[-1])
-        return select_module.select(*args)
+    def recording_sleep(seconds: float) -> None:
+        slept.append(seconds)
+        time_module.sleep(seconds)
 
-    monkeypatch.setattr(drivers.scpi, "select", types.SimpleNamespace(select=recording_select))
+    monkeypatch.setattr(drivers.transport, "time",
+                        types.SimpleNamespace(monotonic=time_module.monotonic, sleep=recording_sleep))
     data = tomllib.loads(example_path("station_demo.toml").read_text())
     settle_s = 0.004
     data["timing"].update(reply_wait=reply_wait, switch_settle_s=settle_s, query_round_trip_s=0.0)
     config = parse_station(data)
     latency = LatencyModel(meter=Latency(), source=Latency(), switch=Latency(switch_settle_s=settle_s))
-    matrices = []
+    matrices, found = [], []
     for wait in (reply_wait, "sleep"):
         with VirtualBench(config, seed=5, latency=latency) as bench, \
                 open_station(config, addresses=bench.addresses) as station:
             assert all(instrument.reply_wait == wait for instrument in station.opened)
-            switch = station.instruments.switch
-            assert switch.switch_settle_s == settle_s
-            timeouts.clear()
+            assert station.instruments.switch.switch_settle_s == settle_s
+            slept.clear()
             matrices.append(acquire_matrix(station.instruments, WAVELENGTHS, PORTS, AcquisitionSettings()))
             if wait == reply_wait:
-                found = list(timeouts)
+                found = list(slept)
         config = parse_station({**data, "timing": {**data["timing"], "reply_wait": "sleep"}})
-    # With the simulator's thread in this process the spin naps between polls (not 0 s).
-    spins = [timeout for timeout in found if timeout == drivers.scpi._SHARED_SPIN_NAP_S]
-    sleeps = [timeout for timeout in found if timeout > drivers.scpi._SHARED_SPIN_NAP_S]
-    if reply_wait == "sleep":  # only readiness checks (a zero timeout) before the library's own read
-        assert found and all(timeout == 0 for timeout in found)
-    elif reply_wait == "poll":
-        assert spins and not sleeps
-    else:  # slept until shortly before each move's confirmation was due, then spun
-        assert spins and sleeps
-        assert max(sleeps) <= settle_s and max(sleeps) > settle_s - 0.002
-    chosen, slept = matrices
-    assert chosen.settled.all() and slept.settled.all()
+    if reply_wait == "near-due":  # slept until shortly before each move's confirmation was due
+        assert found and max(found) <= settle_s and max(found) > settle_s - 0.002
+    else:
+        assert found == []
+    chosen, slept_matrix = matrices
+    assert chosen.settled.all() and slept_matrix.settled.all()
     lit = chosen.power_dbm > -55
-    assert lit.sum() == 24 and abs(chosen.power_dbm - slept.power_dbm)[lit].max() < 0.05
+    assert lit.sum() == 24 and abs(chosen.power_dbm - slept_matrix.power_dbm)[lit].max() < 0.05
 
 
-def test_overlapped_calls_run_on_helper_threads_that_readers_see_and_errors_come_back() -> None:
-    """A wavelength step's calls run at once (`_together`); while a helper runs, reply waits
-    know another thread needs the interpreter (they nap between polls instead of spinning)."""
-    import _thread
-    import time
+def test_overlapped_calls_run_at_the_same_time_and_errors_come_back() -> None:
+    """A wavelength step's calls run at once (`_together`): here each waits for the other."""
+    import threading
 
-    from drivers.scpi import other_threads_running
     from procedures.acquisition import _together
 
-    seen: dict[str, object] = {}
-    helper_may_finish = _thread.allocate_lock()
-    helper_may_finish.acquire()
+    both_running = threading.Barrier(2, timeout=2.0)
+    threads: list[int] = []
 
-    def main_call() -> None:
-        deadline = time.monotonic() + 2.0
-        while not other_threads_running() and time.monotonic() < deadline:
-            time.sleep(0.001)  # the helper is counted once it has started running
-        seen["helper seen"] = other_threads_running()
-        helper_may_finish.release()
+    def call() -> None:
+        threads.append(threading.get_ident())
+        both_running.wait()  # breaks (and raises) unless the other call runs at the same time
 
-    def helper_call() -> None:
-        seen["helper thread"] = _thread.get_ident()
-        helper_may_finish.acquire()
-
-    _together([main_call, helper_call], overlap=True)
-    assert seen["helper seen"] is True and seen["helper thread"] != _thread.get_ident()
+    _together([call, call], overlap=True)
+    assert len(set(threads)) == 2 and threading.get_ident() in threads
 
     def failing() -> None:
         raise RuntimeError("switch refused the move")
