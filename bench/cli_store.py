@@ -14,7 +14,7 @@ from typing import Any
 from bench.errors import BenchError
 from bench.store import VerifyExit, load_results
 from bench.store.export import cable_documents, write_csv, write_json
-from bench.store.messages import repair_lines, unreadable_warning, verify_lines
+from bench.store.messages import repair_lines, verify_lines
 from bench.store.repair import repair_store
 from bench.store.watchdog import verify_without_hanging
 
@@ -69,12 +69,6 @@ def run_repair(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _warn_unreadable(res: Any) -> None:
-    warning = unreadable_warning(res.unreadable)
-    if warning:
-        print(warning, file=sys.stderr)
-
-
 def run_export(args: argparse.Namespace) -> int:
     try:
         res = load_results(args.file, **_filters(args))
@@ -84,7 +78,6 @@ def run_export(args: argparse.Namespace) -> int:
         else:
             n = write_json(res, args.json, _filters(args))
             print(f"wrote {n} cable records to {args.json}")
-        _warn_unreadable(res)
     except BenchError as exc:
         return _fail(str(exc))
     except OSError as exc:
@@ -104,7 +97,7 @@ def run_query(args: argparse.Namespace) -> int:
         res = load_results(args.file, **_filters(args))
     except BenchError as exc:
         return _fail(str(exc))
-    _warn_unreadable(res)
+    # load_results has logged which records it could not read (stderr unless logging is set up).
     if args.json:
         docs = list(cable_documents(res, with_power_matrix=False))
         print(json.dumps({"store": args.file, "n_cables": len(docs), "cables": docs,
@@ -122,7 +115,8 @@ def run_query(args: argparse.Namespace) -> int:
     for outcome in res.cables["outcome"].tolist():
         counts[outcome] = counts.get(outcome, 0) + 1
     summary = ", ".join(f"{k} {v}" for k, v in sorted(counts.items())) or "no records match"
-    print(f"{len(res.cables)} cable record(s): {summary}")
+    unreadable = f"; {len(res.unreadable)} more cannot be read (see the warning)" if res.unreadable else ""
+    print(f"{len(res.cables)} cable record(s): {summary}{unreadable}")
     return EXIT_OK
 
 

@@ -65,6 +65,23 @@ class UnreadableRecord:
                 "why": self.why}
 
 
+def describe_record(u: UnreadableRecord) -> str:
+    index = "?" if u.record_index is None else str(u.record_index)
+    name = u.name or ("reference id unknown" if u.table == "references" else "serial unknown")
+    kind = "reference record" if u.table == "references" else "cable record"
+    return f"{kind} {index} ({name}, row {u.position})" if u.position >= 0 else f"{kind} {index} ({name})"
+
+
+def unreadable_warning(unreadable: list[UnreadableRecord]) -> str | None:
+    """One warning line for readers (query, export, reports) that skipped unreadable records."""
+    if not unreadable:
+        return None
+    shown = ", ".join(describe_record(u) for u in unreadable[:10])
+    more = f" and {len(unreadable) - 10} more" if len(unreadable) > 10 else ""
+    return (f"warning: {len(unreadable)} stored record(s) matching the query cannot be read and are left out: "
+            f"{shown}{more}; run `bench verify` on the file")
+
+
 
 def _why(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"

@@ -5,16 +5,9 @@ Kept beside the store (not in the CLI module) so every front end says the same t
 
 from __future__ import annotations
 
-from bench.store.damage import UnreadableRecord
+from bench.store.damage import describe_record as _record
 from bench.store.repair import RepairReport
 from bench.store.verify import VerifyExit, VerifyReport
-
-
-def _record(u: UnreadableRecord) -> str:
-    index = "?" if u.record_index is None else str(u.record_index)
-    name = u.name or ("reference id unknown" if u.table == "references" else "serial unknown")
-    kind = "reference record" if u.table == "references" else "cable record"
-    return f"{kind} {index} ({name}, row {u.position})" if u.position >= 0 else f"{kind} {index} ({name})"
 
 
 def verify_lines(report: VerifyReport) -> list[str]:
@@ -62,16 +55,6 @@ def _compact(indexes: list[int]) -> str:
         else:
             runs.append([i, i])
     return ", ".join(f"{a}" if a == b else f"{a}-{b}" for a, b in runs)
-
-
-def unreadable_warning(unreadable: list[UnreadableRecord]) -> str | None:
-    """One warning line for readers (query, export, reports) that skipped unreadable records."""
-    if not unreadable:
-        return None
-    shown = ", ".join(_record(u) for u in unreadable[:10])
-    more = f" and {len(unreadable) - 10} more" if len(unreadable) > 10 else ""
-    return (f"warning: {len(unreadable)} stored record(s) matching the query cannot be read and are left out: "
-            f"{shown}{more}; run `bench verify` on the file")
 
 
 def repair_lines(report: RepairReport) -> list[str]:

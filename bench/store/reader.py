@@ -8,6 +8,7 @@ committed records.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -24,7 +25,14 @@ from bench.store.codec import (
     parse_utc,
     reference_record_from_rows,
 )
-from bench.store.damage import READ_ERRORS, DamagedRange, StoreDamagedError, StoreScan, UnreadableRecord
+from bench.store.damage import (
+    READ_ERRORS,
+    DamagedRange,
+    StoreDamagedError,
+    StoreScan,
+    UnreadableRecord,
+    unreadable_warning,
+)
 from bench.store.layout import (
     BlobReader,
     committed_count,
@@ -35,6 +43,8 @@ from bench.store.layout import (
 )
 from bench.store.schema import CABLE_KEYS, CABLES, FIBERS, POWER_MATRIX, REFERENCE_VALUES, REFERENCES
 from bench.store.superblock import SuperblockError, SuperblockFacts, read_superblock
+
+log = logging.getLogger(__name__)
 
 # Public columns of LoadedResults.cables / .fibers, in this order.
 CABLE_COLUMNS = (
@@ -332,6 +342,9 @@ def load_results(
         cables = _decode_columns(selected, CABLE_COLUMNS)
         cables = _full_reasons(f, selected, cables)
         damaged = list(scan.damaged)
+    if unreadable:
+        # Reports and scripts that only look at .cables must still hear of it (stderr by default).
+        log.warning("%s: %s", path, unreadable_warning(unreadable))
     fibers = _join_fibers(fiber_rows, selected)
     return LoadedResults(path=path, cables=cables, fibers=fibers, _stored=selected, unreadable=unreadable,
                          damaged=damaged)
