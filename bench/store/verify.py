@@ -140,13 +140,22 @@ class _Located:
         return [k for k, (a, b) in enumerate(spans) if a < damaged.stop and b > damaged.start and b > a]
 
 
-def _blob_problems(blobs: BlobReader, index: np.ndarray, ok: np.ndarray, n_bytes: int) -> dict[int, str]:
+class _BlobProblems(dict):
+    """blob id -> what is wrong with it; `unreadable` holds the ids whose row or bytes cannot be read."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.unreadable: set[int] = set()
+
+
+def _blob_problems(blobs: BlobReader, index: np.ndarray, ok: np.ndarray, n_bytes: int) -> _BlobProblems:
     """sha256 of each readable blob, and the index's own layout: contiguous, inside blob_bytes."""
-    problems: dict[int, str] = {}
+    problems = _BlobProblems()
     expected_offset = 0
     for blob_id in range(len(index)):
         if not ok[blob_id]:
             problems[blob_id] = f"blob_index row {blob_id} is unreadable"
+            problems.unreadable.add(blob_id)
             expected_offset = None
             continue
         offset, length = int(index["offset"][blob_id]), int(index["length"][blob_id])
@@ -159,6 +168,7 @@ def _blob_problems(blobs: BlobReader, index: np.ndarray, ok: np.ndarray, n_bytes
             data, recorded_sha = blobs.raw(blob_id)
         except Exception as exc:  # noqa: BLE001 - an unreadable blob is a finding, reported per record
             problems[blob_id] = f"JSON document {blob_id} is unreadable ({exc})"
+            problems.unreadable.add(blob_id)
             continue
         if hashlib.sha256(data).hexdigest() != recorded_sha:
             problems[blob_id] = f"JSON document {blob_id} does not match its sha256"
@@ -169,7 +179,7 @@ class _CableChecker:
     """Walks the committed cable rows once, in batches, keeping the chain and layout state."""
 
     def __init__(self, f: Any, scan: StoreScan, report: VerifyReport, blobs: BlobReader,
-                 blob_problems: dict[int, str], ext: dict[str, int]) -> None:
+                 blob_problems: _BlobProblems, ext: dict[str, int]) -> None:
         self.f, self.scan, self.report, self.blobs, self.blob_problems, self.ext = f, scan, report, blobs, \
             blob_problems, ext
         self.lost = lost_record_indexes(f, CABLES)
@@ -238,7 +248,7 @@ class _CableChecker:
         matrix, matrix_readable = _part(matrix_part, m_start, m_count)
         unreadable_parts = [name for name, readable in (("fiber rows", fibers_readable),
                                                          ("power matrix", matrix_readable)) if readable is False]
-        unreadable_parts += [f"JSON document {b}" for b in blob_ids if "unreadable" in self.blob_problems.get(b, "")]
+        unreadable_parts += [f"JSON document {b}" for b in blob_ids if b in self.blob_problems.unreadable]
         if not why and unreadable_parts:
             self.report.unreadable.append(UnreadableRecord(
                 CABLES, position, index, serial, f"its {', '.join(unreadable_parts)} cannot be read"))
@@ -328,7 +338,7 @@ def _key_problem(row: np.void, key: np.void | None) -> str | None:
 
 
 def _check_references(f: Any, scan: StoreScan, report: VerifyReport, blobs: BlobReader,
-                      blob_problems: dict[int, str], n_refs: int) -> None:
+                      blob_problems: _BlobProblems, n_refs: int) -> None:
     rows, rows_ok = scan.rows(REFERENCES, 0, n_refs)
     previous: str | None = ""
     for index in range(n_refs):
@@ -345,7 +355,7 @@ def _check_references(f: Any, scan: StoreScan, report: VerifyReport, blobs: Blob
             why = f"record_index column says {int(row['record_index'])}"
         elif len(values) != count:
             why = "reference values pointer is out of range"
-        elif not values_ok.all() or "unreadable" in blob_problems.get(blob_id, ""):
+        elif not values_ok.all() or blob_id in blob_problems.unreadable:
             report.unreadable.append(UnreadableRecord(REFERENCES, index, int(row["record_index"]), name,
                                                       "its values or details cannot be read"))
             previous = _safe_text(row["sha256"])
@@ -402,8 +412,7 @@ def verify_store(path: str | os.PathLike[str], progress: Callable[[], None] | No
         _check_references(f, scan, report, blobs, blob_problems, n_refs)
         report.damaged = list(scan.damaged)
         for k, damaged in enumerate(report.damaged):
-            bad_blobs = ({b for b, why in blob_problems.items() if "unreadable" in why}
-                         if damaged.table in (BLOB_INDEX, BLOB_BYTES) else set())
+            bad_blobs = blob_problems.unreadable if damaged.table in (BLOB_INDEX, BLOB_BYTES) else set()
             report.damaged_records[k] = [
                 f"record {checker.located.index[j] if checker.located.index[j] is not None else '?'} "
                 f"({checker.located.name[j] or 'serial unknown'})"
