@@ -80,6 +80,7 @@ class RepairReport:
     damaged: list[DamagedRange]
     next_record_index: int
     lost_index_estimated: list[int] = field(default_factory=list)
+    n_tampered_kept: int = 0  # readable records that fail their hash: kept as they are, not "repaired"
 
     def summary(self) -> str:
         cables = [u for u in self.lost if u.table == CABLES]
@@ -91,6 +92,9 @@ class RepairReport:
                 for u in cables) + ")"
         if refs:
             text += f"; lost {len(refs)} references"
+        if self.n_tampered_kept:
+            text += (f"; {self.n_tampered_kept} kept records fail their hash (kept as they are; "
+                     "`bench verify` lists them)")
         return text + f"; next record number {self.next_record_index}"
 
     def as_dict(self) -> dict[str, Any]:
@@ -98,7 +102,8 @@ class RepairReport:
                 "n_kept": self.n_kept, "n_references_kept": self.n_references_kept,
                 "lost": [u.as_dict() for u in self.lost], "damaged_ranges": [r.as_dict() for r in self.damaged],
                 "next_record_index": self.next_record_index,
-                "lost_index_estimated": self.lost_index_estimated, "summary": self.summary()}
+                "lost_index_estimated": self.lost_index_estimated, "n_tampered_kept": self.n_tampered_kept,
+                "summary": self.summary()}
 
 
 def _kept_extents(cables: np.ndarray, refs: np.ndarray) -> dict[str, int]:
@@ -277,7 +282,8 @@ def _rebuild(path: str, before: Any, why: str, libver: tuple[str, str], verify_s
                 if len(data):
                     dst[name][:] = data
             report = RepairReport(path, entry["original_kept_as"], quarantine, len(kept), len(kept_refs), lost,
-                                  damaged, next_index, entry["record_indexes_estimated"])
+                                  damaged, next_index, entry["record_indexes_estimated"],
+                                  len(before.bad) + len(before.bad_references))
             entry["summary"] = report.summary()
             dst.attrs[NEXT_RECORD_INDEX] = next_index
             dst.attrs[NEXT_REFERENCE_INDEX] = next_ref

@@ -76,8 +76,9 @@ class SuperblockError(Exception):
     """The superblock is not one this module knows how to patch."""
 
 
-def _locate(fh) -> tuple[int, bytearray]:
-    """Return (offset, superblock bytes) of a version 2/3 superblock."""
+def _locate(fh, any_version: bool = False) -> tuple[int, bytearray]:
+    """Return (offset, superblock bytes) of a version 2/3 superblock (any_version: the first 12
+    bytes of an older one, which has no checksum and no consistency flags)."""
     # The superblock sits at 0 or, after a user block, at 512, 1024, 2048, ...
     offset = 0
     size = os.fstat(fh.fileno()).st_size
@@ -86,6 +87,8 @@ def _locate(fh) -> tuple[int, bytearray]:
         head = fh.read(12)
         if head[:8] == _SIGNATURE:
             version = head[8]
+            if any_version and version not in (2, 3):
+                return offset, bytearray(head)
             if version not in (2, 3):
                 raise SuperblockError(f"superblock version {version} has no consistency flags to clear")
             size_of_offsets = head[9]
@@ -119,10 +122,14 @@ class SuperblockFacts:
 
 
 def read_superblock(path: str) -> SuperblockFacts:
-    """Parse a version 2/3 superblock and check its checksum; SuperblockError if there is none."""
+    """Parse the superblock and check its checksum (versions 2/3); SuperblockError if there is none."""
     with open(path, "rb") as fh:
-        _, block = _locate(fh)
+        _, block = _locate(fh, any_version=True)
         size = os.fstat(fh.fileno()).st_size
+    if block[8] not in (2, 3):
+        # Versions 0/1 (other HDF5 writers' default) carry no checksum to check; such a file is
+        # not one of ours, and the schema check says so.
+        return SuperblockFacts(block[8], 0, True, 0, size, size)
     size_of_offsets = block[9]
     if size_of_offsets not in (2, 4, 8):
         raise SuperblockError(f"superblock gives {size_of_offsets}-byte addresses, which HDF5 never writes")

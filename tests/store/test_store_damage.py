@@ -146,6 +146,22 @@ def test_a_damaged_superblock_fails_at_once(base, tmp_path, capsys):
     assert time.monotonic() - started < 15
 
 
+def test_an_hdf5_file_of_another_program_is_refused_not_called_damaged(tmp_path, capsys):
+    path = tmp_path / "other.h5"
+    with h5py.File(path, "w") as f:  # HDF5's default (version 0) superblock, no checksum
+        f["x"] = [1, 2, 3]
+    assert run_cli(["verify", str(path)]) == 2
+    assert "not an mpo-bench results store" in capsys.readouterr().err
+
+
+def test_repair_keeps_a_tampered_record_as_it_is_and_says_so(base, tmp_path):
+    path = _damaged_copy(base, tmp_path, flip_in_chunk("power_matrix_dbm", "middle"))
+    bad_before = [i for i, _, _ in verify_store(path).bad]
+    report = repair_store(path)
+    assert report.n_tampered_kept == 1 and not report.lost and "fail their hash" in report.summary()
+    assert [i for i, _, _ in verify_store(path).bad] == bad_before
+
+
 def test_verify_stops_a_read_that_makes_no_progress(base, tmp_path, monkeypatch):
     """Damaged metadata other than the superblock can make HDF5 retry for minutes; the watchdog
     reports DAMAGED instead of hanging."""
