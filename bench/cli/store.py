@@ -1,6 +1,7 @@
-"""`bench verify`, `bench export` and `bench query`: the results store from the command line.
+"""`bench verify`, `bench repair`, `bench export` and `bench query`: the results store from the command line.
 
-All three only read the store (SWMR), so they can run while a bench is writing.
+verify, export and query only read the store (SWMR), so they can run while a bench is writing;
+repair takes the writer lock. Exit codes of verify: bench.store.VerifyExit.
 """
 
 from __future__ import annotations
@@ -11,10 +12,13 @@ import sys
 from typing import Any
 
 from bench.errors import BenchError
-from bench.store import export_csv, export_json, load_results, verify_store
-from bench.store.export import cable_documents
+from bench.store import VerifyExit, load_results
+from bench.store.export import cable_documents, write_csv, write_json
+from bench.store.messages import repair_lines, verify_lines
+from bench.store.repair import repair_store
+from bench.store.watchdog import verify_without_hanging
 
-EXIT_OK, EXIT_TAMPERED, EXIT_ERROR = 0, 1, 2
+EXIT_OK, EXIT_ERROR = VerifyExit.OK, VerifyExit.REFUSED
 
 
 def _add_filters(parser: argparse.ArgumentParser) -> None:
@@ -39,30 +43,40 @@ def _fail(message: str) -> int:
 
 
 def run_verify(args: argparse.Namespace) -> int:
+    report, refused = verify_without_hanging(args.file)
+    if report is None:
+        if args.json:
+            print(json.dumps({"path": args.file, "ok": False, "status": refused.status.name,
+                              "exit_code": int(refused.status), "error": refused.message}, indent=2))
+        print(f"error: {refused.message}", file=sys.stderr)
+        return refused.status
+    if args.json:
+        print(json.dumps(report.as_dict(), indent=2))
+    else:
+        print("\n".join(verify_lines(report)))
+    return report.status
+
+
+def run_repair(args: argparse.Namespace) -> int:
     try:
-        report = verify_store(args.file)
+        report = repair_store(args.file)
     except BenchError as exc:
         return _fail(str(exc))
     if args.json:
         print(json.dumps(report.as_dict(), indent=2))
     else:
-        print(f"{report.path}: {report.n_records} cable records, {report.n_references} references checked")
-        for index, serial, why in report.bad:
-            print(f"  TAMPERED cable record {index} (serial {serial}): {why}")
-        for index, reference_id, why in report.bad_references:
-            print(f"  TAMPERED reference record {index} ({reference_id}): {why}")
-        print("OK: every record matches its hash" if report.ok
-              else f"FAILED: {len(report.bad) + len(report.bad_references)} record(s) changed after writing")
-    return EXIT_OK if report.ok else EXIT_TAMPERED
+        print("\n".join(repair_lines(report)))
+    return EXIT_OK
 
 
 def run_export(args: argparse.Namespace) -> int:
     try:
+        res = load_results(args.file, **_filters(args))
         if args.csv:
-            n = export_csv(args.file, args.csv, **_filters(args))
+            n = write_csv(res, args.csv)
             print(f"wrote {n} fiber rows to {args.csv}")
         else:
-            n = export_json(args.file, args.json, **_filters(args))
+            n = write_json(res, args.json, _filters(args))
             print(f"wrote {n} cable records to {args.json}")
     except BenchError as exc:
         return _fail(str(exc))
@@ -83,9 +97,11 @@ def run_query(args: argparse.Namespace) -> int:
         res = load_results(args.file, **_filters(args))
     except BenchError as exc:
         return _fail(str(exc))
+    # load_results has logged which records it could not read (stderr unless logging is set up).
     if args.json:
         docs = list(cable_documents(res, with_power_matrix=False))
-        print(json.dumps({"store": args.file, "n_cables": len(docs), "cables": docs}, indent=1, ensure_ascii=False))
+        print(json.dumps({"store": args.file, "n_cables": len(docs), "cables": docs,
+                          "unreadable": [u.as_dict() for u in res.unreadable]}, indent=1, ensure_ascii=False))
         return EXIT_OK
     worst = _worst_margins(res)
     print(f"{'record':>7}  {'serial':<20} {'lot':<12} {'try':>3}  {'started (UTC)':<20}  {'outcome':<11}"
@@ -99,7 +115,8 @@ def run_query(args: argparse.Namespace) -> int:
     for outcome in res.cables["outcome"].tolist():
         counts[outcome] = counts.get(outcome, 0) + 1
     summary = ", ".join(f"{k} {v}" for k, v in sorted(counts.items())) or "no records match"
-    print(f"{len(res.cables)} cable record(s): {summary}")
+    unreadable = f"; {len(res.unreadable)} more cannot be read (see the warning)" if res.unreadable else ""
+    print(f"{len(res.cables)} cable record(s): {summary}{unreadable}")
     return EXIT_OK
 
 
@@ -107,12 +124,28 @@ def add_subcommands(subparsers: Any) -> None:
     """Add `verify`, `export` and `query` to the `bench` command's subparsers."""
     verify = subparsers.add_parser(
         "verify", help="check that no stored record changed since it was written",
-        description="Recompute the sha256 of every cable and reference record in an HDF5 results store and "
-                    "compare it with the hash stored when the record was written. Exit status: 0 all records "
-                    "intact, 1 at least one record was changed (listed), 2 the file could not be checked.")
+        description="Recompute the sha256 of every cable and reference record in an HDF5 results store, "
+                    "compare it with the hash stored when the record was written, and check the tables against "
+                    "each other (query index, fiber and matrix rows, JSON documents). Reads chunk by chunk "
+                    "where needed, so every readable record is checked and every unreadable range is named. "
+                    "Exit status: 0 all records intact; 1 TAMPERED: at least one record was changed (listed); "
+                    "2 the file could not be checked (no such file, not a results store); 3 DAMAGED: part of "
+                    "the file cannot be read (ranges and records listed; see `bench repair`).")
     verify.add_argument("file", help="HDF5 results store (.h5)")
     verify.add_argument("--json", action="store_true", help="print the report as JSON (for line scripts)")
     verify.set_defaults(func=run_verify)
+
+    repair = subparsers.add_parser(
+        "repair", help="rebuild a damaged store from its readable records",
+        description="Copy every readable committed record of a damaged store into a fresh file, verify it, and "
+                    "put it in place of the original, which is kept as <store>.damaged-<utc>. Unreadable chunks "
+                    "(raw bytes) and what the query index says of each lost record go to "
+                    "<store>.quarantine-<utc>/. Record numbers of lost records are never given again; the "
+                    "repair is recorded in the file. Takes the writer lock: stop the bench first. Run "
+                    "`bench verify` before, to see what will be lost.")
+    repair.add_argument("file", help="HDF5 results store (.h5)")
+    repair.add_argument("--json", action="store_true", help="print what was done as JSON")
+    repair.set_defaults(func=run_repair)
 
     export = subparsers.add_parser(
         "export", help="write stored results to CSV or JSON",

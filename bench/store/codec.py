@@ -22,6 +22,7 @@ from bench.records import OUTCOMES, CableRecord, FiberResult, ReferenceRecord
 from bench.store.schema import (
     CABLE_DTYPE,
     FIBER_DTYPE,
+    HASH_VERSION,
     REFERENCE_DTYPE,
     SCHEMA_VERSION,
     STRING_WIDTHS,
@@ -157,7 +158,7 @@ def cable_digest(
     fiber_rows = [[decode_str(v) if isinstance(v, bytes) else v for v in r] for r in fibers.tolist()]
     shape = (int(row["n_wavelengths"]), int(row["n_launch"]), int(row["n_receive"]))
     document = {
-        "schema_version": SCHEMA_VERSION,
+        "schema_version": HASH_VERSION,
         "table": "cables",
         "previous_sha256": previous_sha256,
         "cable": _row_values(row, CABLE_HASHED_FIELDS),
@@ -170,7 +171,7 @@ def cable_digest(
 
 def reference_digest(row: np.void, values: np.ndarray, details: Mapping[str, Any], previous_sha256: str) -> str:
     document = {
-        "schema_version": SCHEMA_VERSION,
+        "schema_version": HASH_VERSION,
         "table": "references",
         "previous_sha256": previous_sha256,
         "reference": _row_values(row, REFERENCE_HASHED_FIELDS),

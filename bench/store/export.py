@@ -46,7 +46,11 @@ def export_csv(path: str | os.PathLike[str], out_path: str | os.PathLike[str], *
     Floats are written with full precision (repr); NaN stays "nan" so a value
     below the meter floor is not mistaken for zero.
     """
-    res = load_results(path, **filters)
+    return write_csv(load_results(path, **filters), out_path)
+
+
+def write_csv(res: LoadedResults, out_path: str | os.PathLike[str]) -> int:
+    """export_csv for results already loaded (the CLI warns about res.unreadable itself)."""
     by_index = {int(r): k for k, r in enumerate(res.cables["record_index"])}
     header = ["record_index", *CSV_CABLE_COLUMNS, *CSV_FIBER_COLUMNS[1:]]
     with open(out_path, "w", newline="", encoding="utf-8") as fh:
@@ -87,10 +91,16 @@ def export_json(path: str | os.PathLike[str], out_path: str | os.PathLike[str], 
 
     NaN/inf (below the meter floor) become null, since strict JSON has no NaN.
     """
-    res = load_results(path, **filters)
+    return write_json(load_results(path, **filters), out_path, filters)
+
+
+def write_json(res: LoadedResults, out_path: str | os.PathLike[str], filters: dict[str, Any]) -> int:
+    """export_json for results already loaded; records that could not be read are listed under
+    "unreadable", so the export itself says it is incomplete."""
     with open(out_path, "w", encoding="utf-8") as fh:
-        header = {"store": os.fspath(path), "filters": {k: _plain(v) if not isinstance(v, list | tuple) else list(v)
-                                                        for k, v in filters.items() if v is not None}}
+        header = {"store": res.path, "filters": {k: _plain(v) if not isinstance(v, list | tuple) else list(v)
+                                                 for k, v in filters.items() if v is not None},
+                  "unreadable": [u.as_dict() for u in res.unreadable]}
         fh.write(json.dumps(header)[:-1] + ', "cables": [\n')
         for k, doc in enumerate(cable_documents(res)):
             fh.write((",\n" if k else "") + json.dumps(doc, ensure_ascii=False, allow_nan=False))

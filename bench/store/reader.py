@@ -1,4 +1,4 @@
-"""Readers: load_results(), load_references() and verify_store().
+"""Readers: load_results() and load_references() (verify_store() is in bench.store.verify).
 
 All of them open the file read-only in SWMR mode, so they work while a bench
 writes (and on a file whose writer was killed), and they only ever see
@@ -8,9 +8,9 @@ committed records.
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
+import logging
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,14 +19,19 @@ import numpy as np
 from bench.errors import StoreError
 from bench.records import CableRecord, ReferenceRecord
 from bench.store.codec import (
-    CABLE_BLOBS,
     REASON_CUT_MARK,
-    cable_digest,
     cable_record_from_rows,
     decode_str,
     parse_utc,
-    reference_digest,
     reference_record_from_rows,
+)
+from bench.store.damage import (
+    READ_ERRORS,
+    DamagedRange,
+    StoreDamagedError,
+    StoreScan,
+    UnreadableRecord,
+    unreadable_warning,
 )
 from bench.store.layout import (
     BlobReader,
@@ -36,7 +41,10 @@ from bench.store.layout import (
     open_for_read,
     refresh,
 )
-from bench.store.schema import BLOB_INDEX, CABLE_KEYS, CABLES, FIBERS, POWER_MATRIX, REFERENCE_VALUES, REFERENCES
+from bench.store.schema import CABLE_KEYS, CABLES, FIBERS, POWER_MATRIX, REFERENCE_VALUES, REFERENCES
+from bench.store.superblock import SuperblockError, SuperblockFacts, read_superblock
+
+log = logging.getLogger(__name__)
 
 # Public columns of LoadedResults.cables / .fibers, in this order.
 CABLE_COLUMNS = (
@@ -143,22 +151,101 @@ def _read_runs(ds: Any, runs: list[tuple[int, int]], end: int) -> np.ndarray:
     return np.concatenate(parts) if parts else np.empty(0, dtype=ds.dtype)
 
 
-def _selected_cables(f: Any, filters: dict[str, Any]) -> tuple[np.ndarray, int]:
-    """(stored cable rows matching the filters, end of the committed fiber rows)."""
-    refresh(f)
-    n = committed_count(f, CABLES, extents(f))
-    if n == 0:
-        return np.empty(0, dtype=f[CABLES].dtype), 0
-    keys = f[CABLE_KEYS][:n]
+def _facts(path: str) -> SuperblockFacts | None:
+    try:
+        return read_superblock(path)
+    except (SuperblockError, OSError):
+        return None
+
+
+def _rows_at(scan: StoreScan, table: str, positions: np.ndarray, end: int) -> tuple[np.ndarray, np.ndarray]:
+    """(rows, readable mask) at the given sorted positions: a few slice reads, or one pass."""
+    runs = _ranges(positions, np.ones(len(positions), dtype=np.int64))
+    if len(positions) == end or len(runs) > _MAX_RANGE_READS:
+        rows, ok = scan.rows(table, 0, end)
+        return rows[positions], ok[positions]
+    parts = [scan.rows(table, a, b) for a, b in runs]
+    if not parts:
+        return np.empty(0, dtype=scan.f[table].dtype), np.empty(0, dtype=bool)
+    return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
+
+
+def _query_keys(scan: StoreScan, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """The query columns of every committed cable, from /cable_keys, or from /cables where a key
+    row is unreadable; the mask says which rows are known at all."""
+    from bench.store.writer import cable_keys  # the writer builds key rows; avoid an import cycle
+
+    keys, ok = scan.rows(CABLE_KEYS, 0, n)
     if len(keys) != n:
-        raise StoreError(f"{f.filename}: the cable_keys table is shorter than cables; run `bench verify`")
-    positions = np.flatnonzero(select_cables(keys, **filters))
-    if len(positions) == n:
-        selected = f[CABLES][:n]
+        raise StoreError(f"{scan.f.filename}: the cable_keys table is shorter than cables; run `bench verify`")
+    if not ok.all():
+        missing = np.flatnonzero(~ok)
+        rows, rows_ok = _rows_at(scan, CABLES, missing, n)
+        keys[missing[rows_ok]] = cable_keys(rows[rows_ok])
+        ok[missing[rows_ok]] = True
+    return keys, ok
+
+
+def _select(scan: StoreScan, filters: dict[str, Any]) -> tuple[np.ndarray, list[UnreadableRecord]]:
+    """(readable cable rows matching the filters, committed records that cannot be read)."""
+    f = scan.f
+    refresh(f)
+    n = committed_count(f, CABLES, extents(f), scan)
+    if n == 0:
+        return np.empty(0, dtype=f[CABLES].dtype), []
+    keys, keys_ok = _query_keys(scan, n)
+    match = select_cables(keys, **filters)
+    unreadable = [
+        UnreadableRecord(CABLES, int(p), None, "", "neither its cable row nor its cable_keys row can be read "
+                                                     "(it may or may not match the filters)")
+        for p in np.flatnonzero(~keys_ok)
+    ]
+    positions = np.flatnonzero(match & keys_ok)
+    rows, rows_ok = _rows_at(scan, CABLES, positions, n)
+    for p in positions[~rows_ok]:
+        unreadable.append(UnreadableRecord(CABLES, int(p), int(keys["record_index"][p]),
+                                           decode_str(keys["serial"][p]), "its cable row cannot be read"))
+    unreadable.sort(key=lambda u: u.position)
+    return rows[rows_ok], unreadable
+
+
+def _fibers_of(scan: StoreScan, selected: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(fiber rows of the selected cables in order, per-cable mask: all its fiber rows readable)."""
+    ds = scan.f[FIBERS]
+    runs = _ranges(selected["fiber_row_start"], selected["fiber_row_count"])
+    if len(runs) <= _MAX_RANGE_READS:
+        parts = [scan.rows(FIBERS, a, b) for a, b in runs]
     else:
-        selected = _read_runs(f[CABLES], _ranges(positions, np.ones(len(positions), dtype=np.int64)), n)
-    last = f[CABLES][n - 1]
-    return selected, int(last["fiber_row_start"]) + int(last["fiber_row_count"])
+        end = int(ds.shape[0])
+        wanted = np.zeros(end, dtype=bool)
+        for a, b in runs:
+            wanted[a:b] = True
+        parts = []
+        for start in range(0, end, _BLOCK_ROWS):
+            stop = min(end, start + _BLOCK_ROWS)
+            if wanted[start:stop].any():
+                rows, ok = scan.rows(FIBERS, start, stop)
+                parts.append((rows[wanted[start:stop]], ok[wanted[start:stop]]))
+    if not parts:
+        return np.empty(0, dtype=ds.dtype), np.ones(len(selected), dtype=bool)
+    rows = np.concatenate([p[0] for p in parts])
+    ok = np.concatenate([p[1] for p in parts])
+    counts = selected["fiber_row_count"].astype(np.int64)
+    if ok.all() and len(ok) == counts.sum():
+        return rows, np.ones(len(selected), dtype=bool)
+    ends = np.cumsum(counts)
+    per_cable = np.array([len(ok) >= e and bool(ok[e - c : e].all()) for e, c in zip(ends, counts, strict=True)],
+                         dtype=bool)
+    keep = np.repeat(per_cable, counts)[: len(rows)]
+    return rows[keep], per_cable
+
+
+def _read_or_damaged(f: Any, table: str, start: int, stop: int, record_index: int) -> np.ndarray:
+    try:
+        return f[table][start:stop]
+    except READ_ERRORS as exc:
+        raise StoreDamagedError(f"{f.filename}: record {record_index}: {table} rows {start}-{stop - 1} cannot "
+                                f"be read ({type(exc).__name__}: {exc}); run `bench verify`") from None
 
 
 @dataclass
@@ -176,6 +263,10 @@ class LoadedResults:
     fibers: np.ndarray
     _stored: np.ndarray = field(repr=False)
     _docs: dict[int, dict[str, Any]] = field(repr=False, default_factory=dict)
+    # Committed records matching the query (or that might) that cannot be read: the file is
+    # damaged there (`bench verify` lists every damaged range, `bench repair` keeps the rest).
+    unreadable: list[UnreadableRecord] = field(default_factory=list)
+    damaged: list[DamagedRange] = field(default_factory=list)
 
     def __len__(self) -> int:
         return len(self.cables)
@@ -191,7 +282,7 @@ class LoadedResults:
         row = self._row(record_index)
         start = int(row["matrix_start"])
         with open_for_read(self.path) as f:
-            values = f[POWER_MATRIX][start : start + matrix_len(row)]
+            values = _read_or_damaged(f, POWER_MATRIX, start, start + matrix_len(row), record_index)
         return values.reshape(int(row["n_wavelengths"]), int(row["n_launch"]), int(row["n_receive"]))
 
     def _documents(self, record_index: int) -> dict[str, Any]:
@@ -222,7 +313,7 @@ class LoadedResults:
     def _stored_fibers(self, row: np.void) -> np.ndarray:
         start = int(row["fiber_row_start"])
         with open_for_read(self.path) as f:
-            return f[FIBERS][start : start + int(row["fiber_row_count"])]
+            return _read_or_damaged(f, FIBERS, start, start + int(row["fiber_row_count"]), int(row["record_index"]))
 
 
 def load_results(
@@ -241,13 +332,22 @@ def load_results(
     path = os.fspath(path)
     with open_for_read(path) as f:
         filters = {"serial": serial, "lot": lot, "since_utc": since_utc, "until_utc": until_utc, "outcome": outcome}
-        selected, fibers_end = _selected_cables(f, filters)
-        runs = _ranges(selected["fiber_row_start"], selected["fiber_row_count"])
-        fiber_rows = _read_runs(f[FIBERS], runs, fibers_end)
+        scan = StoreScan(f, _facts(path))
+        selected, unreadable = _select(scan, filters)
+        fiber_rows, fibers_ok = _fibers_of(scan, selected)
+        for row in selected[~fibers_ok]:
+            unreadable.append(UnreadableRecord(CABLES, -1, int(row["record_index"]), decode_str(row["serial"]),
+                                               "its fiber rows cannot be read"))
+        selected = selected[fibers_ok]
         cables = _decode_columns(selected, CABLE_COLUMNS)
         cables = _full_reasons(f, selected, cables)
+        damaged = list(scan.damaged)
+    if unreadable:
+        # Reports and scripts that only look at .cables must still hear of it (stderr by default).
+        log.warning("%s: %s", path, unreadable_warning(unreadable))
     fibers = _join_fibers(fiber_rows, selected)
-    return LoadedResults(path=path, cables=cables, fibers=fibers, _stored=selected)
+    return LoadedResults(path=path, cables=cables, fibers=fibers, _stored=selected, unreadable=unreadable,
+                         damaged=damaged)
 
 
 def _full_reasons(f: Any, selected: np.ndarray, cables: np.ndarray) -> np.ndarray:
@@ -256,7 +356,12 @@ def _full_reasons(f: Any, selected: np.ndarray, cables: np.ndarray) -> np.ndarra
     if not len(cut):
         return cables
     blobs = BlobReader(f)
-    full = [blobs.doc(int(selected["reason_blob"][k])) for k in cut]
+    full = []
+    for k in cut:
+        try:
+            full.append(blobs.doc(int(selected["reason_blob"][k])))
+        except StoreDamagedError:  # the full text is unreadable: keep the prefix, marked " [...]"
+            full.append(decode_str(selected["reason"][k]))
     width = max(cables.dtype["reason"].itemsize // 4, *(len(t) for t in full))
     widened = cables.astype([(n, f"<U{width}" if n == "reason" else cables.dtype[n]) for n in cables.dtype.names])
     widened["reason"][cut] = full
@@ -293,158 +398,3 @@ def load_references(path: str | os.PathLike[str]) -> list[ReferenceRecord]:
             )
             for r in rows
         ]
-
-
-@dataclass
-class VerifyReport:
-    """Outcome of verify_store: ok is True when every record matches its hash."""
-
-    path: str
-    n_records: int
-    n_references: int
-    bad: list[tuple[int, str, str]]
-    bad_references: list[tuple[int, str, str]]
-
-    @property
-    def ok(self) -> bool:
-        return not self.bad and not self.bad_references
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "path": self.path,
-            "ok": self.ok,
-            "n_records": self.n_records,
-            "n_references": self.n_references,
-            "bad": [{"record_index": i, "serial": s, "why": w} for i, s, w in self.bad],
-            "bad_references": [{"record_index": i, "reference_id": s, "why": w} for i, s, w in self.bad_references],
-        }
-
-
-def _cable_batches(
-    f: Any, n: int, ext: dict[str, int], batch: int = 4096
-) -> Iterator[tuple[int, np.ndarray, np.ndarray, np.ndarray, int, np.ndarray, int]]:
-    """(first index, cable rows, key rows, fiber rows, first fiber row, matrix values, first value) per batch."""
-    for start in range(0, n, batch):
-        rows = f[CABLES][start : min(n, start + batch)]
-        keys = f[CABLE_KEYS][start : min(n, start + batch)]
-        fiber_ends = rows["fiber_row_start"] + rows["fiber_row_count"]
-        matrix_ends = rows["matrix_start"] + rows["n_wavelengths"].astype(np.int64) * rows["n_launch"] * rows[
-            "n_receive"
-        ]
-        # Clamped, so a tampered pointer cannot make verify read past the data.
-        f0 = int(np.clip(rows["fiber_row_start"].min(), 0, ext[FIBERS]))
-        f1 = int(np.clip(fiber_ends.max(), f0, ext[FIBERS]))
-        m0 = int(np.clip(rows["matrix_start"].min(), 0, ext[POWER_MATRIX]))
-        m1 = int(np.clip(matrix_ends.max(), m0, ext[POWER_MATRIX]))
-        yield start, rows, keys, f[FIBERS][f0:f1], f0, f[POWER_MATRIX][m0:m1], m0
-
-
-def _slice(values: np.ndarray, first: int, start: int, count: int) -> np.ndarray | None:
-    lo = start - first
-    if lo < 0 or lo + count > len(values):
-        return None
-    return values[lo : lo + count]
-
-
-def _blob_problems(blobs: BlobReader, n_blobs: int) -> dict[int, str]:
-    problems = {}
-    for blob_id in range(n_blobs):
-        data, recorded_sha = blobs.raw(blob_id)
-        if hashlib.sha256(data).hexdigest() != recorded_sha:
-            problems[blob_id] = f"JSON document {blob_id} does not match its sha256"
-    return problems
-
-
-def _cable_problem(
-    row: np.void, index: int, fibers: np.ndarray | None, matrix: np.ndarray | None, blobs: BlobReader,
-    blob_problems: dict[int, str], previous_sha: str,
-) -> str | None:
-    if int(row["record_index"]) != index:
-        return f"record_index column says {int(row['record_index'])}"
-    if fibers is None or np.any(fibers["record_index"] != index):
-        return "fiber rows do not belong to this record"
-    if matrix is None:
-        return "power matrix pointer is out of range"
-    for name in CABLE_BLOBS:
-        blob_id = int(row[f"{name}_blob"])
-        if blob_id in blob_problems:
-            return blob_problems[blob_id]
-    if abs(parse_utc("started_utc", decode_str(row["started_utc"])) - float(row["started_unix_s"])) > 1e-3:
-        return "started_unix_s does not match started_utc"
-    if cable_digest(row, fibers, matrix, blobs.cable_docs(row), previous_sha) != decode_str(row["sha256"]):
-        return "content does not match its sha256 (changed after it was written)"
-    return None
-
-
-def _key_problem(row: np.void, key: np.void | None) -> str | None:
-    """The query index must say what the cable row says, or a query could hide a record."""
-    if key is None or any(key[name] != row[name] for name in key.dtype.names):
-        return "its cable_keys row (used by queries) does not match the cable row"
-    return None
-
-
-def _safe_text(raw: bytes) -> str:
-    return raw.decode("utf-8", "replace")
-
-
-def verify_store(path: str | os.PathLike[str]) -> VerifyReport:
-    """Recompute the sha256 of every committed cable and reference record.
-
-    Each hash also covers the previous record's hash, so a record deleted or
-    reordered in the middle shows up on the record after it.
-    """
-    path = os.fspath(path)
-    bad: list[tuple[int, str, str]] = []
-    bad_refs: list[tuple[int, str, str]] = []
-    with open_for_read(path) as f:
-        refresh(f)
-        ext = extents(f)
-        n = committed_count(f, CABLES, ext)
-        n_refs = committed_count(f, REFERENCES, ext)
-        blobs = BlobReader(f)
-        blobs.preload()
-        blob_problems = _blob_problems(blobs, ext[BLOB_INDEX])
-        previous = ""
-        for start, rows, keys, fibers, f0, matrix, m0 in _cable_batches(f, n, ext):
-            for k, row in enumerate(rows):
-                index = start + k
-                try:
-                    why = _cable_problem(
-                        row, index,
-                        _slice(fibers, f0, int(row["fiber_row_start"]), int(row["fiber_row_count"])),
-                        _slice(matrix, m0, int(row["matrix_start"]), matrix_len(row)),
-                        blobs, blob_problems, previous,
-                    ) or _key_problem(row, keys[k] if k < len(keys) else None)
-                except Exception as exc:  # noqa: BLE001 - any failure to re-read a record is a finding
-                    why = f"unreadable: {exc}"
-                if why:
-                    bad.append((index, _safe_text(row["serial"]), why))
-                previous = _safe_text(row["sha256"])
-        previous = ""
-        values = f[REFERENCE_VALUES]
-        for index, row in enumerate(f[REFERENCES][:n_refs]):
-            try:
-                why = _reference_problem(row, index, values, blobs, blob_problems, previous)
-            except Exception as exc:  # noqa: BLE001
-                why = f"unreadable: {exc}"
-            if why:
-                bad_refs.append((index, _safe_text(row["reference_id"]), why))
-            previous = _safe_text(row["sha256"])
-    return VerifyReport(path, n, n_refs, bad, bad_refs)
-
-
-def _reference_problem(
-    row: np.void, index: int, values: Any, blobs: BlobReader, blob_problems: dict[int, str], previous_sha: str
-) -> str | None:
-    if int(row["record_index"]) != index:
-        return f"record_index column says {int(row['record_index'])}"
-    blob_id = int(row["details_blob"])
-    if blob_id in blob_problems:
-        return blob_problems[blob_id]
-    start, count = int(row["values_start"]), int(row["values_count"])
-    data = values[start : start + count]
-    if len(data) != count:
-        return "reference values pointer is out of range"
-    if reference_digest(row, data, blobs.doc(blob_id), previous_sha) != decode_str(row["sha256"]):
-        return "content does not match its sha256 (changed after it was written)"
-    return None

@@ -1,17 +1,19 @@
-"""Reopening a store whose last writer died (SIGKILL, power cut, crash).
+"""Reopening a store whose last writer died (SIGKILL, power cut, crash), and refusing a damaged one.
 
 First choice: clear the superblock consistency flags in place (what
 `h5clear -s` does) and open normally; the writer then drops the torn tail.
-If HDF5 still refuses the file, the committed records are copied into a fresh
-file, the copy is verified, and only then does it take the store's name; the
-original is kept beside it as `<store>.damaged-<utc>`.
+If HDF5 still refuses the file, it is repaired (bench.store.repair: readable
+records copied into a fresh file, verified, the original kept beside it as
+`<store>.damaged-<utc>`, no record number reused).
+
+A file whose last writer closed it cleanly but which HDF5 cannot read is not
+a crash but damage: the writer refuses it and names `bench repair`.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import os
 from collections.abc import Callable
 
 import h5py
@@ -19,19 +21,10 @@ import numpy as np
 
 from bench.errors import StoreError
 from bench.store.codec import utc_now
-from bench.store.layout import check_schema, committed_count, extents, matrix_len
-from bench.store.schema import (
-    BLOB_BYTES,
-    BLOB_INDEX,
-    CABLE_KEYS,
-    CABLES,
-    FIBERS,
-    POWER_MATRIX,
-    REFERENCE_VALUES,
-    REFERENCES,
-    SCHEMA_VERSION,
-    create_layout,
-)
+from bench.store.damage import StoreDamagedError, check_superblock, hdf5_lock_held, is_lock_error
+from bench.store.layout import check_schema
+from bench.store.repair import repair_store
+from bench.store.schema import SCHEMA_VERSION
 from bench.store.superblock import (
     SuperblockError,
     clear_consistency_flags,
@@ -45,17 +38,41 @@ log = logging.getLogger(__name__)
 # kept filling with written chunks and the writer's resident memory grew ~8 MB per 1,000
 # cables for the first few thousand (docs/reliability.md).
 WRITE_CACHE_BYTES = 1 * 1024 * 1024
-_COPY_ROWS = 1 << 20
 
 
-def _held_by_another_program(exc: OSError) -> bool:
-    """HDF5 refused the file because another process holds its file lock."""
-    return "lock" in str(exc).lower()
+def _held_by_another_program(path: str, exc: OSError) -> bool:
+    """HDF5 refused the file because another process holds its file lock: known from the error's
+    kind (h5py raises BlockingIOError, errno EAGAIN) or by asking the OS for the lock ourselves,
+    never from the words of the message (a truncated file's error mentions the "sblock")."""
+    return is_lock_error(exc) or hdf5_lock_held(path)
+
+
+def damaged_error(path: str, exc: BaseException) -> StoreDamagedError:
+    return StoreDamagedError(
+        f"{path}: committed records cannot be read ({type(exc).__name__}: {exc}); the file is damaged (its last "
+        f"writer closed it cleanly, so this is not a crash). Nothing was written. Run `bench verify {path}` to "
+        f"see which records, then `bench repair {path}` (keeps every readable record, quarantines the rest, "
+        "never reuses a record number), or give the station a new store file"
+    )
+
+
+def refuse_damaged(path: str) -> bool:
+    """Refuse a file with a broken superblock or a cut-off end before HDF5 sees it; return whether
+    its last writer died (consistency flags set), i.e. whether an unreadable tail is a crash's."""
+    facts = check_superblock(path)
+    if facts.missing_bytes:
+        raise StoreDamagedError(
+            f"{path} is {facts.missing_bytes} bytes shorter than HDF5 recorded when it was last written: the "
+            f"file was truncated (an interrupted copy or transfer, a full disk), and what was at its end cannot "
+            f"be read. Nothing was written. Run `bench verify {path}` to see which records are affected, then "
+            f"`bench repair {path}`, or restore the file from a complete copy"
+        )
+    return facts.flags != 0
 
 
 def _explain_open_error(path: str, exc: OSError) -> StoreError:
     text = str(exc)
-    if _held_by_another_program(exc):
+    if _held_by_another_program(path, exc):
         return StoreError(
             f"{path} is open in another program that holds the HDF5 file lock (HDFView, a script using "
             f"h5py without swmr=True, ...): close it, then retry ({text})"
@@ -79,7 +96,7 @@ def _schema_version(path: str) -> tuple[int, bytes | None]:
     try:
         return _read_schema_version(path), None
     except OSError as exc:
-        if _held_by_another_program(exc) or not _flags_set(path):
+        if _held_by_another_program(path, exc) or not _flags_set(path):
             raise _explain_open_error(path, exc) from None
         log.warning("%s: last writer died before switching to SWMR; clearing its consistency flags", path)
         try:
@@ -108,8 +125,8 @@ def open_writer(path: str, libver: tuple[str, str], migrate: Callable[[str], Non
             log.warning("%s: last writer did not close the file; clearing its consistency flags", path)
             original = clear_consistency_flags(path)
     except SuperblockError as exc:
-        log.warning("%s: cannot clear consistency flags (%s); rebuilding from committed records", path, exc)
-        rebuild_from_committed(path, libver)
+        log.warning("%s: cannot clear consistency flags (%s); repairing from committed records", path, exc)
+        repair_store(path, lock_held=True, why=f"consistency flags could not be cleared: {exc}")
     if version < SCHEMA_VERSION:
         migrate(path)
     try:
@@ -117,58 +134,14 @@ def open_writer(path: str, libver: tuple[str, str], migrate: Callable[[str], Non
     except OSError as exc:
         if original is None:
             raise _explain_open_error(path, exc) from None
-        log.warning("%s: still unreadable after clearing flags (%s); rebuilding", path, exc)
+        log.warning("%s: still unreadable after clearing flags (%s); repairing", path, exc)
         restore_superblock(path, original)
-    rebuild_from_committed(path, libver)
+        refused = exc
+    repair_store(path, lock_held=True, why=f"HDF5 refused the file after its flags were cleared: {refused}")
     try:
         return h5py.File(path, "r+", libver=libver, rdcc_nbytes=WRITE_CACHE_BYTES)
     except OSError as exc:
         raise _explain_open_error(path, exc) from None
-
-
-def _copy_prefix(src: h5py.Dataset, dst: h5py.Dataset, end: int) -> None:
-    dst.resize((end,))
-    for start in range(0, end, _COPY_ROWS):
-        stop = min(end, start + _COPY_ROWS)
-        dst[start:stop] = src[start:stop]
-
-
-def rebuild_from_committed(path: str, libver: tuple[str, str]) -> None:
-    """Copy every committed record into a fresh file, verify it, then swap it in."""
-    from bench.store.reader import verify_store  # verify needs the reader; avoid an import cycle
-
-    stamp = utc_now().replace(":", "")
-    copy_path = f"{path}.recovering-{os.getpid()}"
-    with h5py.File(path, "r", swmr=True) as src:
-        ext = extents(src)
-        n_cables = committed_count(src, CABLES, ext)
-        n_refs = committed_count(src, REFERENCES, ext)
-        ends = {CABLES: n_cables, CABLE_KEYS: n_cables, REFERENCES: n_refs}
-        last = src[CABLES][n_cables - 1] if n_cables else None
-        ends[FIBERS] = int(last["fiber_row_start"]) + int(last["fiber_row_count"]) if n_cables else 0
-        ends[POWER_MATRIX] = int(last["matrix_start"]) + matrix_len(last) if n_cables else 0
-        last_ref = src[REFERENCES][n_refs - 1] if n_refs else None
-        ends[REFERENCE_VALUES] = int(last_ref["values_start"]) + int(last_ref["values_count"]) if n_refs else 0
-        blob_rows = [int(r["blob_rows_end"]) for r in (last, last_ref) if r is not None]
-        blob_bytes = [int(r["blob_bytes_end"]) for r in (last, last_ref) if r is not None]
-        ends[BLOB_INDEX] = max(blob_rows, default=0)
-        ends[BLOB_BYTES] = max(blob_bytes, default=0)
-        with h5py.File(copy_path, "w", libver=libver) as dst:
-            create_layout(dst, src[POWER_MATRIX].dtype.str, str(src.attrs["created_utc"]),
-                          str(src.attrs["created_by"]))
-            dst.attrs["recovered_utc"] = utc_now()
-            for name, end in ends.items():
-                _copy_prefix(src[name], dst[name], end)
-    report = verify_store(copy_path)
-    if not report.ok or report.n_records != n_cables:
-        raise StoreError(
-            f"{path}: recovery copy {copy_path} did not verify ({len(report.bad)} bad records); the original "
-            "is untouched, inspect both files"
-        )
-    damaged = f"{path}.damaged-{stamp}"
-    os.link(path, damaged)
-    os.replace(copy_path, path)
-    log.warning("%s: rebuilt from %d committed records; original kept as %s", path, n_cables, damaged)
 
 
 def keep_torn_rows(path: str, table: str, rows: np.ndarray) -> None:

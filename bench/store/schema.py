@@ -1,4 +1,4 @@
-"""Layout of the HDF5 results store, schema version 1 (see docs/hdf5-schema.md).
+"""Layout of the HDF5 results store, schema version 2 (see docs/hdf5-schema.md).
 
 Every dataset is created once, when the file is created, because SWMR forbids
 new objects and attributes once a writer has switched it on. Strings are
@@ -15,7 +15,10 @@ from collections.abc import Callable
 import h5py
 import numpy as np
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+# The "schema_version" inside each record's hashed document: the hash format, which version 2
+# did not change, so records written by either version verify the same way.
+HASH_VERSION = 1
 FORMAT_NAME = "mpo-bench results store"
 
 CABLES = "cables"
@@ -200,9 +203,19 @@ def _fill(dtype: np.dtype) -> np.ndarray:
     return row
 
 
+# File attributes of version 2. A record number is never given twice, even after a repair dropped
+# unreadable rows: the writer starts from max(next_record_index, what the tables show).
+NEXT_RECORD_INDEX = "next_record_index"
+NEXT_REFERENCE_INDEX = "next_reference_index"
+REPAIR_LOG = "repair_log"  # JSON list, one entry per repair: what was lost, why, where it was quarantined
+
+
 def create_layout(f: h5py.File, power_matrix_dtype: str, created_utc: str, software: str) -> None:
-    """Create every dataset and attribute of an empty store (schema v1)."""
+    """Create every dataset and attribute of an empty store (current schema)."""
     f.attrs["schema_version"] = SCHEMA_VERSION
+    f.attrs[NEXT_RECORD_INDEX] = 0
+    f.attrs[NEXT_REFERENCE_INDEX] = 0
+    f.attrs[REPAIR_LOG] = "[]"
     f.attrs["format"] = FORMAT_NAME
     f.attrs["created_utc"] = created_utc
     f.attrs["created_by"] = software
@@ -243,6 +256,26 @@ def create_layout(f: h5py.File, power_matrix_dtype: str, created_utc: str, softw
     table(BLOB_INDEX, BLOB_INDEX_DTYPE, {}, "One row per distinct JSON document: sha256, offset, length.")
 
 
+def _v1_to_v2(f: h5py.File) -> None:
+    """Version 1 numbered records by row position; version 2 keeps that but may skip numbers a
+    repair lost, and remembers the next free number. Data is not touched; a v1 file's rows are
+    its record numbers, so the next free ones are its extents (a torn tail row only reserves a
+    number that was never given)."""
+    f.attrs[NEXT_RECORD_INDEX] = int(f[CABLES].shape[0])
+    f.attrs[NEXT_REFERENCE_INDEX] = int(f[REFERENCES].shape[0])
+    f.attrs[REPAIR_LOG] = "[]"
+
+
 # Migrations from version n to n + 1, applied by the writer on open. Each one
 # receives the file opened read/write (not SWMR) and must leave it at n + 1.
-MIGRATIONS: dict[int, Callable[[h5py.File], None]] = {}
+MIGRATIONS: dict[int, Callable[[h5py.File], None]] = {1: _v1_to_v2}
+
+
+def repair_log(f: h5py.File) -> list[dict]:
+    """The repairs recorded in the file (empty for a v1 file or one never repaired)."""
+    return json.loads(f.attrs.get(REPAIR_LOG, "[]"))
+
+
+def lost_record_indexes(f: h5py.File, table: str = CABLES) -> set[int]:
+    """Record numbers a repair recorded as lost (unreadable, quarantined) in `table`."""
+    return {int(i) for entry in repair_log(f) for i in entry.get("lost", {}).get(table, {}).get("record_indexes", [])}

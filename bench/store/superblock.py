@@ -10,6 +10,7 @@ recomputes the superblock checksum (Bob Jenkins' lookup3 "hashlittle", as HDF5 u
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 
 _SIGNATURE = b"\x89HDF\r\n\x1a\n"
 _MASK = 0xFFFFFFFF
@@ -75,8 +76,9 @@ class SuperblockError(Exception):
     """The superblock is not one this module knows how to patch."""
 
 
-def _locate(fh) -> tuple[int, bytearray]:
-    """Return (offset, superblock bytes) of a version 2/3 superblock."""
+def _locate(fh, any_version: bool = False) -> tuple[int, bytearray]:
+    """Return (offset, superblock bytes) of a version 2/3 superblock (any_version: the first 12
+    bytes of an older one, which has no checksum and no consistency flags)."""
     # The superblock sits at 0 or, after a user block, at 512, 1024, 2048, ...
     offset = 0
     size = os.fstat(fh.fileno()).st_size
@@ -85,6 +87,8 @@ def _locate(fh) -> tuple[int, bytearray]:
         head = fh.read(12)
         if head[:8] == _SIGNATURE:
             version = head[8]
+            if any_version and version not in (2, 3):
+                return offset, bytearray(head)
             if version not in (2, 3):
                 raise SuperblockError(f"superblock version {version} has no consistency flags to clear")
             size_of_offsets = head[9]
@@ -93,6 +97,47 @@ def _locate(fh) -> tuple[int, bytearray]:
             return offset, block
         offset = 512 if offset == 0 else offset * 2
     raise SuperblockError("no HDF5 superblock signature found")
+
+
+@dataclass(frozen=True)
+class SuperblockFacts:
+    """What the superblock says about the file, read without HDF5 (so it cannot hang)."""
+
+    version: int
+    flags: int
+    checksum_ok: bool
+    base_address: int
+    stored_eof: int  # end-of-file address HDF5 recorded, relative to base_address
+    file_size: int
+
+    @property
+    def missing_bytes(self) -> int:
+        """Bytes the file lacks compared with what HDF5 recorded (a truncated copy); 0 if none."""
+        return max(0, self.base_address + self.stored_eof - self.file_size)
+
+    @property
+    def extra_bytes(self) -> int:
+        """Bytes beyond the recorded end (appended data, or a writer that had not closed yet)."""
+        return max(0, self.file_size - self.base_address - self.stored_eof)
+
+
+def read_superblock(path: str) -> SuperblockFacts:
+    """Parse the superblock and check its checksum (versions 2/3); SuperblockError if there is none."""
+    with open(path, "rb") as fh:
+        _, block = _locate(fh, any_version=True)
+        size = os.fstat(fh.fileno()).st_size
+    if block[8] not in (2, 3):
+        # Versions 0/1 (other HDF5 writers' default) carry no checksum to check; such a file is
+        # not one of ours, and the schema check says so.
+        return SuperblockFacts(block[8], 0, True, 0, size, size)
+    size_of_offsets = block[9]
+    if size_of_offsets not in (2, 4, 8):
+        raise SuperblockError(f"superblock gives {size_of_offsets}-byte addresses, which HDF5 never writes")
+    base_address = int.from_bytes(block[12 : 12 + size_of_offsets], "little")
+    eoa_at = 12 + 2 * size_of_offsets
+    stored_eof = int.from_bytes(block[eoa_at : eoa_at + size_of_offsets], "little")
+    checksum_ok = lookup3(bytes(block[:-4])) == int.from_bytes(block[-4:], "little")
+    return SuperblockFacts(block[8], block[11], checksum_ok, base_address, stored_eof, size)
 
 
 def consistency_flags(path: str) -> int:

@@ -31,6 +31,7 @@ from bench.store.codec import (
     sha256_hex,
     utc_now,
 )
+from bench.store.damage import READ_ERRORS
 from bench.store.layout import (
     BlobReader,
     check_schema,
@@ -38,6 +39,7 @@ from bench.store.layout import (
     extents,
     matrix_len,
 )
+from bench.store.repair import RepairReport, repair_store
 from bench.store.schema import (
     BLOB_BYTES,
     BLOB_INDEX,
@@ -47,6 +49,8 @@ from bench.store.schema import (
     CABLES,
     FIBERS,
     MIGRATIONS,
+    NEXT_RECORD_INDEX,
+    NEXT_REFERENCE_INDEX,
     POWER_MATRIX,
     REFERENCE_VALUES,
     REFERENCES,
@@ -62,7 +66,7 @@ LIBVER = ("v110", "v110")
 _BATCH_ROWS = 65536
 
 
-class _WriterLock:
+class WriterLock:
     """Exclusive lock on `<store>.lock`, holding the owner's pid for the error message.
 
     HDF5's own file lock is released once SWMR writing starts, so it cannot
@@ -175,27 +179,28 @@ class ResultStore:
         self._mutex = threading.Lock()
         self._file: h5py.File | None = None
         self._broken: BaseException | None = None
+        self.repair: RepairReport | None = None  # set when opening had to repair the file (after a crash)
         _check_writable_path(self.path)
-        self._lock = _WriterLock(self.path)
+        self._lock = WriterLock(self.path)
         self._lock.acquire(self.path)
         try:
             if not os.path.exists(self.path):
                 _create(self.path, power_matrix_dtype, software)
+            writer_died = recovery.refuse_damaged(self.path)
             self._file = recovery.open_writer(self.path, LIBVER, _migrate)
             try:
-                self._repair_tail()
-            except (OSError, RuntimeError, KeyError) as exc:  # what h5py raises on damaged metadata or chunks
-                # The file opened but its tail cannot be read or trimmed (a writer killed in a
-                # way the flags and the torn-row cut do not cover): copy the committed records
-                # into a fresh file, keep the original beside it, and open the copy.
-                log.warning("%s: cannot repair the tail (%s: %s); rebuilding from committed records",
-                            self.path, type(exc).__name__, exc)
+                self._open_tables()
+            except READ_ERRORS as exc:
                 self._close_file()
-                recovery.rebuild_from_committed(self.path, LIBVER)
+                if not writer_died:
+                    raise recovery.damaged_error(self.path, exc) from None
+                # The last writer died and its tail cannot be read or trimmed: still the crash
+                # case, so repair now (readable records kept, lost numbers never reused) and say so.
+                log.warning("%s: the last writer died and the tail cannot be read (%s: %s); repairing",
+                            self.path, type(exc).__name__, exc)
+                self.repair = repair_store(self.path, lock_held=True, why=f"on open after a crash: {exc}")
                 self._file = recovery.open_writer(self.path, LIBVER, _migrate)
-                self._repair_tail()
-            self._file.swmr_mode = True
-            self._load_state()
+                self._open_tables()
         except BaseException:
             self._close_file()
             self._lock.release()
@@ -223,6 +228,29 @@ class ResultStore:
                 self._file = None
 
     # -- opening ----------------------------------------------------------
+    def _open_tables(self) -> None:
+        """Drop the torn tail, reserve record numbers, switch SWMR on, read the writer's indexes."""
+        self._repair_tail()
+        self._reserve_record_numbers()
+        self._file.swmr_mode = True
+        self._load_state()
+
+    def _reserve_record_numbers(self) -> None:
+        """Next free record numbers: past every number the file shows (attribute, last row, last
+        key row), so none lost in a repair is given again; written back before SWMR starts."""
+        f = self._file
+        n_cables, n_refs = f[CABLES].shape[0], f[REFERENCES].shape[0]
+        shown = [int(f.attrs.get(NEXT_RECORD_INDEX, n_cables)), n_cables]
+        if n_cables:
+            shown += [int(f[CABLES][n_cables - 1]["record_index"]) + 1,
+                      int(f[CABLE_KEYS][n_cables - 1]["record_index"]) + 1]
+        shown_refs = [int(f.attrs.get(NEXT_REFERENCE_INDEX, n_refs)), n_refs]
+        if n_refs:
+            shown_refs.append(int(f[REFERENCES][n_refs - 1]["record_index"]) + 1)
+        self._next_index, self._next_reference_index = max(shown), max(shown_refs)
+        f.attrs[NEXT_RECORD_INDEX] = self._next_index
+        f.attrs[NEXT_REFERENCE_INDEX] = self._next_reference_index
+
     def _repair_tail(self) -> None:
         """Drop rows a killed writer left beyond the last committed record."""
         f = self._file
@@ -371,7 +399,7 @@ class ResultStore:
                     f"overwritten: store the retest as attempt {self.next_attempt(record.serial)} "
                     "(see ResultStore.next_attempt)"
                 )
-            index = self._extent[CABLES]
+            index = self._next_index
             with self._transaction() as pending:
                 row = prepared.row
                 for name in CABLE_BLOBS:
@@ -389,6 +417,7 @@ class ResultStore:
                 self._append(CABLE_KEYS, cable_keys(row))
                 self._commit(CABLES, row)
             self._last_cable_sha = sha
+            self._next_index = index + 1
             self._attempts[record.serial] += 1
             self._serial_attempts.add(key)
             self._citations[record.reference_id] += 1
@@ -406,8 +435,8 @@ class ResultStore:
                         f"reference_id {record.reference_id!r} is already stored with different content; "
                         "records are never overwritten: give the new reference a new reference_id"
                     )
-                return existing
-            index = self._extent[REFERENCES]
+                return int(self._file[REFERENCES][existing]["record_index"])
+            position, index = self._extent[REFERENCES], self._next_reference_index
             with self._transaction() as pending:
                 row = prepared.row
                 row["details_blob"] = self._put_blob(prepared.details, pending)
@@ -421,8 +450,9 @@ class ResultStore:
                 row["sha256"] = sha
                 self._commit(REFERENCES, row)
             self._last_reference_sha = sha
-            self._reference_rows[record.reference_id] = index
-            self._note_reference(index, row[0])
+            self._next_reference_index = index + 1
+            self._reference_rows[record.reference_id] = position
+            self._note_reference(position, row[0])
             return index
 
     # -- queries on the writer side --------------------------------------
@@ -446,6 +476,7 @@ class ResultStore:
         return self._citations[reference_id]
 
     def __len__(self) -> int:
+        """Number of cable records in the file (record numbers may be higher after a repair)."""
         return self._extent[CABLES]
 
 

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import h5py
 import numpy as np
+import pytest
 from store_fakes import fake_cable, fake_reference
 
-from bench.store import ResultStore, load_results, verify_store
-from bench.store.recovery import rebuild_from_committed
+from bench.store import ResultStore, StoreDamagedError, load_results, verify_store
+from bench.store.repair import repair_store
 from bench.store.superblock import clear_consistency_flags, consistency_flags, lookup3
-from bench.store.writer import LIBVER
 
 
 def test_lookup3_matches_the_checksum_hdf5_wrote(tmp_path):
@@ -51,7 +51,8 @@ def _store_with_cables(tmp_path, cables: int):
 def test_copy_fallback_keeps_the_original_and_every_committed_record(tmp_path):
     path = _store_with_cables(tmp_path, 5)
     before = load_results(path)
-    rebuild_from_committed(str(path), LIBVER)
+    report = repair_store(path)
+    assert report.n_kept == 5 and not report.lost and report.next_record_index == 5
     damaged = list(tmp_path.glob("results.h5.damaged-*"))
     assert len(damaged) == 1 and len(load_results(damaged[0])) == 5
     after = load_results(path)
@@ -97,11 +98,7 @@ def test_a_stale_end_of_allocation_is_raised_to_the_file_end_on_open(tmp_path):
     assert verify_store(path).ok and consistency_flags(str(path)) == 0
 
 
-def test_a_tail_that_cannot_be_repaired_is_rebuilt_from_committed_records(tmp_path, monkeypatch):
-    """A file that opens but whose tail cannot be read or trimmed (h5py raises) is not left
-    unwritable: the committed records are copied into a fresh file, the original is kept."""
-    path = _store_with_cables(tmp_path, 3)
-    before = load_results(path)
+def _failing_once(monkeypatch):
     repair = ResultStore._repair_tail
     failures = []
 
@@ -112,7 +109,29 @@ def test_a_tail_that_cannot_be_repaired_is_rebuilt_from_committed_records(tmp_pa
         repair(self)
 
     monkeypatch.setattr(ResultStore, "_repair_tail", unreadable_once)
+
+
+def test_a_clean_file_whose_tail_cannot_be_read_is_refused_not_rebuilt(tmp_path, monkeypatch):
+    """Closed cleanly, yet unreadable: damage, not a crash. The writer refuses it, names the
+    commands, and writes nothing; the file is unchanged."""
+    path = _store_with_cables(tmp_path, 3)
+    data = path.read_bytes()
+    _failing_once(monkeypatch)
+    with pytest.raises(StoreDamagedError, match="bench repair") as refused:
+        ResultStore(path, fsync=False)
+    assert "bench verify" in str(refused.value) and "Nothing was written" in str(refused.value)
+    assert path.read_bytes() == data and not list(tmp_path.glob("results.h5.damaged-*"))
+
+
+def test_a_crashed_file_whose_tail_cannot_be_read_is_repaired_on_open(tmp_path, monkeypatch):
+    """The last writer died (flags set) and the tail cannot be read: the crash case, so the
+    writer repairs on open (nothing lost here), keeps the original, and numbers go on."""
+    path = _store_with_cables(tmp_path, 3)
+    before = load_results(path)
+    _as_left_by_a_killed_writer(path, allocation_short_by=0)
+    _failing_once(monkeypatch)
     with ResultStore(path, fsync=False) as store:
+        assert store.repair is not None and store.repair.n_kept == 3 and not store.repair.lost
         assert store.append_cable(fake_cable(serial="SN3", seed=3)) == 3  # writable again, nothing renumbered
     after = load_results(path)
     assert after.cables["serial"].tolist() == ["SN0", "SN1", "SN2", "SN3"]
