@@ -32,7 +32,7 @@ class NoOptions:
 BASE_OPTIONS = frozenset({"name", "timeout_s", "check_identity", "max_recoveries", "retry_budget"})
 
 
-def _accepts(value: Any, annotation: Any) -> Any:
+def _accepts(value: Any, annotation: Any) -> Any:  # noqa: C901 - one branch per annotation kind an option may declare
     """`value` converted to `annotation` (int → float, list → tuple), or raise TypeError."""
     origin = typing.get_origin(annotation)
     if origin in (typing.Union, types.UnionType):

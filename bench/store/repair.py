@@ -60,7 +60,9 @@ from bench.store.schema import (
     create_layout,
     repair_log,
 )
-from bench.store.superblock import clear_consistency_flags
+from bench.store.superblock import clear_consistency_flags, read_superblock
+from bench.store.verify import verify_store
+from bench.store.writer_lock import LIBVER, WriterLock, cable_keys
 
 log = logging.getLogger(__name__)
 _COPY_ROWS = 1 << 20
@@ -203,8 +205,6 @@ def repair_store(path: str | os.PathLike[str], *, lock_held: bool = False, why: 
 
     lock_held: the caller (a ResultStore opening the file) already holds the writer lock.
     """
-    from bench.store.verify import verify_store
-    from bench.store.writer import LIBVER, WriterLock
 
     path = os.fspath(path)
     check_path_is_store(path)
@@ -223,8 +223,6 @@ def repair_store(path: str | os.PathLike[str], *, lock_held: bool = False, why: 
 
 
 def _rebuild(path: str, before: Any, why: str, libver: tuple[str, str], verify_store: Any) -> RepairReport:
-    from bench.store.damage import read_superblock
-    from bench.store.writer import cable_keys
 
     stamp = utc_now().replace(":", "")
     lost_cables = {u.position: u for u in before.unreadable if u.table == CABLES}

@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import errno
-import fcntl
 import json
 import logging
 import os
-import socket
 import threading
 from collections import Counter
 from collections.abc import Iterator
@@ -44,7 +41,6 @@ from bench.store.schema import (
     BLOB_BYTES,
     BLOB_INDEX,
     BLOB_INDEX_DTYPE,
-    CABLE_KEY_DTYPE,
     CABLE_KEYS,
     CABLES,
     FIBERS,
@@ -57,57 +53,11 @@ from bench.store.schema import (
     SCHEMA_VERSION,
     create_layout,
 )
+from bench.store.writer_lock import LIBVER, WriterLock, cable_keys
 
 log = logging.getLogger(__name__)
 
-# HDF5 1.10 file format objects only: SWMR needs them, and HDFView / older
-# h5py builds (HDF5 1.10+) can still read the file.
-LIBVER = ("v110", "v110")
 _BATCH_ROWS = 65536
-
-
-class WriterLock:
-    """Exclusive lock on `<store>.lock`, holding the owner's pid for the error message.
-
-    HDF5's own file lock is released once SWMR writing starts, so it cannot
-    keep a second writer out on its own. The lock file is never deleted:
-    deleting it would let two processes lock two different inodes.
-    """
-
-    def __init__(self, store_path: str) -> None:
-        self.path = store_path + ".lock"
-        self._fd: int | None = None
-
-    def acquire(self, store_path: str) -> None:
-        try:
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o664)
-        except OSError as exc:
-            raise StoreError(
-                f"cannot create the writer lock file {self.path} ({exc.strerror}): the directory of "
-                f"{store_path} must be writable by the bench user"
-            ) from None
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError as exc:
-            holder = os.pread(fd, 512, 0).decode("utf-8", "replace").strip() or "pid unknown"
-            os.close(fd)
-            if exc.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
-                raise StoreError(f"cannot lock {self.path}: {exc.strerror}") from None
-            raise StoreError(
-                f"{store_path} is already open for writing by {holder} (lock file {self.path}). "
-                "A store has one writer: close the other bench session first; reports and dashboards "
-                "can read meanwhile with load_results() or `bench query`."
-            ) from None
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"pid {os.getpid()} on {socket.gethostname()} since {utc_now()}\n".encode(), 0)
-        self._fd = fd
-
-    def release(self) -> None:
-        if self._fd is not None:
-            os.ftruncate(self._fd, 0)
-            fcntl.flock(self._fd, fcntl.LOCK_UN)
-            os.close(self._fd)
-            self._fd = None
 
 
 def _check_writable_path(path: str) -> None:
@@ -478,13 +428,6 @@ class ResultStore:
     def __len__(self) -> int:
         """Number of cable records in the file (record numbers may be higher after a repair)."""
         return self._extent[CABLES]
-
-
-def cable_keys(rows: np.ndarray) -> np.ndarray:
-    keys = np.zeros(len(rows), dtype=CABLE_KEY_DTYPE)
-    for name in CABLE_KEY_DTYPE.names:
-        keys[name] = rows[name]
-    return keys
 
 
 def _read_reference(f: h5py.File, index: int) -> ReferenceRecord:

@@ -17,7 +17,7 @@ import pytest
 from damage_matrix import cases, flip_in_chunk, run_case, truncate, zero_superblock
 from store_fakes import fake_cable, fake_reference
 
-from bench import cli_store
+from bench.cli import store as cli_store
 from bench.errors import StoreError
 from bench.store import ResultStore, StoreDamagedError, VerifyExit, load_results, verify_store
 from bench.store.repair import repair_store

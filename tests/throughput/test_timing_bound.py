@@ -156,8 +156,8 @@ def test_reply_wait_modes_read_the_same_light(monkeypatch, reply_wait: str) -> N
     import types
 
     import drivers.transport
-    from bench.sim_launch import example_path
     from bench.run.station import open_station
+    from bench.sim_launch import example_path
     from sim_instruments.scpi_server import Latency
     from sim_instruments.virtual_bench import LatencyModel, VirtualBench
 
