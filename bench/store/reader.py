@@ -140,15 +140,21 @@ def _read_runs(ds: Any, runs: list[tuple[int, int]], end: int) -> np.ndarray:
     if len(runs) <= _MAX_RANGE_READS:
         parts = [ds[a:b] for a, b in runs]
         return np.concatenate(parts) if parts else np.empty(0, dtype=ds.dtype)
+    parts = [ds[start:stop][mask] for start, stop, mask in _wanted_blocks(runs, end)]
+    return np.concatenate(parts) if parts else np.empty(0, dtype=ds.dtype)
+
+
+def _wanted_blocks(runs: list[tuple[int, int]], end: int) -> list[tuple[int, int, np.ndarray]]:
+    """(start, stop, row mask) of each block of `_BLOCK_ROWS` rows below `end` that holds a wanted row."""
     wanted = np.zeros(end, dtype=bool)
     for a, b in runs:
         wanted[a:b] = True
-    parts = []
+    blocks = []
     for start in range(0, end, _BLOCK_ROWS):
         stop = min(end, start + _BLOCK_ROWS)
         if wanted[start:stop].any():
-            parts.append(ds[start:stop][wanted[start:stop]])
-    return np.concatenate(parts) if parts else np.empty(0, dtype=ds.dtype)
+            blocks.append((start, stop, wanted[start:stop]))
+    return blocks
 
 
 def _facts(path: str) -> SuperblockFacts | None:
@@ -216,16 +222,10 @@ def _fibers_of(scan: StoreScan, selected: np.ndarray) -> tuple[np.ndarray, np.nd
     if len(runs) <= _MAX_RANGE_READS:
         parts = [scan.rows(FIBERS, a, b) for a, b in runs]
     else:
-        end = int(ds.shape[0])
-        wanted = np.zeros(end, dtype=bool)
-        for a, b in runs:
-            wanted[a:b] = True
         parts = []
-        for start in range(0, end, _BLOCK_ROWS):
-            stop = min(end, start + _BLOCK_ROWS)
-            if wanted[start:stop].any():
-                rows, ok = scan.rows(FIBERS, start, stop)
-                parts.append((rows[wanted[start:stop]], ok[wanted[start:stop]]))
+        for start, stop, mask in _wanted_blocks(runs, int(ds.shape[0])):
+            rows, ok = scan.rows(FIBERS, start, stop)
+            parts.append((rows[mask], ok[mask]))
     if not parts:
         return np.empty(0, dtype=ds.dtype), np.ones(len(selected), dtype=bool)
     rows = np.concatenate([p[0] for p in parts])
