@@ -25,7 +25,7 @@ import numpy as np
 
 from bench.clock import utc_now
 from bench.config.recipe import Recipe, load_recipe
-from bench.config.station import StationConfig, load_station
+from bench.config.station import GoldenCableSettings, StationConfig, load_station
 from bench.errors import ConfigError
 from bench.operator.fixture import Fixture
 from bench.operator.line import LineBench, load_station_and_recipe, open_line_bench
@@ -34,7 +34,7 @@ from bench.run.labels import check_label
 from bench.run.session import CableOutcome, TestSession
 from bench.run.station import open_station
 from bench.store import ResultStore
-from sim_instruments.physics import make_cable, make_lot
+from sim_instruments.physics import make_cable, make_golden_cable, make_lot
 from sim_instruments.scpi_server import Latency
 from sim_instruments.virtual_bench import LatencyModel, VirtualBench
 
@@ -54,23 +54,29 @@ class VirtualFixture:
     Each serial always gives the same simulated cable for a given seed. Serials
     in `fail_serials` are built with one or two fibers at 1.1-1.8 dB (far above
     any realistic limit), so demos and tests decide which cables fail. It empties
-    itself for a reference, so a run may re-reference without a person.
+    itself for a reference, so a run may re-reference without a person. The station's golden
+    cable's serial gives the simulated golden cable (low, stable IL).
     """
 
     unattended_reference = True
 
     def __init__(self, virtual_bench: VirtualBench, recipe: Recipe, *, seed: int = 0,
-                 fail_serials: Iterable[str] = ()) -> None:
+                 fail_serials: Iterable[str] = (), golden: GoldenCableSettings | None = None) -> None:
         self.virtual_bench = virtual_bench
         self.recipe = recipe
         self.seed = seed
         self.fail_serials = set(fail_serials)
+        self.golden = golden
         self.connected: str | None = None
 
     def connect(self, serial: str) -> None:
-        cable = make_cable(serial, fiber_count=self.recipe.fiber_count, polarity=self.recipe.polarity,
-                           wavelengths_nm=self.recipe.wavelengths_nm, seed=self.seed,
-                           fail=serial in self.fail_serials)
+        if self.golden is not None and serial == self.golden.serial:
+            cable = make_golden_cable(serial, fiber_count=self.golden.fiber_count, polarity=self.golden.polarity,
+                                      wavelengths_nm=self.recipe.wavelengths_nm, seed=self.seed)
+        else:
+            cable = make_cable(serial, fiber_count=self.recipe.fiber_count, polarity=self.recipe.polarity,
+                               wavelengths_nm=self.recipe.wavelengths_nm, seed=self.seed,
+                               fail=serial in self.fail_serials)
         self.virtual_bench.load_dut(cable)
         self.connected = serial
 
@@ -103,7 +109,8 @@ class SimOptions:
 @contextmanager
 def open_virtual_line_bench(station: str | Path | StationConfig, recipe: str | Path | Recipe, *, operator: str,
                             lot: str, store: str | Path | None = None, certificate_dir: str | Path | None = None,
-                            sim: SimOptions = SimOptions()) -> Iterator[LineBench]:
+                            sim: SimOptions = SimOptions(), accept_golden_baseline: bool = False
+                            ) -> Iterator[LineBench]:
     """The production `LineBench` on a virtual station: simulated instruments started here, stopped on exit."""
     config, recipe = load_station_and_recipe(station, recipe)
     check_label("operator name", operator)  # before the simulator starts, as before a real instrument opens
@@ -115,21 +122,24 @@ def open_virtual_line_bench(station: str | Path | StationConfig, recipe: str | P
                             switch=Latency()) if sim.meter_latency_s else None)
     with ExitStack() as stack:
         virtual_bench = stack.enter_context(VirtualBench(config, seed=sim.seed, latency=latency))
-        fixture = VirtualFixture(virtual_bench, recipe, seed=sim.seed, fail_serials=sim.fail_serials)
+        fixture = VirtualFixture(virtual_bench, recipe, seed=sim.seed, fail_serials=sim.fail_serials,
+                                 golden=config.reference.golden)
         yield stack.enter_context(open_line_bench(
             config, recipe, operator=operator, lot=lot, store=store, certificate_dir=certificate_dir,
-            fixture=fixture, addresses=virtual_bench.addresses))
+            fixture=fixture, addresses=virtual_bench.addresses, accept_golden_baseline=accept_golden_baseline))
 
 
 @contextmanager
 def open_bench(station: str | Path | StationConfig, recipe: str | Path | Recipe, *, operator: str, lot: str,
                store: str | Path | None = None, certificate_dir: str | Path | None = None,
-               fixture: Fixture | None = None, sim: SimOptions = SimOptions()) -> Iterator[LineBench]:
+               fixture: Fixture | None = None, sim: SimOptions = SimOptions(),
+               accept_golden_baseline: bool = False) -> Iterator[LineBench]:
     """`open_virtual_line_bench` for a virtual station, else `open_line_bench` (simulation options refused)."""
     config, recipe = load_station_and_recipe(station, recipe)
     if config.backend == "virtual":
         with open_virtual_line_bench(config, recipe, operator=operator, lot=lot, store=store,
-                                     certificate_dir=certificate_dir, sim=sim) as bench:
+                                     certificate_dir=certificate_dir, sim=sim,
+                                     accept_golden_baseline=accept_golden_baseline) as bench:
             yield bench
         return
     if sim.asks_for_simulation:
@@ -137,7 +147,7 @@ def open_bench(station: str | Path | StationConfig, recipe: str | Path | Recipe,
                           "--sim-latency) only apply to a virtual station",
                           'remove them, or use a station with backend = "virtual"')
     with open_line_bench(config, recipe, operator=operator, lot=lot, store=store, certificate_dir=certificate_dir,
-                         fixture=fixture) as bench:
+                         fixture=fixture, accept_golden_baseline=accept_golden_baseline) as bench:
         yield bench
 
 

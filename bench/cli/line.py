@@ -40,7 +40,7 @@ def run_line_command(args: Any, stdout: Any, stderr: Any, stdin: Any) -> int:
     """`bench line`: test the given serials unattended; no prompts. Returns the exit code."""
     report: dict[str, Any] = {"station": args.station, "recipe": args.recipe, "operator": args.operator,
                               "lot": args.lot, "store": None, "references": [], "cables": [],
-                              "interrupted": False, "error": None}
+                              "suspect": [], "retest": [], "interrupted": False, "error": None}
     human = not args.json
 
     def say(text: str) -> None:
@@ -51,8 +51,14 @@ def run_line_command(args: Any, stdout: Any, stderr: Any, stdin: Any) -> int:
     try:
         serials = read_serials(args.serials, args.serials_file, stdin)
         with open_bench(args.station, args.recipe, operator=args.operator, lot=args.lot, store=args.store,
-                        certificate_dir=args.certificates, sim=SimOptions.from_args(args)) as bench:
-            _test_serials(bench, serials, report, say)
+                        certificate_dir=args.certificates, sim=SimOptions.from_args(args),
+                        accept_golden_baseline=getattr(args, "accept_golden_baseline", False)) as bench:
+            try:
+                _test_serials(bench, serials, report, say)
+                if not report["interrupted"]:
+                    bench.finish()  # the closing golden check, inside the report
+            finally:
+                _note_suspect(bench, report, say)
         code = EXIT_INTERRUPTED if report["interrupted"] else exit_code_for(c["outcome"] for c in report["cables"])
     except BenchError as error:
         report["error"] = str(error)
@@ -97,6 +103,18 @@ def _test_serials(bench: LineBench, serials: Sequence[str], report: dict[str, An
         if guard.requested:
             report["interrupted"] = True
             return
+
+
+def _note_suspect(bench: LineBench, report: dict[str, Any], say: Callable[[str], None]) -> None:
+    """SUSPECT marks of this run (bench.run.drift) into the report, with the retest list."""
+    suspect = {cable.record_index: cable.reason for cable in bench.drift.suspect}
+    for cable in report["cables"]:
+        cable["suspect"] = suspect.get(cable.get("record_index", -1))
+    report["suspect"] = [cable.as_dict() for cable in bench.drift.suspect]
+    report["retest"] = bench.drift.retest_serials
+    if suspect:
+        say(f"{len(suspect)} cable(s) graded on a drifted bench are marked SUSPECT; retest: "
+            + ", ".join(report["retest"]))
 
 
 def _reference_if_needed(bench: LineBench, report: dict[str, Any], number: int, total: int,

@@ -80,6 +80,10 @@ def _add_bench_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--certificates", metavar="DIR",
                         help="write a PDF certificate per measured cable into DIR (names from the serial, made "
                              "file-name safe; existing files are never overwritten)")
+    parser.add_argument("--accept-golden-baseline", action="store_true",
+                        help="the station's golden cable is uncertified: accept its reading after this run's "
+                             "first reference as the baseline later checks compare with (only on a reference "
+                             "you trust; certified values in the station file need no baseline)")
     sim = parser.add_argument_group("virtual station only (backend = \"virtual\")")
     sim.add_argument("--sim-fail", action="append", metavar="SERIAL",
                      help="the simulated cable with this serial has one or two fibers far above the limit "

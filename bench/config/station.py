@@ -25,8 +25,12 @@ RETEST_POLICIES = ("last", "best", "all_must_pass")
 class GoldenCableSettings:
     """A reference-grade cable kept at the station to prove the bench has not drifted.
 
-    `expected_il_db` maps wavelength → IL per fiber (recipe fiber order); when it
-    is empty the golden cable's reading right after each reference is the baseline.
+    `expected_il_db` maps wavelength → IL per fiber (recipe fiber order), the certified values
+    from the cable's certificate (`certificate` names it). Without them the cable is
+    uncertified: its baseline is a reading the operator accepted explicitly
+    (`--accept-golden-baseline`), never simply the first reading after a reference
+    (bench.run.drift). It is checked after every reference, every `check_every_cables`
+    cables, every `check_every_min` minutes (0 = that trigger off) and at the end of a run.
     """
 
     serial: str
@@ -34,7 +38,13 @@ class GoldenCableSettings:
     polarity: str = "B"
     tolerance_db: float = 0.10
     expected_il_db: dict[float, tuple[float, ...]] = field(default_factory=dict)
-    check_every_tests: int = 0  # 0: only after each reference; N: also after every N cables
+    check_every_cables: int = 10
+    check_every_min: float = 60.0
+    certificate: str = ""
+
+    @property
+    def certified(self) -> bool:
+        return bool(self.expected_il_db)
 
 
 @dataclass(frozen=True)
@@ -273,7 +283,13 @@ def _parse_golden(table: Any, source: str) -> GoldenCableSettings | None:
     fiber_count = int(fields.get("fiber_count", int, 12))
     polarity = fields.get("polarity", str, "B")
     tolerance_db = fields.positive("tolerance_db", 0.10)
-    check_every = int(fields.get("check_every_tests", int, 0))
+    if "check_every_tests" in fields.table:
+        raise ConfigError(source, "reference.golden.check_every_tests", "was renamed check_every_cables",
+                          "write check_every_cables = N (default 10) and, if wanted, check_every_min = M "
+                          "(default 60)")
+    check_every = int(fields.get("check_every_cables", int, 10))
+    check_every_min = fields.positive("check_every_min", 60.0, allow_zero=True)
+    certificate = fields.get("certificate", str, "")
     raw_expected = fields.get("expected_il_db", dict, {})
     expected: dict[float, tuple[float, ...]] = {}
     for key, values in raw_expected.items():
@@ -290,9 +306,14 @@ def _parse_golden(table: Any, source: str) -> GoldenCableSettings | None:
         expected[wavelength] = tuple(float(v) for v in values)
     fields.finish()
     if check_every < 0:
-        raise ConfigError(source, "reference.golden.check_every_tests", "must be ≥ 0",
-                          "use 0 (only after a reference) or a number of cables")
-    return GoldenCableSettings(serial, fiber_count, polarity, tolerance_db, expected, check_every)
+        raise ConfigError(source, "reference.golden.check_every_cables", "must be ≥ 0",
+                          "give a number of cables between golden checks (default 10)")
+    if check_every == 0 and check_every_min == 0:
+        raise ConfigError(source, "reference.golden", "check_every_cables and check_every_min are both 0: "
+                          "drift would go unnoticed until the end of the run",
+                          "set check_every_cables (default 10) and/or check_every_min (default 60)")
+    return GoldenCableSettings(serial, fiber_count, polarity, tolerance_db, expected, check_every,
+                               check_every_min, certificate)
 
 
 def load_station(path: str | Path) -> StationConfig:

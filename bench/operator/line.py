@@ -42,10 +42,12 @@ from bench.operator.fixture import Fixture, ManualFixture
 from bench.operator.interrupt import DeferredInterrupt, Progress
 from bench.records import Outcome, ReferenceRecord
 from bench.report.certificate import CertificateData, write_certificate
+from bench.run.drift import DriftWatch
 from bench.run.labels import check_label
 from bench.run.session import CableOutcome, ReferenceRequired, TestSession
 from bench.run.station import Station, open_station
 from bench.store import ResultStore
+from procedures.operator import CONNECT, Prompt
 
 EXIT_PASS, EXIT_FAIL, EXIT_ERROR, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -104,6 +106,17 @@ class LineResult:
         }
 
 
+class FixtureGoldenOperator:
+    """Connects the golden cable for a check through the fixture (a handler, or the virtual fixture)."""
+
+    def __init__(self, fixture: Fixture) -> None:
+        self.fixture = fixture
+
+    def prompt(self, prompt: Prompt) -> None:
+        if prompt.action == CONNECT:
+            self.fixture.connect(prompt.serial)
+
+
 def exit_code_for(verdicts: Iterable[str]) -> int:
     """0 when every cable passed, 2 when any was an ERROR, else 1 (FAIL, CONDITIONAL or ABORTED)."""
     verdicts = list(verdicts)
@@ -119,7 +132,7 @@ class LineBench:
 
     def __init__(self, config: StationConfig, recipe: Recipe, station: Station, store: Any, session: TestSession,
                  fixture: Fixture, *, certificate_dir: Path | None = None,
-                 addresses: Mapping[str, str] | None = None) -> None:
+                 addresses: Mapping[str, str] | None = None, accept_golden_baseline: bool = False) -> None:
         self.config = config
         self.recipe = recipe
         self.station = station
@@ -130,6 +143,9 @@ class LineBench:
         self._addresses = addresses
         self.last_reference: ReferenceRecord | None = None
         self.results: list[LineResult] = []
+        # The golden check after each reference, at the station's cadence and at run end
+        # (bench.run.drift); `drift.operator` is who connects the golden cable.
+        self.drift = DriftWatch(session, FixtureGoldenOperator(fixture), accept_baseline=accept_golden_baseline)
 
     @property
     def unattended_reference(self) -> bool:
@@ -146,8 +162,13 @@ class LineBench:
 
     def take_reference(self, progress: Progress | None = None) -> ReferenceRecord:
         """Store a new reference. The fixture must hold the reference cords only (the virtual one is emptied)."""
+        self.drift.before_reference()
         self.fixture.disconnect()
         self.last_reference = self.session.take_reference(progress=progress)
+        try:
+            self.drift.after_reference()
+        finally:
+            self.fixture.disconnect()
         return self.last_reference
 
     def check_serial(self, serial: str) -> str:
@@ -159,6 +180,11 @@ class LineBench:
     def test(self, serial: str, progress: Progress | None = None) -> LineResult:
         """Connect, measure, grade and store one cable; write its certificate when a folder is set."""
         serial = self.check_serial(serial)
+        if self.drift.enabled and self.session.health.check_due():
+            try:
+                self.drift.before_cable()
+            finally:
+                self.fixture.disconnect()
         problem = self.reference_problem()
         if problem:
             raise ReferenceRequired(f"{problem}; take a new reference before testing")
@@ -167,6 +193,7 @@ class LineBench:
             outcome = self.session.test_cable(serial, progress=progress)
         finally:
             self.fixture.disconnect()
+        self.drift.cable_stored(outcome)
         certificate = self.write_certificate(outcome) if self.certificate_dir is not None else None
         result = LineResult(outcome, certificate)
         self.results.append(result)
@@ -182,6 +209,13 @@ class LineBench:
             reference = lookup(outcome.record.reference_id)
         data = CertificateData.from_record(outcome.record, reference, outcome.record_index)
         return write_certificate(data, directory=directory or self.certificate_dir)
+
+    def finish(self) -> None:
+        """End of a run: the golden check vouches for the cables since the last one (BenchDrifted if not)."""
+        try:
+            self.drift.finish()
+        finally:
+            self.fixture.disconnect()
 
     def safe_state(self) -> None:
         """Best effort after an abort: laser off, so nobody unplugs a lit cord."""
@@ -224,13 +258,15 @@ def load_station_and_recipe(station: str | Path | StationConfig,
 @contextmanager
 def open_line_bench(station: str | Path | StationConfig, recipe: str | Path | Recipe, *, operator: str, lot: str,
                     store: str | Path | None = None, certificate_dir: str | Path | None = None,
-                    fixture: Fixture | None = None, addresses: Mapping[str, str] | None = None
-                    ) -> Iterator[LineBench]:
+                    fixture: Fixture | None = None, addresses: Mapping[str, str] | None = None,
+                    accept_golden_baseline: bool = False) -> Iterator[LineBench]:
     """Open instruments, store and session for unattended testing; close everything on exit.
 
     `store` defaults to the station's `store_path`; `addresses` overrides the station file's
     instrument addresses (how the virtual bench hands over its loopback ports). Labels are
-    checked, and the store's folder made, before any instrument is opened.
+    checked, and the store's folder made, before any instrument is opened. On a normal exit
+    the closing golden check runs (`LineBench.finish`); `accept_golden_baseline` makes the
+    uncertified golden cable's first check of this run its baseline.
     """
     config, recipe = load_station_and_recipe(station, recipe)
     operator = check_label("operator name", operator)
@@ -246,6 +282,7 @@ def open_line_bench(station: str | Path | StationConfig, recipe: str | Path | Re
         session = TestSession(opened, recipe, result_store, operator=operator, lot=lot)
         bench = LineBench(config, recipe, opened, result_store, session, fixture or ManualFixture(),
                           certificate_dir=Path(certificate_dir) if certificate_dir is not None else None,
-                          addresses=addresses)
+                          addresses=addresses, accept_golden_baseline=accept_golden_baseline)
         stack.callback(bench.close)
         yield bench
+        bench.finish()

@@ -29,6 +29,7 @@ from bench.operator.line import LineBench, LineResult, load_station_and_recipe, 
 from bench.operator.terminal import STYLES, Terminal, shown
 from bench.run.labels import check_label, label_problem
 from bench.run.session import ReferenceRequired
+from procedures.operator import CONNECT, Prompt
 
 BenchOpener = Callable[..., AbstractContextManager[LineBench]]
 
@@ -45,6 +46,22 @@ class Tally:
         return f"{total} cable(s) this session" + (f": {detail}" if detail else "")
 
 
+class GoldenPrompt:
+    """The technician connects the golden cable when the drift watch (bench.run.drift) asks for it."""
+
+    def __init__(self, term: Terminal, bench: LineBench) -> None:
+        self.term = term
+        self.bench = bench
+
+    def prompt(self, prompt: Prompt) -> None:
+        if prompt.action != CONNECT:
+            return
+        answer = self.term.ask(f"Golden-cable check: connect {shown(prompt.serial)} to the fixture and press Enter: ")
+        if answer is None:
+            raise KeyboardInterrupt  # no golden check, no testing: the flow ends as on a quit
+        self.bench.fixture.connect(prompt.serial)
+
+
 class TechnicianFlow:
     """The interactive loop over an opened LineBench."""
 
@@ -53,6 +70,7 @@ class TechnicianFlow:
         self.term = term
         self.last_serial: str | None = None
         self.tally = Tally()
+        bench.drift.operator = GoldenPrompt(term, bench)
 
     # -- reference -------------------------------------------------------------
     def reference(self, why: str, *, expired: bool) -> bool:
@@ -261,7 +279,8 @@ def run_technician(args: Any, stdin: TextIO, stdout: TextIO, *, open_bench: Benc
         term.say("Quit before testing.")
         return 0
     with open_bench(config, recipe, operator=operator, lot=lot, store=args.store,
-                    certificate_dir=args.certificates) as bench:
+                    certificate_dir=args.certificates,
+                    accept_golden_baseline=getattr(args, "accept_golden_baseline", False)) as bench:
         term.say(f"Operator {shown(operator)}, lot {shown(lot)}. Results go to {bench.store_path.resolve()}")
         flow = TechnicianFlow(bench, term)
         try:

@@ -8,30 +8,60 @@ sits a floor above the session, because it measures through one.
 
 from __future__ import annotations
 
+import datetime as dt
+
 import numpy as np
 
+from bench.clock import Clock, utc_now
 from bench.config.station import GoldenCableSettings
 from bench.errors import BenchError
 from bench.grading.cable import CableVerdict
 
 
 class BenchDrifted(BenchError):
-    """The golden cable no longer reads what it should: the bench drifted. Re-reference before testing."""
+    """The golden cable no longer reads what it should: the bench drifted. Re-reference before testing.
+
+    `check_record_index` is the stored golden-check record that found it (-1 if none)."""
+
+    def __init__(self, message: str, check_record_index: int = -1) -> None:
+        super().__init__(message)
+        self.check_record_index = check_record_index
 
 
 class ReferenceHealth:
-    """Golden-check and bad-reference state of one session's current reference."""
+    """Golden-check and bad-reference state of one session's current reference.
 
-    def __init__(self, golden: GoldenCableSettings | None) -> None:
+    The uncertified golden cable's accepted baseline (`baseline_il_db`, [wavelength, fiber] at
+    `baseline_wavelengths_nm`) outlives a reference: it is what a new reference is checked against."""
+
+    def __init__(self, golden: GoldenCableSettings | None, clock: Clock = utc_now) -> None:
         self.golden = golden
+        self.clock = clock
+        self.baseline_il_db: np.ndarray | None = None
+        self.baseline_wavelengths_nm: tuple[float, ...] = ()
         self.new_reference()
 
     def new_reference(self) -> None:
         self.checked = False  # a golden check passed on this reference
         self.drift: str | None = None  # why the last golden check failed
-        self.baseline_il_db: np.ndarray | None = None
         self.tests_since_check = 0
+        self.last_check_utc: dt.datetime | None = None
+        self.last_check_record_index = -1
         self.bad_reference: str | None = None
+
+    def check_due(self) -> str | None:
+        """Why a golden check is due before the next cable (cadence of the station), or None."""
+        golden = self.golden
+        if golden is None or not self.checked:
+            return None
+        if golden.check_every_cables and self.tests_since_check >= golden.check_every_cables:
+            return (f"{self.tests_since_check} cables since the last golden-cable check "
+                    f"(every {golden.check_every_cables})")
+        if golden.check_every_min and self.last_check_utc is not None:
+            minutes = (self.clock() - self.last_check_utc).total_seconds() / 60
+            if minutes >= golden.check_every_min:
+                return f"{minutes:.0f} min since the last golden-cable check (every {golden.check_every_min:g} min)"
+        return None
 
     def problem(self) -> str | None:
         if self.bad_reference:
@@ -42,10 +72,7 @@ class ReferenceHealth:
             return None
         if not self.checked:
             return f"the golden cable {self.golden.serial} has not been checked on this reference"
-        every = self.golden.check_every_tests
-        if every and self.tests_since_check >= every:
-            return f"{self.tests_since_check} cables since the last golden-cable check (every {every})"
-        return None
+        return self.check_due()
 
     def cable_tested(self, verdict: CableVerdict, readings_trustworthy: bool = True) -> None:
         """Count the cable; a loss below -U on any fiber means the reference was set wrong.

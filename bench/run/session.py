@@ -122,7 +122,7 @@ class TestSession:
         self.reference: ReferenceMeasurement | None = None
         self.reference_id = ""
         self.tests_on_reference = 0
-        self.health = ReferenceHealth(station.config.reference.golden)  # golden check, bad-reference flag
+        self.health = ReferenceHealth(station.config.reference.golden, clock)  # golden check, bad-reference flag
         self.fiber_positions = fiber_positions(recipe.fiber_count)
         self.expected_receive_position = expected_receive_positions(recipe.fiber_count, recipe.polarity)
         # One recovery budget for all instruments, reset for every cable and reference.

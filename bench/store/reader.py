@@ -18,6 +18,7 @@ import numpy as np
 
 from bench.errors import StoreError
 from bench.records import CableRecord, ReferenceRecord
+from bench.store.annotations import Annotation, read_annotations, suspect_by_record
 from bench.store.codec import (
     REASON_CUT_MARK,
     cable_record_from_rows,
@@ -267,6 +268,13 @@ class LoadedResults:
     # damaged there (`bench verify` lists every damaged range, `bench repair` keeps the rest).
     unreadable: list[UnreadableRecord] = field(default_factory=list)
     damaged: list[DamagedRange] = field(default_factory=list)
+    # Later knowledge about these records, append-only (bench.store.annotations): SUSPECT marks.
+    annotations: list[Annotation] = field(default_factory=list)
+
+    @property
+    def suspect(self) -> dict[int, str]:
+        """record index → why it is SUSPECT (graded before a failed golden check), for these records."""
+        return suspect_by_record(self.annotations)
 
     def __len__(self) -> int:
         return len(self.cables)
@@ -342,12 +350,14 @@ def load_results(
         cables = _decode_columns(selected, CABLE_COLUMNS)
         cables = _full_reasons(f, selected, cables)
         damaged = list(scan.damaged)
+        wanted = set(selected["record_index"].tolist())
+        notes = [a for a in read_annotations(f) if a.record_index in wanted]
     if unreadable:
         # Reports and scripts that only look at .cables must still hear of it (stderr by default).
         log.warning("%s: %s", path, unreadable_warning(unreadable))
     fibers = _join_fibers(fiber_rows, selected)
     return LoadedResults(path=path, cables=cables, fibers=fibers, _stored=selected, unreadable=unreadable,
-                         damaged=damaged)
+                         damaged=damaged, annotations=notes)
 
 
 def _full_reasons(f: Any, selected: np.ndarray, cables: np.ndarray) -> np.ndarray:

@@ -30,7 +30,7 @@ def test_drifted_bench_is_refused_until_rereferenced(station32, store32, bench32
     with pytest.raises(ReferenceRequired):
         session.test_cable("E2E-DRIFT-1")
     operator = SimOperator(bench32_clean, {GOLDEN.serial: GOLDEN})
-    baseline = verify_golden(session, operator)
+    baseline = verify_golden(session, operator, accept_baseline=True)
     assert baseline.baseline and session.reference_problem() is None
     bench32_clean.load_dut(make_cable("E2E-DRIFT-1", seed=1))
     assert session.test_cable("E2E-DRIFT-1").outcome == "PASS"
