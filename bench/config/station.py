@@ -19,6 +19,7 @@ BACKENDS = ("virtual", "sim", "visa")
 ROLES = ("meter", "source", "switch")
 REFERENCE_METHODS = ("1-cord", "2-cord", "3-cord")
 RETEST_POLICIES = ("last", "best", "all_must_pass")
+EXPIRED_CALIBRATION = ("refuse", "warn")  # what an instrument past calibration_due means
 
 
 @dataclass(frozen=True)
@@ -105,6 +106,7 @@ class StationConfig:
     store_path: str = "results/bench.h5"
     source_path: str = "<station>"
     retest_policy: str = "last"  # final verdict of a serial from its attempts: last | best | all_must_pass
+    expired_calibration: str = "refuse"  # "warn": test, with the overdue instruments in every record
 
     @property
     def fiber_capacity(self) -> int:
@@ -157,6 +159,10 @@ def parse_station(data: dict[str, Any], source: str = "<station>") -> StationCon
     visa_library = station.get("visa_library", str, "@py")
     sim_file = station.get("sim_file", str, "")
     store_path = station.get("store_path", str, "results/bench.h5")
+    expired_calibration = station.get("expired_calibration", str, "refuse")
+    if expired_calibration not in EXPIRED_CALIBRATION:
+        raise ConfigError(source, "station.expired_calibration", f"unknown policy {expired_calibration!r}",
+                          f"use one of {', '.join(EXPIRED_CALIBRATION)}")
     station.finish()
 
     instruments = _parse_instruments(top.get("instruments", list), source)
@@ -182,7 +188,8 @@ def parse_station(data: dict[str, Any], source: str = "<station>") -> StationCon
         raise ConfigError(source, "fixture.launch_ports", f"port {max(launch_ports)} exceeds the switch's "
                           f"port_count {port_count}", "use ports the switch has, or fix port_count")
     return StationConfig(name, backend, instruments, launch_ports, receive_channels,
-                         reference, timing, visa_library, sim_file, store_path, source, retest_policy)
+                         reference, timing, visa_library, sim_file, store_path, source, retest_policy,
+                         expired_calibration=expired_calibration)
 
 
 def _parse_instruments(raw_instruments: list[Any], source: str) -> tuple[InstrumentConfig, ...]:

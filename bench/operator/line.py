@@ -35,6 +35,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from bench.clock import utc_now
+from bench.config.crosscheck import check_station_and_recipe
 from bench.config.recipe import Recipe, load_recipe
 from bench.config.station import StationConfig, load_station
 from bench.errors import BenchError, ConfigError
@@ -252,6 +254,7 @@ def load_station_and_recipe(station: str | Path | StationConfig,
     if not isinstance(recipe, Recipe):
         recipe = load_recipe(recipe, station_wavelengths_nm=config.wavelengths_nm or None,
                              station_fiber_capacity=config.fiber_capacity)
+    check_station_and_recipe(config, recipe, utc_now().date())  # method vs connections, calibration
     return config, recipe
 
 

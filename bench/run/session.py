@@ -16,6 +16,7 @@ from importlib import metadata
 import numpy as np
 
 from bench.clock import Clock, iso_utc, utc_now
+from bench.config.crosscheck import check_station_and_recipe
 from bench.config.recipe import Recipe
 from bench.errors import BenchError
 from bench.grading.cable import CableVerdict, grade_cable
@@ -114,6 +115,9 @@ class TestSession:
                  recoveries_per_cable: int | None = RECOVERIES_PER_CABLE, clock: Clock = utc_now) -> None:
         self.station = station
         self.clock = clock  # every stamp and the reference's age; a test passes a fake one
+        # Reference method vs the recipe's connections, calibration dates (ConfigError before any
+        # measurement); instruments the station accepts overdue are named in every record.
+        self.calibration_overdue = check_station_and_recipe(station.config, recipe, clock().date())
         self.recipe = recipe
         self.store = store
         self.operator = operator
@@ -307,6 +311,7 @@ class TestSession:
                    # Achieved vs the instruments' floor for the order used (procedures.timing).
                    **(cycle_timing(measurement, cycle_time_s) if measurement else {}),
                    "polarity": polarity.as_dict() if polarity else None,
+                   **({"calibration_overdue": self.calibration_overdue} if self.calibration_overdue else {}),
                    # link faults recovered during this attempt (drivers.scpi): the record tells the truth
                    **({"recoveries": [r.as_dict() for r in self.retry_budget.used]}
                       if self.retry_budget.used else {})})
