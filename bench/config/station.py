@@ -62,12 +62,23 @@ class InstrumentConfig:
 
 @dataclass(frozen=True)
 class ReferenceSettings:
+    """How references are taken and when one is implausible (bench.run.reference_health).
+
+    `expected_power_dbm` (per wavelength, the source's output) with `cord_loss_window_db`
+    (min, max loss of the reference cords and switch) bounds each launch position's reading;
+    `max_spread_db` bounds the spread across positions; `max_step_db` bounds how far one
+    position may move against the others since the previous reference of the same cords.
+    """
+
     method: str = "1-cord"
     cord_ids: tuple[str, ...] = ()
     max_age_h: float = 8.0
     max_tests: int = 500
-    uncertainty_db: float = 0.05  # below this, a negative IL is noise; beyond, a bad reference
     golden: GoldenCableSettings | None = None
+    expected_power_dbm: dict[float, float] = field(default_factory=dict)
+    cord_loss_window_db: tuple[float, float] = (0.0, 1.5)
+    max_spread_db: float = 1.5
+    max_step_db: float = 0.05
 
 
 @dataclass(frozen=True)
@@ -244,16 +255,42 @@ def _parse_reference(reference_fields: Fields, source: str) -> ReferenceSettings
     if method not in REFERENCE_METHODS:
         raise ConfigError(source, "reference.method", f"unknown method {method!r}",
                           f"use one of {', '.join(REFERENCE_METHODS)}")
+    if "uncertainty_db" in reference_fields.table:
+        raise ConfigError(source, "reference.uncertainty_db", "was removed: it had no effect (a negative IL is "
+                          "judged against the recipe's decision rule U)",
+                          "delete the line; set U in the recipe's [decision_rule]")
+    window = reference_fields.get("cord_loss_window_db", list, [0.0, 1.5])
+    if (len(window) != 2 or not all(isinstance(v, int | float) and not isinstance(v, bool) for v in window)
+            or not 0 <= window[0] < window[1]):
+        raise ConfigError(source, "reference.cord_loss_window_db", f"expected [min, max] dB, got {window!r}",
+                          "write the reference path's loss window like [0.0, 1.5]")
     reference = ReferenceSettings(
         method=method,
         cord_ids=tuple(reference_fields.get("cord_ids", list, [])),
         max_age_h=reference_fields.positive("max_age_h", 8.0),
         max_tests=int(reference_fields.get("max_tests", int, 500)),
-        uncertainty_db=reference_fields.positive("uncertainty_db", 0.05),
         golden=_parse_golden(reference_fields.get("golden", dict, None), source),
+        expected_power_dbm=_parse_power_table(reference_fields.get("expected_power_dbm", dict, {}), source),
+        cord_loss_window_db=(float(window[0]), float(window[1])),
+        max_spread_db=reference_fields.positive("max_spread_db", 1.5),
+        max_step_db=reference_fields.positive("max_step_db", 0.05),
     )
     reference_fields.finish()
     return reference
+
+
+def _parse_power_table(table: dict[str, Any], source: str) -> dict[float, float]:
+    powers: dict[float, float] = {}
+    for key, value in table.items():
+        try:
+            wavelength = float(key)
+        except ValueError:
+            wavelength = float("nan")
+        if wavelength != wavelength or isinstance(value, bool) or not isinstance(value, int | float):
+            raise ConfigError(source, f"reference.expected_power_dbm.{key}", f"{key} = {value!r} is not "
+                              "wavelength = power in dBm", "write it like { 1310 = -2.0, 1550 = -2.5 }")
+        powers[wavelength] = float(value)
+    return powers
 
 
 def _parse_timing(timing_fields: Fields, source: str) -> TimingSettings:

@@ -131,4 +131,5 @@ def verify_golden(session: TestSession, operator: Operator | None = None, *,
         health.baseline_il_db = check.measurement.insertion_loss_db.copy()
         health.baseline_wavelengths_nm = wavelengths
     health.checked = True
+    session.trusted_reference = session.reference_record  # the yardstick for the next reference's plausibility
     return check

@@ -22,7 +22,7 @@ from bench.errors import BenchError
 from bench.grading.cable import CableVerdict, grade_cable
 from bench.records import CableRecord, FiberResult, ReferenceRecord
 from bench.run.labels import check_label
-from bench.run.reference_health import ReferenceHealth
+from bench.run.reference_health import ReferenceHealth, implausible_reference
 from bench.run.station import Station
 from bench.run.timing import acquisition_settings
 from drivers.errors import InstrumentError, InstrumentTimeout, OverRangeError, ScpiError, WrongInstrumentError
@@ -125,6 +125,10 @@ class TestSession:
         self.settings = acquisition_settings(station.config.timing)
         self.reference: ReferenceMeasurement | None = None
         self.reference_id = ""
+        self.reference_record: ReferenceRecord | None = None
+        self.trusted_reference: ReferenceRecord | None = None  # set by a passing golden check
+        self._looked_for_trusted = False
+        self._trusted_before: ReferenceRecord | None = None
         self.tests_on_reference = 0
         self.health = ReferenceHealth(station.config.reference.golden, clock)  # golden check, bad-reference flag
         self.fiber_positions = fiber_positions(recipe.fiber_count)
@@ -175,6 +179,13 @@ class TestSession:
             raise ReferenceProblem(faults[0].describe() if faults else
                                    "a reference reading never settled (unstable source or meter); check the "
                                    "source's warm-up and the reference cords' connections, then re-reference")
+        implausible = implausible_reference(
+            measurement.reference_power_dbm, measurement.matrix.wavelengths_nm, tuple(config.launch_ports),
+            config.reference, self._trusted_reference())
+        if implausible:
+            # The cords were handled: the earlier reference no longer describes them either.
+            self.health.bad_reference = f"implausible reference: {implausible}"
+            raise ReferenceProblem(self.health.bad_reference)
         record = ReferenceRecord(
             reference_id=uuid.uuid4().hex, method=measurement.method, taken_utc=iso_utc(measurement.taken_utc),
             station_name=config.name, operator=self.operator, cord_ids=measurement.cord_ids,
@@ -184,8 +195,22 @@ class TestSession:
             instruments=tuple(self.station.identities()))
         self.store.add_reference(record)
         self.reference, self.reference_id, self.tests_on_reference = measurement, record.reference_id, 0
+        self.reference_record = record
+        self._trusted_before = self._trusted_reference()
+        if config.reference.golden is None:
+            self.trusted_reference = record  # nothing more will vouch for it
         self.health.new_reference()
         return record
+
+    def _trusted_reference(self) -> ReferenceRecord | None:
+        """What a new reference is compared with: the last one a golden check passed on (this
+        session), else the station's latest stored one. A reference the golden cable refused is
+        never the yardstick, so the clean reference after a dirty one is not refused for differing."""
+        if self.trusted_reference is None and not self._looked_for_trusted:
+            self._looked_for_trusted = True
+            latest = getattr(self.store, "latest_reference", None)
+            self.trusted_reference = latest(self.station.config.name) if callable(latest) else None
+        return self.trusted_reference
 
     def reference_problem(self) -> str | None:
         """Why the current reference may not be used, or None if it may."""
@@ -246,6 +271,8 @@ class TestSession:
         assert polarity is not None and verdict is not None
         self.tests_on_reference += 1
         self.health.cable_tested(verdict, readings_trustworthy=not measurement.problems)
+        if self.health.bad_reference and self.trusted_reference is self.reference_record:
+            self.trusted_reference = self._trusted_before  # a negative IL disowns it as a yardstick
         outcome, reasons = verdict.verdict, list(verdict.reasons)
         if measurement.problems:
             outcome, reasons = "ERROR", [*measurement.problems, *reasons]

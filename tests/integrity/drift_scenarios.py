@@ -2,12 +2,12 @@
 
     python -m tests.integrity.drift_scenarios [--cables 100] [--seed 11]
 
-prints, per scenario, side by side in one run: the flow without the drift watch (the golden
-cable checked only right after the reference, its first reading the baseline: what `bench
-line` did before bench.run.drift) and the flow with it (`LineBench`, default cadence of
-`bench/examples/station_32.toml`). "Drifted" is the simulator's truth: the source has moved
-by more than the golden tolerance since the reference, or the reference itself was taken
-through a dirty cord. The tests in tests/integrity/ run the same scenarios.
+prints, per scenario, side by side in one run: the flow without the integrity checks (no golden
+check in the flow and no reference plausibility: what `bench line` did before bench.run.drift)
+and the flow with them (`LineBench`, default cadence and limits of `bench/examples/station_32.toml`).
+"Drifted" is the simulator's truth: the source has moved by more than the golden tolerance since
+the reference, or the reference itself was taken through a dirty cord. The tests in tests/integrity/
+run the same scenarios.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from bench.run.reference_health import BenchDrifted
 from bench.run.session import ReferenceRequired
 from bench.sim_launch import SimOptions, example_path, open_virtual_line_bench
 from bench.store import load_results
+from procedures.reference import ReferenceProblem
 
 DriftProfile = Callable[[int, int], float]  # (cable number from 1, cables) -> source drift in dB
 
@@ -42,6 +43,7 @@ SCENARIOS = (
     Scenario("ramp +0.3 dB over the lot", lambda i, n: +0.3 * i / n),
     Scenario("step -0.3 dB at cable 30", lambda i, n: -0.3 if i >= 30 else 0.0),
     Scenario("dirty reference cord 0.12 dB at position 5", lambda i, n: 0.0, dirty_cord_db=0.12),
+    Scenario("dirty reference cord 0.08 dB at position 5", lambda i, n: 0.0, dirty_cord_db=0.08),
 )
 
 
@@ -58,7 +60,9 @@ class ScenarioResult:
 
 
 def station_without_watch(config: StationConfig) -> StationConfig:
-    return dataclasses.replace(config, reference=dataclasses.replace(config.reference, golden=None))
+    """The station as the toolkit used it before: no golden cable in the flow, no plausibility limits."""
+    return dataclasses.replace(config, reference=dataclasses.replace(
+        config.reference, golden=None, max_step_db=1e3, max_spread_db=1e3))
 
 
 def run_scenario(scenario: Scenario, *, watched: bool, folder: Path, cables: int = 100, seed: int = 11,
@@ -88,8 +92,8 @@ def run_scenario(scenario: Scenario, *, watched: bool, folder: Path, cables: int
                 model.reference_connection_loss_db.clear()
             _test_range(bench, first, cables, cables, scenario, result, drifted_records, tolerance_db)
             bench.finish()
-        except (BenchDrifted, ReferenceRequired):
-            pass  # testing stopped: by the golden check, or by a negative IL (bad reference)
+        except (BenchDrifted, ReferenceRequired, ReferenceProblem):
+            pass  # testing stopped: golden check, negative IL (bad reference) or an implausible reference
         result.retest = bench.drift.retest_serials
     marked = load_results(store).suspect
     result.suspect = len(marked)
@@ -99,7 +103,7 @@ def run_scenario(scenario: Scenario, *, watched: bool, folder: Path, cables: int
 
 def _test_range(bench, first: int, last: int, cables: int, scenario: Scenario, result: ScenarioResult,
                 drifted_records: list[int], tolerance_db: float) -> int:
-    dirty_reference = scenario.dirty_cord_db > tolerance_db and first > 1  # this range follows the dirty one
+    dirty_reference = scenario.dirty_cord_db > 0 and first > 1  # this range follows the dirty reference
     for number in range(first, last + 1):
         drift_db = scenario.source_drift_db(number, cables)
         bench.fixture.virtual_bench.set_source_drift(drift_db)
@@ -118,7 +122,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cables", type=int, default=100)
     parser.add_argument("--seed", type=int, default=11)
     args = parser.parse_args(argv)
-    print(f"{'scenario':<44} {'without watch':>22} {'with drift watch':>40}")
+    print(f"{'scenario':<44} {'without checks':>22} {'with drift watch + plausibility':>40}")
     print(f"{'':<44} {'graded on drifted':>22} {'graded on drifted / unmarked / SUSPECT':>40}  stopped at")
     with tempfile.TemporaryDirectory() as tmp:
         for scenario in SCENARIOS:

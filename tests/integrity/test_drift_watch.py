@@ -21,6 +21,7 @@ from bench.run.station import open_station
 from bench.sim_launch import SimOptions, example_path, open_virtual_line_bench
 from bench.store import ResultStore, export_csv, load_results
 from bench.store.annotations import GROUP
+from procedures.reference import ReferenceProblem
 from sim_instruments.physics import make_cable, make_golden_cable
 from sim_instruments.virtual_bench import VirtualBench
 
@@ -116,6 +117,13 @@ def test_uncertified_golden_cable_needs_an_accepted_baseline(tmp_path) -> None:
         bench.take_reference()
     with open_virtual_line_bench(STATION, RECIPE, operator="op", lot="L", store=tmp_path / "b.h5") as bench:
         bench.fixture.virtual_bench.model.reference_connection_loss_db[2] = 0.2  # a bad reference
+        with pytest.raises(ReferenceProblem, match="launch position 2"):  # plausibility sees it first
+            bench.take_reference()
+    # With the step check relaxed, the golden cable's stored baseline still catches it.
+    config = load_station(STATION)
+    relaxed = dataclasses.replace(config, reference=dataclasses.replace(config.reference, max_step_db=1.0))
+    with open_virtual_line_bench(relaxed, RECIPE, operator="op", lot="L", store=tmp_path / "b.h5") as bench:
+        bench.fixture.virtual_bench.model.reference_connection_loss_db[2] = 0.2
         with pytest.raises(BenchDrifted, match="fiber 2"):
             bench.take_reference()
 
