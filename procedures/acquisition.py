@@ -19,8 +19,9 @@ from drivers.capabilities import (
     SplitMove,
     TriggeredMeter,
 )
+from procedures.clock import utc_now
 from procedures.instruments import BenchInstruments
-from procedures.results import PowerMatrix, utc_now
+from procedures.results import PowerMatrix
 from procedures.timing import CycleTiming, InstrumentState, InstrumentTimes, plan
 
 # Called after each launch position with (wavelength index, launch index, totals).

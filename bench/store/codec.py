@@ -98,10 +98,6 @@ def parse_utc(field: str, text: str) -> float:
     return moment.timestamp()
 
 
-def utc_now() -> str:
-    return dt.datetime.now(dt.UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
-
-
 def _json_default(obj: object) -> object:
     if isinstance(obj, np.generic):
         return obj.item()
