@@ -23,7 +23,7 @@ from typing import Any
 
 from bench.config.decision_rule import DecisionRule
 from bench.errors import BenchError
-from bench.records import CableRecord, FiberResult, ReferenceRecord
+from bench.records import CableRecord, FiberResult, Outcome, ReferenceRecord
 from bench.report.files import create_exclusive, safe_file_stem
 from bench.report.style import (
     A4_PORTRAIT,
@@ -59,10 +59,10 @@ class FiberRow:
 
     @property
     def verdict(self) -> str:
-        for worst in ("ERROR", "FAIL", "CONDITIONAL"):
+        for worst in (Outcome.ERROR, Outcome.FAIL, Outcome.CONDITIONAL):
             if worst in self.verdicts:
                 return worst
-        return "PASS" if self.verdicts else ""
+        return Outcome.PASS if self.verdicts else ""
 
 
 @dataclass(frozen=True)
@@ -95,7 +95,7 @@ class CertificateData:
 
     @property
     def failing_fibers(self) -> list[int]:
-        return [row.fiber_position for row in self.fibers if row.verdict not in ("PASS", "")]
+        return [row.fiber_position for row in self.fibers if row.verdict not in (Outcome.PASS, "")]
 
     @classmethod
     def from_record(cls, record: CableRecord, reference: ReferenceRecord | None = None,
@@ -202,7 +202,7 @@ def _draw_chart(ax: Any, data: CertificateData) -> None:
     colours = ["#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd"]
     for w_index, wavelength in enumerate(data.wavelengths_nm):
         values = np.array([row.insertion_loss_db[w_index] for row in data.fibers], dtype=float)
-        failing = [row.verdicts[w_index] not in ("PASS", "") for row in data.fibers]
+        failing = [row.verdicts[w_index] not in (Outcome.PASS, "") for row in data.fibers]
         bars = ax.bar(x + (w_index - (n_wl - 1) / 2) * width, np.nan_to_num(values, nan=0.0), width,
                       label=f"{wavelength:g} nm", color=colours[w_index % len(colours)])
         for bar, bad, value in zip(bars, failing, values, strict=True):
@@ -287,7 +287,7 @@ def certificate_figures(data: CertificateData) -> list[Any]:
              ha="center", va="center", transform=box.transAxes)
     failing = data.failing_fibers
     box.text(0.5, 0.22, ("failing fibers: " + ", ".join(map(str, failing))) if failing else
-             ("all fibers within limits" if data.outcome == "PASS" else ""),
+             ("all fibers within limits" if data.outcome == Outcome.PASS else ""),
              fontsize=8, color=ink, ha="center", va="center", transform=box.transAxes, wrap=True)
 
     reason_lines = textwrap.wrap(f"Result: {data.reason}", 125)

@@ -22,6 +22,7 @@ import numpy as np
 
 from bench.errors import BenchError
 from bench.grading.lot_stats import TRUSTED_OUTCOMES, ILStatistics, LotStatistics, lot_statistics
+from bench.records import Outcome
 from bench.report.style import A4_PORTRAIT, VERDICT_COLOURS, new_figure, pdf_pages, text_block
 from bench.store import load_results
 
@@ -83,7 +84,7 @@ def load_lot_report_data(store_path: str | Path, lot: str, *, fiber_type: str | 
     stats = lot_statistics(fibers, cables, lot=lot, fiber_type=fiber_type, connections=connections)
 
     chosen = _latest_trusted_records(cables)
-    rows = fibers[np.isin(fibers["record_index"], list(chosen)) & (fibers["verdict"] != "ERROR")]
+    rows = fibers[np.isin(fibers["record_index"], list(chosen)) & (fibers["verdict"] != Outcome.ERROR)]
     il_by_wavelength: dict[float, np.ndarray] = {}
     il_by_position: dict[float, dict[int, np.ndarray]] = {}
     limits: dict[float, tuple[float, ...]] = {}
@@ -103,7 +104,7 @@ def load_lot_report_data(store_path: str | Path, lot: str, *, fiber_type: str | 
                 int(latest[serial]["attempt"]), int(latest[serial]["record_index"])):
             latest[serial] = row
     not_passing = sorted((str(r["serial"]), int(r["attempt"]), str(r["outcome"]), str(r["reason"]))
-                         for r in latest.values() if str(r["outcome"]) != "PASS")
+                         for r in latest.values() if str(r["outcome"]) != Outcome.PASS)
     started = sorted(cables["started_utc"].tolist())
     return LotReportData(
         lot=lot, store_path=str(path), stats=stats,

@@ -19,7 +19,7 @@ from bench.clock import Clock, iso_utc, utc_now
 from bench.config.recipe import Recipe
 from bench.errors import BenchError
 from bench.grading.cable import CableVerdict, grade_cable
-from bench.records import CableRecord, FiberResult, ReferenceRecord
+from bench.records import CableRecord, FiberResult, Outcome, ReferenceRecord
 from bench.run.labels import check_label
 from bench.run.reference_health import ReferenceHealth
 from bench.run.station import Station
@@ -229,33 +229,33 @@ class TestSession:
             bench_fault = self._bench_fault(measurement, error_queries, brightest)
         except (InstrumentError, ReferenceProblem) as error:
             self._after_fault()
-            return self._store(serial, started, "ERROR",
+            return self._store(serial, started, Outcome.ERROR,
                                f"instrument fault: {error}. Operator: {operator_action(error)}", None, None, None)
         except KeyboardInterrupt:
-            self._store(serial, started, "ABORTED", "aborted by the operator (Ctrl-C) during measurement",
+            self._store(serial, started, Outcome.ABORTED, "aborted by the operator (Ctrl-C) during measurement",
                         None, None, None)
             raise
         if bench_fault is not None:
             self._after_fault()
-            return self._store(serial, started, "ERROR", f"bench fault: {bench_fault.describe()}", measurement,
+            return self._store(serial, started, Outcome.ERROR, f"bench fault: {bench_fault.describe()}", measurement,
                                None, None)
         assert polarity is not None and verdict is not None
         self.tests_on_reference += 1
         self.health.cable_tested(verdict, readings_trustworthy=not measurement.problems)
         outcome, reasons = verdict.verdict, list(verdict.reasons)
         if measurement.problems:
-            outcome, reasons = "ERROR", [*measurement.problems, *reasons]
+            outcome, reasons = Outcome.ERROR, [*measurement.problems, *reasons]
             reasons.insert(len(measurement.problems), "Operator: the readings are not trustworthy (unstable source "
                            "or meter, or a detector out of range): check the source warm-up, the meter range and "
                            "the connections, then retest")
             self._after_fault()
-        elif polarity.polarity_found != self.recipe.polarity and outcome != "ERROR":
-            outcome = "FAIL"
+        elif polarity.polarity_found != self.recipe.polarity and outcome != Outcome.ERROR:
+            outcome = Outcome.FAIL
             reasons.insert(0, f"polarity {polarity.polarity_found} found, recipe requires {self.recipe.polarity}"
                            + (f" (positions {list(polarity.mismatched_positions)} misrouted)"
                               if polarity.mismatched_positions else ""))
-        elif not polarity.ok and outcome != "ERROR":
-            outcome = "FAIL"
+        elif not polarity.ok and outcome != Outcome.ERROR:
+            outcome = Outcome.FAIL
             reasons.insert(0, polarity.describe())
         return self._store(serial, started, outcome, "; ".join(reasons), measurement, verdict, polarity)
 

@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from bench.grading.cable import grade_cable
-from bench.records import FiberResult
+from bench.records import FiberResult, Outcome
 from bench.run.session import TestSession
 from bench.run.session_records import build_record, fiber_rows, require_reference
 from bench.store import load_results
@@ -73,7 +73,7 @@ def repeatability_study(session: TestSession, serial: str, operator: Operator,
     def store_mating(mating: int, measurement: CableMeasurement) -> None:
         started = measurement.matrix.started_utc
         fibers, verdict = graded_fiber_rows(session, measurement)
-        outcome = "ERROR" if measurement.problems else verdict
+        outcome = Outcome.ERROR if measurement.problems else verdict
         record = build_record(session, serial=serial, kind=REPEATABILITY, started=started, outcome=outcome,
                               reason=f"repeatability mating {mating} of {settings.matings}", measurement=measurement,
                               fibers=fibers, extra={"study_id": study_id, "mating": mating,
@@ -87,19 +87,19 @@ def repeatability_study(session: TestSession, serial: str, operator: Operator,
                                wavelengths_nm=session.recipe.wavelengths_nm, acquisition=session.settings,
                                on_mating=store_mating)
     problems = result.problems()
-    outcome = "FAIL" if problems else "PASS"
+    outcome = Outcome.FAIL if problems else Outcome.PASS
     mean, sigma, spread = result.mean_db, result.sigma_db, result.range_db
     worst = float(np.nanmax(sigma)) if np.isfinite(sigma).any() else float("nan")
     reason = "; ".join(problems) if problems else (
         f"{result.matings} matings; largest σ {worst:.4f} dB, largest range {float(np.nanmax(spread)):.4f} dB")
     limit = np.array([[session.recipe.max_il_db(w) for _ in session.fiber_positions]
                       for w in result.wavelengths_nm])
-    verdicts = np.full(mean.shape, "PASS", dtype=object)
+    verdicts = np.full(mean.shape, Outcome.PASS, dtype=object)
     reasons = np.empty(mean.shape, dtype=object)
     for w, wavelength in enumerate(result.wavelengths_nm):
         for i, position in enumerate(result.fiber_positions):
             bad = [p for p in problems if p.startswith(f"fiber {position} at {wavelength:g} nm")]
-            verdicts[w, i] = "FAIL" if bad else "PASS"
+            verdicts[w, i] = Outcome.FAIL if bad else Outcome.PASS
             reasons[w, i] = (f"mean {mean[w, i]:.3f} dB, σ {sigma[w, i]:.4f} dB, range {spread[w, i]:.4f} dB")
     last = result.measurements[-1]
     summary = build_record(
@@ -198,14 +198,14 @@ def durability_study(session: TestSession, serial: str, operator: Operator, plan
             baseline.append(checkpoint.insertion_loss_db)
         limit = baseline[0] + plan.max_delta_il_db
         failing = checkpoint.failing
-        verdicts = np.where(failing, "FAIL", "PASS")
+        verdicts = np.where(failing, Outcome.FAIL, Outcome.PASS)
         reasons = np.empty(failing.shape, dtype=object)
         for (w, i), delta in np.ndenumerate(checkpoint.delta_il_db):
             relation = ">" if failing[w, i] else "<="
             reasons[w, i] = (f"cycle {checkpoint.cycle}: no light" if not np.isfinite(delta) else
                              f"cycle {checkpoint.cycle}: |ΔIL| {abs(delta):.3f} {relation} "
                              f"{plan.max_delta_il_db:.3f} dB")
-        outcome = "ERROR" if measurement.problems else ("FAIL" if failing.any() else "PASS")
+        outcome = Outcome.ERROR if measurement.problems else (Outcome.FAIL if failing.any() else Outcome.PASS)
         delta_abs = np.abs(checkpoint.delta_il_db)
         worst = float(np.nanmax(delta_abs)) if np.isfinite(delta_abs).any() else float("nan")
         record = build_record(
