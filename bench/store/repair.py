@@ -59,6 +59,7 @@ from bench.store.schema import (
     REFERENCES,
     REPAIR_LOG,
     create_layout,
+    current_cable_rows,
     repair_log,
 )
 from bench.store.superblock import clear_consistency_flags, read_superblock
@@ -275,8 +276,9 @@ def _rebuild(path: str, before: Any, why: str, libver: tuple[str, str], verify_s
             for name in (FIBERS, POWER_MATRIX, REFERENCE_VALUES, BLOB_BYTES):
                 _copy_whole(scan, name, dst[name], ends[name])
             blob_index = blobs.index_rows()[: ends[BLOB_INDEX]]
-            for name, data in ((CABLES, kept_rows), (CABLE_KEYS, cable_keys(kept_rows)), (REFERENCES, kept_ref_rows),
-                               (BLOB_INDEX, blob_index)):
+            # A version 1 or 2 file is repaired into the current layout: its rows gain the later columns.
+            for name, data in ((CABLES, current_cable_rows(kept_rows)), (CABLE_KEYS, cable_keys(kept_rows)),
+                               (REFERENCES, kept_ref_rows), (BLOB_INDEX, blob_index)):
                 dst[name].resize((len(data),))
                 if len(data):
                     dst[name][:] = data

@@ -100,7 +100,10 @@ def _migrate(path: str) -> None:
             if version not in MIGRATIONS:
                 raise StoreError(f"{path}: no migration from schema version {version} to {version + 1}")
             log.warning("migrating %s from schema version %d to %d", path, version, version + 1)
-            MIGRATIONS[version](f)
+            try:
+                MIGRATIONS[version](f)
+            except READ_ERRORS as exc:  # the migration reads every row: damage shows here first
+                raise recovery.damaged_error(path, exc) from None
             version += 1
             f.attrs["schema_version"] = version
 
