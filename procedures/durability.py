@@ -15,11 +15,11 @@ from enum import StrEnum
 
 import numpy as np
 
-from procedures.acquisition import AcquisitionSettings
 from procedures.insertion_loss import measure_cable
 from procedures.instruments import BenchInstruments
 from procedures.operator import CONNECT, MATE_CYCLES, Operator, Prompt
 from procedures.results import CableMeasurement, ReferenceMeasurement
+from procedures.timing import TimingSettings
 
 MAX_CYCLES = 1000
 
@@ -119,7 +119,7 @@ class DurabilityResult:
 def run_durability(instruments: BenchInstruments, reference: ReferenceMeasurement, operator: Operator, *,
                    serial: str, fiber_positions: Sequence[int], expected_receive_position: Sequence[int],
                    plan: DurabilityPlan, wavelengths_nm: Sequence[float] | None = None,
-                   acquisition: AcquisitionSettings | None = None,
+                   acquisition: TimingSettings | None = None,
                    previous: Sequence[DurabilityCheckpoint] = (),
                    on_checkpoint: CheckpointCallback | None = None,
                    stop_after_cycle: int | None = None) -> DurabilityResult:

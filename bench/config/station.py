@@ -14,6 +14,7 @@ from typing import Any
 from bench.config.tomlio import Fields, read_toml
 from bench.errors import ConfigError
 from drivers.scpi import REPLY_WAITS
+from procedures.timing import MEASUREMENT_ORDERS, TimingSettings
 
 BACKENDS = ("virtual", "sim", "visa")
 ROLES = ("meter", "source", "switch")
@@ -59,26 +60,6 @@ class ReferenceSettings:
     golden: GoldenCableSettings | None = None
 
 
-@dataclass(frozen=True)
-class TimingSettings:
-    averaging_time_s: float = 0.001
-    settle_tolerance_db: float = 0.01
-    settle_timeout_s: float = 2.0
-    laser_on_settle_s: float = 0.0
-    # The instruments' specified times (data sheets; 0 = not specified). They set the
-    # floor under a cable's cycle time and choose the measurement order (procedures.timing).
-    switch_settle_s: float = 0.0  # switch move until the write's operation completes
-    wavelength_change_s: float = 0.0  # source wavelength change until it completes
-    query_round_trip_s: float = 0.0  # LAN/bus round trip of one query
-    order: str = "auto"  # measurement order: "auto", "wavelength-outer" or "switch-outer"
-    # How the host waits for a reply (drivers.scpi): "near-due" sleeps until just before the
-    # reply is due (from the times above) and polls the link from then on, so neither the
-    # kernel's wake-up latency nor a busy core is paid for the whole wait; "sleep" leaves it
-    # to the kernel; "poll" polls from the start (a core busy while a cable is measured).
-    reply_wait: str = "near-due"
-
-
-MEASUREMENT_ORDERS = ("auto", "wavelength-outer", "switch-outer")
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,6 @@ from bench.records import CableRecord, Cause, CauseCode, FiberResult, Outcome, R
 from bench.run.labels import check_label
 from bench.run.reference_health import ReferenceHealth
 from bench.run.station import Station
-from bench.run.timing import acquisition_settings
 from drivers.errors import InstrumentError, InstrumentTimeout, OverRangeError, ScpiError, WrongInstrumentError
 from drivers.scpi import InstrumentReplacedError, RetryBudget
 from procedures.acquisition import Progress
@@ -137,7 +136,7 @@ class TestSession:
         self.store = store
         self.operator = operator
         self.lot = lot
-        self.settings = acquisition_settings(station.config.timing)
+        self.settings = station.config.timing
         self.reference: ReferenceMeasurement | None = None
         self.reference_id = ""
         self.tests_on_reference = 0
