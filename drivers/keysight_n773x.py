@@ -9,7 +9,6 @@ which the switch answers once the move is done.
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -65,7 +64,7 @@ class KeysightN773x(SplitMoveSwitch, ScpiInstrument):
         assert self._move_target is not None
         self.write(self._route_command(self._move_target))
         self.send_query(self.error_query)  # answered once the move has completed
-        self._expect_reply_at(time.monotonic() + self.switch_settle_s)
+        self._expect_reply_at(self.clock() + self.switch_settle_s)
 
     def _confirm_move(self) -> None:
         assert self._move_target is not None
