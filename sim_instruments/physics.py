@@ -246,7 +246,7 @@ def make_lot(count: int, *, prefix: str = "MTP12-", first_number: int = 1, faili
 class SourceState:
     wavelength_nm: float = 1310.0
     output_on: bool = False
-    power_dbm: dict[float, float] = field(default_factory=lambda: {850.0: -3.0, 1300.0: -3.2, 1310.0: -2.0,
+    power_dbm: dict[float, float] = field(default_factory=lambda: {850.0: -3.0, 953.0: -3.1, 1300.0: -3.2, 1310.0: -2.0,
                                                                    1490.0: -2.3, 1550.0: -2.5, 1625.0: -2.8})
     drift_db: float = 0.0  # added to the output power: a drifted bench
     drift_db_per_h: float = 0.0  # slow drift over time, from `drift_started` on the model's clock

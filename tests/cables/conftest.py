@@ -30,7 +30,8 @@ def trunk_recipe(fiber_count: int, polarity: str, *, fiber_type: str = "SM",
             "test": {"wavelengths_nm": list(wavelengths_nm)},
             "limits": {"max_il_db": 0.75},
             "decision_rule": {"kind": "simple", "uncertainty_db": 0.10, "coverage_factor": 2.0}}
-    return parse_recipe(data, "<cables>", station_wavelengths_nm=(850, 953, 1300, 1310, 1550),
+    station = load_station(example_path("station_72.toml"))
+    return parse_recipe(data, "<cables>", station_wavelengths_nm=station.wavelengths_nm,
                         station_fiber_capacity=capacity)
 
 
@@ -73,3 +74,27 @@ def referenced_session(station: Station, recipe: Recipe, store: ResultStore, ben
     bench.load_dut(None)
     session.take_reference()
     return session
+
+
+@pytest.fixture(scope="session")
+def station_mm24_config() -> StationConfig:
+    return load_station(example_path("station_mm24.toml"))
+
+
+@pytest.fixture(scope="session")
+def bench_mm24(station_mm24_config: StationConfig) -> Iterator[VirtualBench]:
+    with VirtualBench(station_mm24_config, seed=SEED + 1) as bench:
+        yield bench
+
+
+@pytest.fixture(scope="session")
+def station_mm24(station_mm24_config: StationConfig, bench_mm24: VirtualBench) -> Iterator[Station]:
+    with open_station(station_mm24_config, addresses=bench_mm24.addresses) as opened:
+        yield opened
+
+
+@pytest.fixture
+def bench_mm24_clean(bench_mm24: VirtualBench) -> Iterator[VirtualBench]:
+    bench_mm24.load_dut(None)
+    yield bench_mm24
+    bench_mm24.load_dut(None)
