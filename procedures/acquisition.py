@@ -147,9 +147,11 @@ def _settled_read(meter: PowerMeter, settings: TimingSettings,
         # integration starts the moment the first ends, with no round trip in between.
         if not split:
             return meter.read_all()
-        start()
         if mode.queued:
             meter.trigger()  # type: ignore[attr-defined]
+            meter.request(trigger_next=True)  # type: ignore[attr-defined]
+        else:
+            start()
         first = finish()
         if mode.queued and isinstance(meter, QueuedTriggers) and meter.trigger_armed:
             meter.request()  # type: ignore[attr-defined]

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bench.config.cable_fit import LaunchConditioner, parse_fixture_polish, parse_launch_conditioner
 from bench.config.tomlio import Fields, read_toml
 from bench.errors import ConfigError
 from drivers.scpi import REPLY_WAITS
@@ -76,6 +77,8 @@ class StationConfig:
     store_path: str = "results/bench.h5"
     source_path: str = "<station>"
     retest_policy: str = "last"  # final verdict of a serial from its attempts: last | best | all_must_pass
+    launch_conditioner: LaunchConditioner | None = None  # multimode EF launch (bench.config.cable_fit)
+    fixture_polish: tuple[str, str] = ("", "")  # polish of the fixture's connectors at end A, end B ("": unstated)
 
     @property
     def fiber_capacity(self) -> int:
@@ -134,7 +137,9 @@ def parse_station(data: dict[str, Any], source: str = "<station>") -> StationCon
     fixture = Fields(top.get("fixture", dict), source, "fixture")
     launch_ports = _parse_launch_ports(fixture, source)
     receive_channels = _parse_receive_channels(fixture, source, instruments)
+    fixture_polish = parse_fixture_polish(fixture, source)
     fixture.finish()
+    launch_conditioner = parse_launch_conditioner(top.get("launch_conditioner", dict, None), source)
     reference = _parse_reference(Fields(top.get("reference", dict, {}), source, "reference"), source)
 
     retest_fields = Fields(top.get("retest", dict, {}), source, "retest")
@@ -153,7 +158,8 @@ def parse_station(data: dict[str, Any], source: str = "<station>") -> StationCon
         raise ConfigError(source, "fixture.launch_ports", f"port {max(launch_ports)} exceeds the switch's "
                           f"port_count {port_count}", "use ports the switch has, or fix port_count")
     return StationConfig(name, backend, instruments, launch_ports, receive_channels,
-                         reference, timing, visa_library, sim_file, store_path, source, retest_policy)
+                         reference, timing, visa_library, sim_file, store_path, source, retest_policy,
+                         launch_conditioner, fixture_polish)
 
 
 def _parse_instruments(raw_instruments: list[Any], source: str) -> tuple[InstrumentConfig, ...]:

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bench.config.cable_fit import setup_rows
 from bench.config.decision_rule import DecisionRule
 from bench.errors import BenchError
 from bench.records import CableRecord, FiberResult, Outcome, ReferenceRecord
@@ -92,6 +93,7 @@ class CertificateData:
     cable_description: str = ""
     instruments: tuple[dict[str, Any], ...] = field(default_factory=tuple)
     record_index: int | None = None
+    test_setup: tuple[tuple[str, str], ...] = ()  # launch condition, polish, cords (bench.config.cable_fit)
 
     @property
     def failing_fibers(self) -> list[int]:
@@ -126,7 +128,8 @@ class CertificateData:
             reference_id=record.reference_id, wavelengths_nm=wavelengths,
             fibers=fiber_rows(record.fibers, wavelengths),
             cable_description=", ".join(bit for bit in cable_bits if bit),
-            instruments=tuple(record.instruments), record_index=record_index)
+            instruments=tuple(record.instruments), record_index=record_index,
+            test_setup=tuple(setup_rows((record.extra or {}).get("cable_setup"))))
 
 
 def fiber_rows(fibers: Sequence[FiberResult], wavelengths_nm: Sequence[float]) -> tuple[FiberRow, ...]:
@@ -273,8 +276,10 @@ def certificate_figures(data: CertificateData) -> list[Any]:
         ("Decision rule", data.decision_rule),
         ("Polarity", f"found {data.polarity_found or 'not determined'}"
          + (f", required {data.polarity_required}" if data.polarity_required else "")),
+        *data.test_setup,
     ]
-    text_block(fig, 0.06, 0.905, details, label_width=0.17, size=8.5, line=0.0175)
+    # The block ends above the result line (y 0.665) however many setup rows a record has.
+    text_block(fig, 0.06, 0.905, details, label_width=0.17, size=8.5, line=min(0.0175, 0.225 / len(details)))
 
     colour, ink = VERDICT_COLOURS.get(data.outcome, ("#777777", "#ffffff"))
     box = fig.add_axes((0.66, 0.745, 0.28, 0.155))

@@ -16,6 +16,7 @@ from importlib import metadata
 import numpy as np
 
 from bench.clock import Clock, iso_utc, utc_now
+from bench.config.cable_fit import cable_setup, check_recipe_on_station
 from bench.config.recipe import Recipe
 from bench.errors import BenchError
 from bench.grading.cable import CableVerdict, grade_cable
@@ -130,6 +131,7 @@ class TestSession:
 
     def __init__(self, station: Station, recipe: Recipe, store: object, *, operator: str, lot: str,
                  recoveries_per_cable: int | None = RECOVERIES_PER_CABLE, clock: Clock = utc_now) -> None:
+        check_recipe_on_station(recipe, station.config)  # callers that load files check it before opening
         self.station = station
         self.clock = clock  # every stamp and the reference's age; a test passes a fake one
         self.recipe = recipe
@@ -337,6 +339,7 @@ class TestSession:
                    # Achieved vs the instruments' floor for the order used (procedures.timing).
                    **(cycle_timing(measurement, cycle_time_s) if measurement else {}),
                    "polarity": polarity.as_dict() if polarity else None,
+                   "cable_setup": cable_setup(self.recipe, self.station.config),
                    # link faults recovered during this attempt (drivers.scpi): the record tells the truth
                    **({"recoveries": [r.as_dict() for r in self.retry_budget.used]}
                       if self.retry_budget.used else {})})
