@@ -184,10 +184,12 @@ class LineBench:
 
     def certificate_data(self, outcome: CableOutcome) -> CertificateData:
         """What the certificate of a stored outcome shows (its reference and the station's issuer)."""
-        reference = None
+        reference_id = outcome.record.reference_id
+        reference = self.last_reference if self.last_reference and self.last_reference.reference_id == reference_id \
+            else None
         lookup = getattr(self.store, "reference", None)
-        if callable(lookup) and outcome.record.reference_id:
-            reference = lookup(outcome.record.reference_id)
+        if reference is None and callable(lookup) and reference_id:
+            reference = lookup(reference_id)  # read back from the file: ~10 ms, so only when not at hand
         return CertificateData.from_record(outcome.record, reference, outcome.record_index, self.issuer)
 
     def _queue_certificate(self, outcome: CableOutcome) -> Path | None:
