@@ -58,3 +58,52 @@ def test_html_escapes_stored_strings(tested_lot: tuple[Path, list], tmp_path: Pa
     data.lot = "<script>alert(1)</script>"
     path = write_lot_report(data, tmp_path / "x.html")
     assert "<script>" not in path.read_text() and "&lt;script&gt;" in path.read_text()
+
+
+@pytest.fixture(scope="module")
+def ten_failing(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A lot of 30 cables, 10 seeded to fail (their reasons are long: two fibers at two wavelengths)."""
+    from bench.sim_launch import SimOptions, open_virtual_line_bench
+    from tests.report.conftest import RECIPE, STATION
+
+    store = tmp_path_factory.mktemp("ten") / "lot.h5"
+    serials = [f"MTP12-{n:06d}" for n in range(1, 31)]
+    with open_virtual_line_bench(STATION, RECIPE, operator="op", lot="LOT-TEN", store=store,
+                                 sim=SimOptions(fail_serials=tuple(serials[::3]), seed=5)) as bench:
+        bench.take_reference()
+        for serial in serials:
+            bench.test(serial)
+    return store
+
+
+def text_runs(path: Path, page_number: int) -> tuple[float, list[tuple[str, float, float]]]:
+    """(page width, [(text, x, font size)]) of one page, in points."""
+    page = pypdf.PdfReader(path).pages[page_number]
+    runs: list[tuple[str, float, float]] = []
+
+    def visit(text: str, cm: list[float], tm: list[float], font: object, size: float) -> None:
+        if text.strip():
+            x = tm[4] * cm[0] + cm[4]
+            runs.append((text, x, size * abs(tm[0] * cm[0]) or size))
+    page.extract_text(visitor_text=visit)
+    return float(page.mediabox.width), runs
+
+
+def test_lot_report_counts_outcomes_wraps_reasons_and_shows_outliers(ten_failing: Path, tmp_path: Path) -> None:
+    pdf = tmp_path / "ten.pdf"
+    data = load_lot_report_data(ten_failing, "LOT-TEN")
+    assert data.stats.outcomes["FAIL"] == 10
+    write_lot_report(data, pdf)
+    pages = pdf_text(pdf)
+    first = " ".join(pages[0].split())
+    assert "FAIL 10" in first and "PASS 20" in first
+    for serial, attempt, outcome, _ in data.not_passing:
+        assert f"{serial} attempt {attempt} {outcome}:" in first
+    assert "SPEC.md" not in " ".join(pages) and "[verify]" not in " ".join(pages)
+    width, runs = text_runs(pdf, 0)
+    for text, x, size in runs:  # monospace: 0.61 em per character at most
+        assert x + len(text.rstrip()) * 0.61 * size <= width, text
+    assert min(size for _, _, size in runs) >= 7.0
+    histograms = " ".join(pages[1].split())
+    assert "fibers (log scale)" in histograms
+    assert histograms.count("above the limit (max") == len(data.il_by_wavelength)
