@@ -88,6 +88,9 @@ def _add_bench_options(parser: argparse.ArgumentParser) -> None:
     sim.add_argument("--sim-fail", action="append", metavar="SERIAL",
                      help="the simulated cable with this serial has one or two fibers far above the limit "
                           "(repeat for several)")
+    sim.add_argument("--sim-laser-off", action="append", metavar="SERIAL",
+                     help="the simulated source's laser goes off while this cable is measured (as an interlock "
+                          "would): the bench reports an ERROR, not a FAIL (repeat for several)")
     sim.add_argument("--sim-seed", type=int, default=0, help="simulator seed (default 0): same serial and seed "
                      "give the same simulated cable")
     sim.add_argument("--sim-latency", type=float, default=0.0, metavar="SECONDS",
