@@ -20,7 +20,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
-from bench.records import CableRecord, FiberResult
+from bench.records import CableRecord, FiberResult, Outcome
 
 QUARANTINE_AFTER_FAILS = 2  # a cable that failed this many attempts is set aside, whatever the policy
 
@@ -54,7 +54,7 @@ def _operator_action(reason: str) -> str:
 
 
 def _after_loss(record: CableRecord, policy: str, failed_attempts: int) -> list[str]:
-    not_passing = [f for f in record.fibers if f.verdict not in ("PASS", "")]
+    not_passing = [f for f in record.fibers if f.verdict not in (Outcome.PASS, "")]
     dark = [f for f in not_passing if not math.isfinite(f.insertion_loss_db)]
     lossy = [f for f in not_passing if math.isfinite(f.insertion_loss_db)]
     steps: list[str] = []
@@ -83,19 +83,19 @@ def next_steps(record: CableRecord, *, policy: str = "last", failed_attempts: in
 
     `failed_attempts`: how many of this serial's attempts (this one included) were FAIL."""
     outcome = record.outcome
-    if outcome == "PASS":
+    if outcome == Outcome.PASS:
         return []
-    if outcome == "ABORTED":
+    if outcome == Outcome.ABORTED:
         return ["Aborted: nothing was judged. Reconnect the cable and press T to test it again."]
-    if outcome == "ERROR":
+    if outcome == Outcome.ERROR:
         return [f"Not the cable's fault: {_operator_action(record.reason)}.",
                 "Then press T to test the same cable again; it is not failed for this."]
     polarity = record.polarity_found
     required = str((record.recipe_snapshot or {}).get("polarity", ""))
-    if outcome == "FAIL" and polarity and required and polarity != required:
+    if outcome == Outcome.FAIL and polarity and required and polarity != required:
         return [f"Polarity {polarity} found where the recipe requires {required}: a build fault that no cleaning "
                 "fixes. Set the cable aside for quarantine with its serial."]
     steps = _after_loss(record, policy, failed_attempts)
-    if outcome == "CONDITIONAL":
+    if outcome == Outcome.CONDITIONAL:
         steps.insert(0, "Within the measurement uncertainty of the limit (CONDITIONAL): the bench cannot say PASS.")
     return steps

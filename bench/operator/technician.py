@@ -29,7 +29,7 @@ from bench.operator.interrupt import DeferredInterrupt
 from bench.operator.line import LineBench, LineResult, load_station_and_recipe, open_line_bench
 from bench.operator.next_step import next_steps
 from bench.operator.terminal import STYLES, Terminal, shown
-from bench.records import CableRecord
+from bench.records import CableRecord, Outcome
 from bench.run.labels import check_label, label_problem
 from bench.run.session import ReferenceRequired
 
@@ -46,7 +46,7 @@ class Tally:
     def add(self, serial: str, outcome: str) -> None:
         self.latest[serial] = outcome
         self.attempts += 1
-        if outcome == "FAIL":
+        if outcome == Outcome.FAIL:
             self.fails[serial] = self.fails.get(serial, 0) + 1
 
     def text(self) -> str:
@@ -143,8 +143,9 @@ class TechnicianFlow:
                 bench.safe_state()
                 if guard.forced:
                     bench.reconnect()
-                self.tally.add(serial, "ABORTED")
-                term.banner("ABORTED", "ABORTED", f"{shown(serial)} aborted (Ctrl-C) and recorded as ABORTED")
+                self.tally.add(serial, Outcome.ABORTED)
+                term.banner(Outcome.ABORTED, Outcome.ABORTED,
+                            f"{shown(serial)} aborted (Ctrl-C) and recorded as ABORTED")
                 term.say(term.style("NEXT: ", "bold") + "Earlier results are kept. Reconnect the cable and press T "
                          "to test it again.")
                 term.say(term.style(self.tally.text(), "dim"))
@@ -162,8 +163,8 @@ class TechnicianFlow:
         self.tally.add(record.serial, verdict)
         failing = result.failing_fibers
         subtitle = shown(record.serial) + (f"   failing fibers: {', '.join(map(str, failing))}" if failing else "")
-        term.banner(verdict, verdict if verdict in STYLES else "ERROR", subtitle)
-        if verdict == "PASS" and record.fibers:
+        term.banner(verdict, verdict if verdict in STYLES else Outcome.ERROR, subtitle)
+        if verdict == Outcome.PASS and record.fibers:
             self._pass_summary(record)
         else:
             self._not_passing(record)
@@ -184,7 +185,7 @@ class TechnicianFlow:
         by_fiber: dict[int, list[str]] = {}
         limits: set[str] = set()
         for f in record.fibers:
-            if f.verdict != "PASS":
+            if f.verdict != Outcome.PASS:
                 il = "no light" if f.insertion_loss_db != f.insertion_loss_db else f"{f.insertion_loss_db:.3f} dB"
                 margin = "" if f.margin_db != f.margin_db else f" ({f.margin_db:+.3f})"
                 by_fiber.setdefault(f.fiber_position, []).append(f"{f.wavelength_nm:g} nm {il}{margin}")
@@ -196,7 +197,7 @@ class TechnicianFlow:
         if record.polarity_found:
             term.say(f"  polarity found {record.polarity_found}")
         reason = record.reason
-        if not by_fiber or "polarity" in reason or record.outcome == "ERROR":
+        if not by_fiber or "polarity" in reason or record.outcome == Outcome.ERROR:
             for line in textwrap.wrap(shown(reason), term.width - 4):
                 term.say(f"  {line}")
 

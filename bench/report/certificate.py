@@ -19,9 +19,10 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from bench.config.cable_fit import setup_rows
 from bench.config.decision_rule import DecisionRule
 from bench.errors import BenchError
-from bench.records import CableRecord, FiberResult, ReferenceRecord
+from bench.records import CableRecord, FiberResult, Outcome, ReferenceRecord
 from bench.report.issuer import CertificateIssuer
 from bench.store import load_references, load_results
 
@@ -60,10 +61,10 @@ class FiberRow:
 
     @property
     def verdict(self) -> str:
-        for worst in ("ERROR", "FAIL", "CONDITIONAL"):
+        for worst in (Outcome.ERROR, Outcome.FAIL, Outcome.CONDITIONAL):
             if worst in self.verdicts:
                 return worst
-        return "PASS" if self.verdicts else ""
+        return Outcome.PASS if self.verdicts else ""
 
 
 def decision_rule_text(kind: str, uncertainty_db: float, coverage_factor: float) -> tuple[str, str]:
@@ -109,6 +110,7 @@ class CertificateData:
     coverage_factor: float = math.nan
     cord_matings: tuple[tuple[str, int], ...] = ()  # (cord id, matings) when the record holds them
     issuer: CertificateIssuer = field(default_factory=CertificateIssuer)
+    test_setup: tuple[tuple[str, str], ...] = ()  # launch condition, polish, cords (bench.config.cable_fit)
 
     @property
     def certificate_number(self) -> str:
@@ -124,7 +126,7 @@ class CertificateData:
 
     @property
     def failing_fibers(self) -> list[int]:
-        return [row.fiber_position for row in self.fibers if row.verdict not in ("PASS", "")]
+        return [row.fiber_position for row in self.fibers if row.verdict not in (Outcome.PASS, "")]
 
     def with_issuer(self, issuer: CertificateIssuer) -> CertificateData:
         return replace(self, issuer=issuer)
@@ -152,7 +154,8 @@ class CertificateData:
             cable_description=_cable_description(snapshot),
             instruments=tuple(record.instruments), record_index=record_index, decision_basis=basis,
             uncertainty_db=float(record.uncertainty_db), coverage_factor=float(record.coverage_factor),
-            cord_matings=_cord_matings(extra), issuer=issuer or CertificateIssuer())
+            cord_matings=_cord_matings(extra), issuer=issuer or CertificateIssuer(),
+            test_setup=tuple(setup_rows(extra.get("cable_setup"))))
 
 
 def _cable_description(snapshot: Mapping[str, Any]) -> str:

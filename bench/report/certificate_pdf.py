@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.errors import BenchError
+from bench.records import Outcome
 from bench.report.certificate import CertificateData, FiberRow
 from bench.report.files import create_exclusive, safe_file_stem
 from bench.report.style import VERDICT_COLOURS
@@ -34,9 +35,9 @@ HEADER_H = 58.0
 FOOTER_H = 20.0
 BODY = 8.0  # body text size (pt)
 SMALL = 7.0  # the smallest text anywhere (table cells, footer)
-LINE = 10.5
-ROW_H = 10.0
-CHART_H = 136.0
+LINE = 10.2
+ROW_H = 9.6
+CHART_H = 124.0
 WAVELENGTH_COLOURS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd")
 NOT_PASS_EDGE = "#b00020"
 REGULAR, BOLD = "CertSans", "CertSans-Bold"
@@ -103,7 +104,8 @@ def _label_rows(data: CertificateData) -> tuple[list[tuple[str, str]], list[tupl
               ("Decision rule", data.decision_rule + (f": {data.decision_basis}" if data.decision_basis else "")),
               ("Polarity", f"required {data.polarity_required or '-'}, found {data.polarity_found or 'not determined'}"
                + ("; fiber map: column 'end B' of the results" if any(r.end_b_position for r in data.fibers)
-                  else ""))]
+                  else "")),
+              *data.test_setup]
     return item, method
 
 
@@ -158,7 +160,7 @@ def _item_block(data: CertificateData) -> Block:
         c.drawCentredString(x + box_w / 2, top - 44, data.outcome)
         failing = data.failing_fibers
         note = (("failing fibers: " + ", ".join(map(str, failing))) if failing
-                else "all fibers within limits" if data.outcome == "PASS" else "")
+                else "all fibers within limits" if data.outcome == Outcome.PASS else "")
         c.setFont(REGULAR, BODY)
         for n, line in enumerate(_wrap(note, REGULAR, BODY, box_w - 12)[:3]):
             c.drawCentredString(x + box_w / 2, top - 62 - n * LINE, line)
@@ -228,7 +230,7 @@ def _draw_chart(c: Any, data: CertificateData, top: float) -> None:
         x0 = plot_left + i * slot + slot * 0.1
         for w, value in enumerate(row.insertion_loss_db):
             _bar(c, x0 + w * bar_w, bar_w, y_of(max(low, 0.0)), y_of(value) if math.isfinite(value) else None,
-                 WAVELENGTH_COLOURS[w % len(WAVELENGTH_COLOURS)], row.verdicts[w] not in ("PASS", ""))
+                 WAVELENGTH_COLOURS[w % len(WAVELENGTH_COLOURS)], row.verdicts[w] not in (Outcome.PASS, ""))
         c.setFillColor(_colour("#000000"))
         c.setFont(REGULAR, SMALL)
         c.drawCentredString(plot_left + (i + 0.5) * slot, bottom - 9, str(row.fiber_position))
@@ -340,7 +342,7 @@ def fiber_table_cells(data: CertificateData, row: FiberRow) -> list[str]:
 def _fiber_ink(rows: Sequence[FiberRow], columns: int) -> Callable[[int, int], str]:
     def ink(r: int, k: int) -> str:
         row = rows[r]
-        if k == columns - 1 and row.verdict not in ("PASS", ""):
+        if k == columns - 1 and row.verdict not in (Outcome.PASS, ""):
             return NOT_PASS_EDGE
         if k >= 2 and (k - 2) % 3 == 2:
             margin = row.margin_db[(k - 2) // 3]
