@@ -36,7 +36,13 @@ from bench.run.session import CableOutcome, TestSession
 from bench.run.station import open_station
 from bench.store import ResultStore
 from sim_instruments.faults import Fault
-from sim_instruments.physics import make_cable, make_lot
+from sim_instruments.physics import (
+    SimulatedCable,
+    make_cable,
+    make_lot,
+    with_crossed_fibers,
+    with_dark_fibers,
+)
 from sim_instruments.scpi_server import Latency
 from sim_instruments.virtual_bench import LatencyModel, VirtualBench
 
@@ -86,6 +92,23 @@ class VirtualFixture:
         if self.connected in self.laser_off_serials:
             self.virtual_bench.clear_faults(self.source_name)
         self.connected = None
+
+
+def simulated_cable(serial: str, recipe: Recipe, *, seed: int = 0, fail: bool = False,
+                    polarity: str | None = None, crossed: tuple[int, int] | None = None,
+                    dark: tuple[int, ...] = ()) -> SimulatedCable:
+    """A simulated cable of the recipe's product (for `bench.testing`): good, or `fail` (one or two
+    fibers at 1.1-1.8 dB), built with another `polarity`, with two fibers `crossed` or `dark` (broken) ones."""
+    cable = make_cable(serial, fiber_count=recipe.fiber_count, polarity=polarity or recipe.polarity,
+                       wavelengths_nm=recipe.wavelengths_nm, seed=seed, fail=fail)
+    if crossed:
+        cable = with_crossed_fibers(cable, *crossed)
+    return with_dark_fibers(cable, *dark) if dark else cable
+
+
+def start_virtual_bench(config: StationConfig, *, seed: int = 0) -> VirtualBench:
+    """The station's simulated instruments, started on 127.0.0.1 (stop it, or use it as a context manager)."""
+    return VirtualBench(config, seed=seed).start()
 
 
 @dataclass(frozen=True)
