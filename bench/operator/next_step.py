@@ -36,7 +36,7 @@ def _positions(fibers: Sequence[FiberResult]) -> str:
 
 
 def _grows_with_wavelength(lossy: Sequence[FiberResult], everything: Sequence[FiberResult]) -> bool:
-    """On every lossy fiber, IL at the longest wavelength exceeds IL at the shortest by 0.2 dB or more."""
+    """On every lossy fiber, IL at the longest wavelength exceeds IL at the shortest by 0.3 dB or more."""
     wavelengths = sorted({f.wavelength_nm for f in everything})
     if len(wavelengths) < 2:
         return False
@@ -44,7 +44,7 @@ def _grows_with_wavelength(lossy: Sequence[FiberResult], everything: Sequence[Fi
     positions = {f.fiber_position for f in lossy}
     rises = [by_key.get((p, wavelengths[-1]), math.nan) - by_key.get((p, wavelengths[0]), math.nan)
              for p in positions]
-    return bool(rises) and all(math.isfinite(r) and r >= 0.2 for r in rises)
+    return bool(rises) and all(math.isfinite(r) and r >= 0.3 for r in rises)
 
 
 def _operator_action(reason: str) -> str:

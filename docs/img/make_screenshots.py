@@ -4,7 +4,7 @@
 
 (The certificate and lot-report samples: examples/render_samples.py.)
 
-terminal_pass_fail.png  `bench run` in a real terminal (tmux, 100x48) after a PASS and a FAIL
+terminal_pass_fail.png  `bench run` in a real terminal (tmux, 100x48) after a PASS and then a FAIL
 
 The terminal is captured with `tmux capture-pane -e` (text plus colours) and
 drawn with matplotlib in a monospace font, so what you see is what the
@@ -120,7 +120,7 @@ def terminal_png(work: Path) -> Path:
     try:
         for wait, keys in (("Operator:", "j.doe"), ("Lot:", "LOT-2026-041"), ("(Q to quit)", ""),
                            ("serial>", "MTP12-004711"), ("Connect cable", ""),
-                           ("this session: PASS 1", "MTP12-004712"), ("Connect cable MTP12-004712", "")):
+                           ("latest: PASS 1", "MTP12-004712"), ("Connect cable MTP12-004712", "")):
             wait_for(session, wait)
             tmux("send-keys", "-t", session, "-l", keys)
             tmux("send-keys", "-t", session, "Enter")
