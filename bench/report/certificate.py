@@ -15,7 +15,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -80,7 +80,7 @@ def decision_rule_text(kind: str, uncertainty_db: float, coverage_factor: float)
 
 @dataclass(frozen=True)
 class CertificateData:
-    """Everything a certificate shows, as plain values (picklable: the certificate worker gets it whole)."""
+    """Everything a certificate shows, as plain values (the certificate worker gets them as JSON: as_dict)."""
 
     serial: str
     product: str
@@ -130,6 +130,23 @@ class CertificateData:
 
     def with_issuer(self, issuer: CertificateIssuer) -> CertificateData:
         return replace(self, issuer=issuer)
+
+    def as_dict(self) -> dict[str, Any]:
+        """Plain JSON-able values (how the certificate worker receives it); `from_dict` reverses it."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: Mapping[str, Any]) -> CertificateData:
+        data = dict(values)
+        data["fibers"] = tuple(FiberRow(**{k: tuple(v) if isinstance(v, list) else v for k, v in row.items()})
+                               for row in data["fibers"])
+        issuer = dict(data["issuer"])
+        data["issuer"] = CertificateIssuer(**{**issuer, "address": tuple(issuer["address"])})
+        for key in ("reference_cords", "wavelengths_nm", "instruments"):
+            data[key] = tuple(data[key])
+        for key in ("cord_matings", "test_setup"):
+            data[key] = tuple(tuple(pair) for pair in data[key])
+        return cls(**data)
 
     @classmethod
     def from_record(cls, record: CableRecord, reference: ReferenceRecord | None = None,

@@ -9,7 +9,7 @@ queued) or complete, never half written.
 Why a process, and why this one: drawing holds the interpreter lock, which in the line's
 process also serves the instrument replies (and, on a virtual station, the simulated
 instruments). The worker is `python -m bench.report.queue`, started in its own session, fed
-pickled jobs on its standard input: unlike a multiprocessing pool it does not re-run the
+one JSON job per line on its standard input: unlike a multiprocessing pool it does not re-run the
 caller's main script (a production line script without a `__main__` guard keeps working),
 and Ctrl-C at the technician's terminal, meant for the cable being measured, does not reach it.
 It runs at a lower priority (nice 10), so on a busy machine the measurement gets the cores first.
@@ -23,8 +23,8 @@ cannot keep up slows the line instead of filling the memory.
 
 from __future__ import annotations
 
+import json
 import os
-import pickle
 import subprocess
 import sys
 import threading
@@ -96,17 +96,19 @@ class CertificateQueue:
             self._jobs[job] = (target, future)
         try:
             assert worker.stdin is not None
-            pickle.dump((job, data, str(target)), worker.stdin, protocol=pickle.HIGHEST_PROTOCOL)
+            line = json.dumps({"job": job, "path": str(target), "data": data.as_dict()}, ensure_ascii=True)
+            worker.stdin.write(line.encode("ascii") + b"\n")
             worker.stdin.flush()
         except (BrokenPipeError, OSError) as error:
             future.set_exception(BenchError(f"the certificate worker stopped ({error})"))
         return target
 
     def _read_replies(self, replies: BinaryIO) -> None:
-        while True:
+        for line in replies:
             try:
-                job, problem = pickle.load(replies)
-            except (EOFError, OSError, pickle.UnpicklingError):
+                reply = json.loads(line)
+                job, problem = int(reply["job"]), reply["problem"]
+            except (ValueError, KeyError, TypeError):
                 break
             with self._lock:
                 _, future = self._jobs[job]
@@ -167,18 +169,15 @@ class CertificateQueue:
 
 
 def serve(jobs: BinaryIO, replies: BinaryIO) -> None:
-    """The worker's loop: (job, data, path) in, (job, None or the problem) out, until end of input."""
-    while True:
+    """The worker's loop: {job, path, data} lines in, {job, problem (null: written)} lines out, to end of input."""
+    for line in jobs:
+        request = json.loads(line)
         try:
-            job, data, path = pickle.load(jobs)
-        except EOFError:
-            return
-        try:
-            write_reserved_certificate(data, path)
+            write_reserved_certificate(CertificateData.from_dict(request["data"]), request["path"])
             problem = None
         except Exception as error:  # noqa: BLE001 - sent back to the line, which reports it by file
             problem = f"{type(error).__name__}: {error}"
-        pickle.dump((job, problem), replies, protocol=pickle.HIGHEST_PROTOCOL)
+        replies.write(json.dumps({"job": request["job"], "problem": problem}).encode("ascii") + b"\n")
         replies.flush()
 
 

@@ -180,3 +180,16 @@ def test_a_bad_certificate_table_is_refused_before_any_instrument(tmp_path: Path
         issuer_from_station(parse_station(data, "line3.toml"))
     assert "approver" in str(unknown.value)
     assert issuer_from_station(load_station(example_path("station_demo.toml"))).issuer == ""
+
+
+def test_the_worker_draws_the_same_certificate_from_its_json(tested_lot: tuple[Path, list]) -> None:
+    import json
+
+    from bench.report.certificate_pdf import render_certificate
+
+    _, results = tested_lot
+    failing = next(r for r in results if r.verdict == "FAIL")
+    data = CertificateData.from_record(failing.outcome.record, record_index=failing.outcome.record_index)
+    data = replace(data, fibers=(*data.fibers[:-1], replace(data.fibers[-1], insertion_loss_db=(math.nan, 0.3))))
+    again = CertificateData.from_dict(json.loads(json.dumps(data.as_dict())))
+    assert render_certificate(again) == render_certificate(data)
