@@ -193,3 +193,25 @@ def test_the_worker_draws_the_same_certificate_from_its_json(tested_lot: tuple[P
     data = replace(data, fibers=(*data.fibers[:-1], replace(data.fibers[-1], insertion_loss_db=(math.nan, 0.3))))
     again = CertificateData.from_dict(json.loads(json.dumps(data.as_dict())))
     assert render_certificate(again) == render_certificate(data)
+
+
+def test_a_line_script_without_a_main_guard_gets_its_certificates(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    from tests.cli.conftest import child_env
+
+    script = tmp_path / "line3.py"  # top-level code, as many production scripts are written
+    script.write_text(
+        "from bench.sim_launch import example_path, open_virtual_line_bench\n"
+        "with open_virtual_line_bench(example_path('station_demo.toml'), example_path('recipe_demo.toml'),\n"
+        "                             operator='line-3', lot='L3', store='s.h5', certificate_dir='certs') as bench:\n"
+        "    bench.take_reference()\n"
+        "    for n in (1, 2):\n"
+        "        print(bench.test(f'MTP12-{n:06d}').certificate)\n", encoding="utf-8")
+    done = subprocess.run([sys.executable, str(script)], cwd=tmp_path, env=child_env(), capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["certs/MTP12-000001_attempt1.pdf", "certs/MTP12-000002_attempt1.pdf"]
+    for name in done.stdout.split():
+        assert pypdf.PdfReader(tmp_path / name).pages
