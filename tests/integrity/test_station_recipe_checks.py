@@ -19,7 +19,8 @@ RECIPE = example_path("recipe_demo.toml")
 def _write_station(tmp_path, *, method: str = "1-cord", due: str | None = None, policy: str | None = None):
     text = STATION.read_text(encoding="utf-8").replace('method = "1-cord"', f'method = "{method}"')
     if due is not None:
-        text = text.replace('calibration_due = "2027-03-31"', f'calibration_due = "{due}"', 1)
+        text = text.replace('calibration_date = "2026-03-31"\ncalibration_due = "2027-03-31"',
+                            f'calibration_date = "2019-01-31"\ncalibration_due = "{due}"', 1)
     if policy is not None:
         text = text.replace('store_path = "results/bench.h5"', f'store_path = "results/bench.h5"\n'
                             f'expired_calibration = "{policy}"')
