@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.config.cable_fit import LaunchConditioner, parse_fixture_polish, parse_launch_conditioner
+from bench.config.harness import FixturePort, parse_fixture_ports
 from bench.config.tomlio import Fields, read_toml
 from bench.errors import ConfigError
 from drivers.scpi import REPLY_WAITS
@@ -98,6 +99,7 @@ class StationConfig:
     retest_policy: str = "last"  # final verdict of a serial from its attempts: last | best | all_must_pass
     launch_conditioner: LaunchConditioner | None = None  # multimode EF launch (bench.config.cable_fit)
     fixture_polish: tuple[str, str] = ("", "")  # polish of the fixture's connectors at end A, end B ("": unstated)
+    fixture_ports: tuple[FixturePort, ...] = ()  # named connector ports for harnesses (bench.config.harness)
 
     @property
     def fiber_capacity(self) -> int:
@@ -157,6 +159,7 @@ def parse_station(data: dict[str, Any], source: str = "<station>") -> StationCon
     launch_ports = _parse_launch_ports(fixture, source)
     receive_channels = _parse_receive_channels(fixture, source, instruments)
     fixture_polish = parse_fixture_polish(fixture, source)
+    fixture_ports = parse_fixture_ports(fixture, source, len(launch_ports), len(receive_channels))
     fixture.finish()
     launch_conditioner = parse_launch_conditioner(top.get("launch_conditioner", dict, None), source)
     reference = _parse_reference(Fields(top.get("reference", dict, {}), source, "reference"), source)
@@ -178,7 +181,7 @@ def parse_station(data: dict[str, Any], source: str = "<station>") -> StationCon
                           f"port_count {port_count}", "use ports the switch has, or fix port_count")
     return StationConfig(name, backend, instruments, launch_ports, receive_channels,
                          reference, timing, visa_library, sim_file, store_path, source, retest_policy,
-                         launch_conditioner, fixture_polish)
+                         launch_conditioner, fixture_polish, fixture_ports)
 
 
 def _parse_instruments(raw_instruments: list[Any], source: str) -> tuple[InstrumentConfig, ...]:

@@ -17,10 +17,12 @@ import numpy as np
 
 from bench.clock import Clock, iso_utc, utc_now
 from bench.config.cable_fit import cable_setup, check_recipe_on_station
+from bench.config.harness import plan_harness
 from bench.config.recipe import Recipe
 from bench.errors import BenchError
 from bench.grading.cable import CableVerdict, grade_cable
 from bench.records import CableRecord, FiberResult, ReferenceRecord
+from bench.run.harness_legs import leg_results
 from bench.run.labels import check_label
 from bench.run.reference_health import ReferenceHealth
 from bench.run.station import Station
@@ -29,7 +31,13 @@ from drivers.errors import InstrumentError, InstrumentTimeout, OverRangeError, S
 from drivers.scpi import InstrumentReplacedError, RetryBudget
 from procedures.acquisition import Progress
 from procedures.insertion_loss import measure_cable
-from procedures.polarity import PolarityResult, classify_polarity, expected_receive_positions, fiber_positions
+from procedures.polarity import (
+    PolarityResult,
+    classify_polarity,
+    classify_wiring,
+    expected_receive_positions,
+    fiber_positions,
+)
 from procedures.reference import ReferenceProblem, measure_reference
 from procedures.results import CableMeasurement, ReferenceMeasurement
 from procedures.sanity import (
@@ -125,8 +133,16 @@ class TestSession:
         self.reference_id = ""
         self.tests_on_reference = 0
         self.health = ReferenceHealth(station.config.reference.golden)  # golden check, bad-reference flag
-        self.fiber_positions = fiber_positions(recipe.fiber_count)
-        self.expected_receive_position = expected_receive_positions(recipe.fiber_count, recipe.polarity)
+        # A harness's fibers sit where its connectors plug in (bench.config.harness); a trunk's
+        # at its ferrule positions.
+        self.harness_plan = None if recipe.harness is None else plan_harness(
+            recipe.harness, station.config.fixture_ports, station.config.source_path)
+        if self.harness_plan is not None:
+            self.fiber_positions = np.asarray(self.harness_plan.launch_positions, dtype=np.int64)
+            self.expected_receive_position = np.asarray(self.harness_plan.receive_positions, dtype=np.int64)
+        else:
+            self.fiber_positions = fiber_positions(recipe.fiber_count)
+            self.expected_receive_position = expected_receive_positions(recipe.fiber_count, recipe.polarity)
         # One recovery budget for all instruments, reset for every cable and reference.
         self.retry_budget = RetryBudget(recoveries_per_cable)
         for instrument in station.opened:
@@ -266,13 +282,17 @@ class TestSession:
         receive_position_of_channel = np.zeros(measurement.matrix.power_w.shape[2], dtype=np.int64)
         receive_position_of_channel[self.reference.reference_channel] = np.arange(
             1, self.reference.reference_channel.size + 1)
+        if self.harness_plan is not None:
+            return classify_wiring(measurement.matrix.power_dbm[0], receive_position_of_channel,
+                                   positions=self.recipe.fiber_positions, expected=self.recipe.polarity,
+                                   templates={self.recipe.polarity: self.harness_plan.receive_positions})
         return classify_polarity(measurement.matrix.power_dbm[0], receive_position_of_channel,
                                  fiber_count=self.recipe.fiber_count, expected=self.recipe.polarity)
 
     def _fiber_results(self, measurement: CableMeasurement, verdict: CableVerdict) -> tuple[FiberResult, ...]:
         assert self.reference is not None
         wavelengths = list(measurement.wavelengths_nm)
-        index_of_position = {int(p): i for i, p in enumerate(self.fiber_positions)}
+        index_of_position = {int(p): i for i, p in enumerate(self.recipe.fiber_positions)}
         rows = []
         for fiber in verdict.fibers:
             w, i = wavelengths.index(fiber.wavelength_nm), index_of_position[fiber.fiber_position]
@@ -309,7 +329,8 @@ class TestSession:
                    # Achieved vs the instruments' floor for the order used (procedures.timing).
                    **(cycle_timing(measurement, cycle_time_s) if measurement else {}),
                    "polarity": polarity.as_dict() if polarity else None,
-                   "cable_setup": cable_setup(self.recipe, self.station.config),
+                   "cable_setup": {**cable_setup(self.recipe, self.station.config),
+                                   **leg_results(self.recipe, self.harness_plan, verdict, polarity)},
                    # link faults recovered during this attempt (drivers.scpi): the record tells the truth
                    **({"recoveries": [r.as_dict() for r in self.retry_budget.used]}
                       if self.retry_budget.used else {})})
