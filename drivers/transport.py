@@ -56,6 +56,10 @@ class LineTransport:
     _reply_due: float | None = None
     read_termination: str = "\n"
     write_termination: str = "\n"
+    #: The clock due times are reckoned on and the sleep "near-due" waits with (a test gives
+    #: fakes; staticmethod so that a plain function set on a subclass is not bound).
+    clock = staticmethod(time.monotonic)
+    sleep = staticmethod(time.sleep)
     _lean = False
     _holds = False  # unanswered commands wait in the outbox for the next query (raw TCP sockets)
     _outbox: list[bytes]
@@ -146,9 +150,9 @@ class LineTransport:
         # TCP would hold them until that reply, and the next query behind them until the
         # instrument's delayed ACK. They go out with the next query.
         if self.reply_wait == "near-due" and due is not None:
-            sleep_s = due - _WAKE_EARLY_S - time.monotonic()
+            sleep_s = due - _WAKE_EARLY_S - self.clock()
             if sleep_s > 0:
-                time.sleep(sleep_s)
+                self.sleep(sleep_s)
         resource = self.resource
         # Up to the termination character (the session stops there); a reply longer than
         # the count is finished by the resource's own loop.

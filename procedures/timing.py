@@ -15,11 +15,20 @@ What the bound assumes, which is also what `acquire_matrix` does:
   costs nothing on top;
 - all meters integrate at once and their replies come back together: a reading
   costs one averaging time plus one round trip, however many mainframes there are;
+  a meter that takes the next trigger in the fetch's program message (`queued_readings`,
+  the N774x) starts a position's second reading as it answers the first, so the two
+  cost two averaging times and one round trip;
 - a reading that must be repeated (it did not agree with the previous one) is not
   in the bound: the bound is the floor for a bench whose readings settle at once.
 
 Times come from the station config (`[timing]`, the instruments' data sheets),
 never from code; a time left at 0 is "not specified" and adds nothing.
+
+`TimingSettings` is the one type of the station's `[timing]` table: the bench's station
+file parses into it and the procedures measure with it, so a time added here reaches the
+measurement without being copied field by field. It lives here, the lowest layer that reads
+most of it; `reply_wait` is the drivers' (how the host waits for a reply), handed to them by
+the bench when it opens the station.
 """
 
 from __future__ import annotations
@@ -30,20 +39,44 @@ from dataclasses import dataclass
 ORDERS = ("wavelength-outer", "switch-outer")
 
 
+MEASUREMENT_ORDERS = ("auto", *ORDERS)
+
+
 @dataclass(frozen=True)
-class InstrumentTimes:
-    """Instrument-imposed times of one station, as the data sheets give them."""
+class TimingSettings:
+    """A station's `[timing]`: the instruments' specified times and the settle rule's settings."""
 
     averaging_time_s: float = 0.001
-    switch_settle_s: float = 0.0
-    wavelength_change_s: float = 0.0
-    laser_on_s: float = 0.0
-    query_round_trip_s: float = 0.0
+    settle_tolerance_db: float = 0.01
+    settle_timeout_s: float = 2.0
+    laser_on_settle_s: float = 0.0  # the source's warm-up after its output is switched on
+    # Readings below this carry no light (a dark fiber, an unlit channel): their
+    # noise is all the meter's, so they never hold up settling.
+    settle_floor_dbm: float = -60.0
+    # The instruments' specified times (data sheets; 0 = not specified). They set the
+    # floor under a cable's cycle time and choose the measurement order.
+    switch_settle_s: float = 0.0  # switch move until the write's operation completes
+    wavelength_change_s: float = 0.0  # source wavelength change until it completes
+    query_round_trip_s: float = 0.0  # LAN/bus round trip of one query
+    order: str = "auto"  # measurement order: one of MEASUREMENT_ORDERS ("auto": the lower floor)
+    # How the host waits for a reply (drivers.scpi): "near-due" sleeps until just before the
+    # reply is due (from the times above) and polls the link from then on, so neither the
+    # kernel's wake-up latency nor a busy core is paid for the whole wait; "sleep" leaves it
+    # to the kernel; "poll" polls from the start (a core busy while a cable is measured).
+    reply_wait: str = "near-due"
     readings_per_position: int = 2  # the settle rule: two consecutive readings that agree
+    # Not a station setting: `acquire_matrix` sets it from the meter (`QueuedTriggers`).
+    queued_readings: bool = False  # the next reading starts as the meter answers the last
 
     @property
     def reading_s(self) -> float:
         return self.averaging_time_s + self.query_round_trip_s
+
+    @property
+    def position_readings_s(self) -> float:
+        """The settle rule's readings at one position: one round trip for all when queued."""
+        round_trips = 1 if self.queued_readings else self.readings_per_position
+        return self.readings_per_position * self.averaging_time_s + round_trips * self.query_round_trip_s
 
     @property
     def move_s(self) -> float:
@@ -98,7 +131,7 @@ def _start_first(indices: list[int], values: Sequence[float], current: float | N
 
 
 def schedule_cost(steps: Sequence[Step], wavelengths_nm: Sequence[float], launch_ports: Sequence[int],
-                  times: InstrumentTimes, state: InstrumentState | None = None, order: str = "given") -> Schedule:
+                  times: TimingSettings, state: InstrumentState | None = None, order: str = "given") -> Schedule:
     """Floor of `steps` from `state`: per step max(source change, switch move) + the settle rule's readings."""
     state = state or InstrumentState()
     wavelength, port, laser_on = state.wavelength_nm, state.launch_port, state.laser_on
@@ -106,7 +139,7 @@ def schedule_cost(steps: Sequence[Step], wavelengths_nm: Sequence[float], launch
     moves = changes = 0
     needs_laser = not laser_on
     for step_number, (wavelength_index, launch_index) in enumerate(steps):
-        source_s = times.laser_on_s if step_number == 0 and needs_laser else 0.0
+        source_s = times.laser_on_settle_s if step_number == 0 and needs_laser else 0.0
         switch_s = 0.0
         if wavelengths_nm[wavelength_index] != wavelength:
             changes += 1
@@ -116,12 +149,12 @@ def schedule_cost(steps: Sequence[Step], wavelengths_nm: Sequence[float], launch
             moves += 1
             switch_s = times.move_s
             port = launch_ports[launch_index]
-        bound_s += max(source_s, switch_s) + times.readings_per_position * times.reading_s
+        bound_s += max(source_s, switch_s) + times.position_readings_s
     return Schedule(order, tuple(steps), bound_s, times.readings_per_position * len(steps), moves, changes,
                     needs_laser)
 
 
-def plan(wavelengths_nm: Sequence[float], launch_ports: Sequence[int], times: InstrumentTimes,
+def plan(wavelengths_nm: Sequence[float], launch_ports: Sequence[int], times: TimingSettings,
          state: InstrumentState | None = None, order: str = "auto") -> Schedule:
     """The measurement order with the lowest floor (or the one `order` names), starting where the bench is.
 
@@ -172,3 +205,7 @@ class CycleTiming:
                 "acquisition_ratio": self.ratio, "readings": self.readings,
                 "readings_minimum": self.readings_minimum, "switch_moves": self.switch_moves,
                 "wavelength_changes": self.wavelength_changes}
+
+
+# The deprecated name of TimingSettings (it was a copy of some of its fields), kept until 0.2.
+InstrumentTimes = TimingSettings

@@ -6,13 +6,16 @@ import os
 import shutil
 from typing import TextIO
 
+from bench.records import Outcome
+
 RESET = "\033[0m"
+CLEAR_SCREEN = "\033[H\033[2J"  # cursor home, erase the screen (the scrollback keeps earlier cables)
 STYLES = {
-    "PASS": "\033[1;97;42m",
-    "FAIL": "\033[1;97;41m",
-    "CONDITIONAL": "\033[1;30;43m",
-    "ERROR": "\033[1;97;45m",
-    "ABORTED": "\033[1;97;100m",
+    Outcome.PASS: "\033[1;97;42m",
+    Outcome.FAIL: "\033[1;97;41m",
+    Outcome.CONDITIONAL: "\033[1;30;43m",
+    Outcome.ERROR: "\033[1;97;45m",
+    Outcome.ABORTED: "\033[1;97;100m",
     "REFERENCE": "\033[1;30;43m",
     "bold": "\033[1m",
     "dim": "\033[2m",
@@ -106,6 +109,16 @@ class Terminal:
         if self._progress_shown:
             self.stdout.write("\r\033[K")
             self._progress_shown = False
+
+    def new_screen(self, header: str) -> None:
+        """Start a clean screen (a TTY is cleared and homed; other output gets a rule) with a header line."""
+        self.clear_progress()
+        if self.tty:
+            self.stdout.write(CLEAR_SCREEN)
+        else:
+            self.stdout.write("-" * min(self.width, 72) + "\n")
+        self.stdout.write(self.style(header[:self.width - 1], "dim") + "\n")
+        self.stdout.flush()
 
     def banner(self, word: str, style: str, subtitle: str = "") -> None:
         width = self.width
