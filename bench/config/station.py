@@ -59,6 +59,10 @@ class ReferenceSettings:
     cord_ids: tuple[str, ...] = ()
     max_age_h: float = 8.0
     max_tests: int = 500
+    # Test-cord wear (bench.run.cord_wear): matings at which a cord is reported worn, and retired.
+    # 1,000 is the MTP connector's rated mating life; a station usually sets a lower limit.
+    cord_warning_matings: int = 800
+    cord_retire_matings: int = 1000
     uncertainty_db: float = 0.05  # below this, a negative IL is noise; beyond, a bad reference
     golden: GoldenCableSettings | None = None
 
@@ -238,9 +242,15 @@ def _parse_reference(reference_fields: Fields, source: str) -> ReferenceSettings
         cord_ids=tuple(reference_fields.get("cord_ids", list, [])),
         max_age_h=reference_fields.positive("max_age_h", 8.0),
         max_tests=int(reference_fields.get("max_tests", int, 500)),
+        cord_warning_matings=int(reference_fields.get("cord_warning_matings", int, 800)),
+        cord_retire_matings=int(reference_fields.get("cord_retire_matings", int, 1000)),
         uncertainty_db=reference_fields.positive("uncertainty_db", 0.05),
         golden=_parse_golden(reference_fields.get("golden", dict, None), source),
     )
+    if not 0 <= reference.cord_warning_matings < reference.cord_retire_matings:
+        raise ConfigError(source, "reference.cord_warning_matings",
+                          f"warning at {reference.cord_warning_matings}, retirement at "
+                          f"{reference.cord_retire_matings} matings", "warn (≥ 0) before the retirement count")
     reference_fields.finish()
     return reference
 

@@ -22,6 +22,7 @@ from bench.config.recipe import Recipe
 from bench.errors import BenchError
 from bench.grading.cable import CableVerdict, grade_cable
 from bench.records import CableRecord, Cause, CauseCode, FiberResult, Outcome, ReferenceRecord, reason_text
+from bench.run.cord_wear import CordLedger
 from bench.run.harness_legs import leg_results
 from bench.run.labels import check_label
 from bench.run.reference_health import ReferenceHealth
@@ -161,6 +162,10 @@ class TestSession:
         else:
             self.fiber_positions = fiber_positions(recipe.fiber_count)
             self.expected_receive_position = expected_receive_positions(recipe.fiber_count, recipe.polarity)
+        policy = station.config.reference
+        self.cord_ledger = CordLedger.beside(getattr(store, "path", None), warning_matings=policy.cord_warning_matings,
+                                             retire_matings=policy.cord_retire_matings)
+        self.cord_matings: dict[str, int] = {}  # counts after the mating of the cable being tested
         # One recovery budget for all instruments, reset for every cable and reference.
         self.retry_budget = RetryBudget(recoveries_per_cable)
         for instrument in station.opened:
@@ -192,6 +197,7 @@ class TestSession:
     def take_reference(self, progress: Progress | None = None) -> ReferenceRecord:
         """Measure and store a reference over every fixture position at the recipe's wavelengths."""
         config = self.station.config
+        self.cord_ledger.check(self.test_cords)  # a retired cord is not referenced again
         self.retry_budget.reset()
         try:
             measurement = measure_reference(
@@ -219,6 +225,13 @@ class TestSession:
         self.health.new_reference()
         return record
 
+    @property
+    def test_cords(self) -> tuple[str, ...]:
+        """The reference cords and the harness fixture ports every cable tested here mates with."""
+        ports = () if self.harness_plan is None else tuple(
+            f"{self.station.config.name}:port-{port.label}" for _, port in self.harness_plan.binding)
+        return (*self.station.config.reference.cord_ids, *ports)
+
     def reference_problem(self) -> str | None:
         """Why the current reference may not be used, or None if it may."""
         replaced = [instrument for instrument in self.station.opened if instrument.replaced_by is not None]
@@ -243,6 +256,8 @@ class TestSession:
         if problem:
             raise ReferenceRequired(f"{problem}; take a new reference before testing")
         assert self.reference is not None
+        self.cord_ledger.check(self.test_cords)
+        self.cord_matings = self.cord_ledger.mate(self.test_cords)  # the cable is connected: one mating each
         started = self.clock()
         self.retry_budget.reset()
         measurement: CableMeasurement | None = None
@@ -361,6 +376,8 @@ class TestSession:
                    "polarity": polarity.as_dict() if polarity else None,
                    "cable_setup": {**cable_setup(self.recipe, self.station.config),
                                    **leg_results(self.recipe, self.harness_plan, verdict, polarity)},
+                   "cord_matings": dict(self.cord_matings),
+                   "cord_wear_warnings": self.cord_ledger.warnings(self.test_cords),
                    # link faults recovered during this attempt (drivers.scpi): the record tells the truth
                    **({"recoveries": [r.as_dict() for r in self.retry_budget.used]}
                       if self.retry_budget.used else {})})
