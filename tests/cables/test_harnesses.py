@@ -207,3 +207,20 @@ def test_bad_harness_recipes_are_refused_naming_the_field(edit, field, words) ->
     with pytest.raises(ConfigError, match=words) as refused:
         parse_recipe(data, "h.toml")
     assert refused.value.field == field
+
+
+def test_the_technician_is_told_which_connector_goes_where(harness_config) -> None:
+    from types import SimpleNamespace
+
+    from bench.config.harness import plan_harness
+    from bench.operator.technician import TechnicianFlow
+
+    recipe = _recipe("recipe_harness_mpo24_2x12.toml", harness_config)
+    plan = plan_harness(recipe.harness, harness_config.fixture_ports, "h")
+    said: list[str] = []
+    flow = TechnicianFlow(SimpleNamespace(session=SimpleNamespace(harness_plan=plan)),  # type: ignore[arg-type]
+                          SimpleNamespace(say=said.append))  # type: ignore[arg-type]
+    flow.say_connections()
+    assert said == ["Connect end-A connector P1 (MTP-M, 24 fibers) to fixture port A1.",
+                    "Connect end-B connector L1 (MTP-F, 12 fibers) to fixture port B1.",
+                    "Connect end-B connector L2 (MTP-F, 12 fibers) to fixture port B2."]
