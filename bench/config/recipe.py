@@ -33,6 +33,7 @@ from types import MappingProxyType
 from typing import Any
 
 from bench.config.decision_rule import DECISION_RULE_KINDS, DecisionRule
+from bench.config.harness import Harness, parse_harness
 from bench.errors import ConfigError
 from procedures.fiber_families import FiberFamily, connector_classes, fiber_families
 from procedures.polarity import maps_for, polarity_maps
@@ -42,7 +43,7 @@ from procedures.polarity import maps_for, polarity_maps
 WAVELENGTH_TOLERANCE_NM = 0.5
 
 FIBER_TYPES = ("SM", "MM")
-CABLE_TYPES = ("trunk", "fanout")
+CABLE_TYPES = ("trunk", "fanout", "harness")
 
 # Wavelength windows each fiber type is tested in. A single-mode recipe at
 # 850 nm or a multimode recipe at 1550 nm is a typo, not a product.
@@ -66,7 +67,11 @@ _CABLE_KEYS = {
     "length_m",
     "serial_pattern",
     "leg_map",
+    "end_a",
+    "end_b",
+    "fiber_map",
 }
+_HARNESS_KEYS = {"end_a", "end_b", "fiber_map"}  # bench.config.harness
 _TEST_KEYS = {"wavelengths_nm"}
 _LIMIT_KEYS = {"max_il_db", "per_connection_db", "connections", "attenuation_db_per_km", "max_mean_il_db"}
 _RULE_KEYS = {"kind", "uncertainty_db", "coverage_factor"}
@@ -162,10 +167,13 @@ class Recipe:
     source: str = "<recipe>"
     source_sha256: str | None = None
     fiber_family: str | None = None  # OS1a, OS2, OM1-OM5 (procedures/fiber_families.toml); None: SM/MM only
+    harness: Harness | None = None  # several connectors per end (bench.config.harness); None: one per end
 
     @property
     def fiber_positions(self) -> tuple[int, ...]:
-        """Ferrule positions carrying a fiber, in the column order grade_cable expects."""
+        """Ferrule positions carrying a fiber (a harness: its fiber numbers 1..N), in grade_cable's column order."""
+        if self.harness is not None:
+            return tuple(fiber.number for fiber in self.harness.fibers)
         return fiber_positions_for(self.fiber_count)
 
     def max_il_db(self, wavelength_nm: float, length_m: float | None = None) -> float:
@@ -226,6 +234,7 @@ class Recipe:
             "wavelengths_nm": list(self.wavelengths_nm),
             "serial_pattern": self.serial_pattern,
             "leg_map": None if self.leg_map is None else dict(self.leg_map),
+            "harness": None if self.harness is None else self.harness.as_dict(),
             "limits": self.limits.as_dict(),
             "applied_limits_db": {
                 f"{wl:g}": {"max_il_db": self.max_il_db(wl), "max_mean_il_db": self.max_mean_il_db(wl)}
@@ -311,25 +320,18 @@ def parse_recipe(
     description = check.text(head, "description", "recipe", required=False) or ""
 
     cable = check.table(data, "cable")
+    is_harness = cable.get("cable_type") == "harness"
+    optional = {"serial_pattern", "leg_map", "fiber_type", "fiber_family"} | _HARNESS_KEYS
     check.keys(cable, _CABLE_KEYS, "cable",
-               required=_CABLE_KEYS - {"serial_pattern", "leg_map", "fiber_type", "fiber_family"})
+               required=_CABLE_KEYS - optional - ({"polarity", "connector_a", "connector_b"} if is_harness else set()))
     fiber_count = check.integer(cable, "fiber_count", "cable")
-    # Fiber counts and polarities are those the polarity maps define: a recipe
-    # the polarity check could not verify is refused here, not mid-test.
-    known_counts = sorted(polarity_maps())
-    if fiber_count not in known_counts:
-        raise ConfigError(
-            source,
-            "cable.fiber_count",
-            f"{fiber_count} fibers is not an MPO/MTP fiber count",
-            f"use one of {', '.join(map(str, known_counts))}",
-        )
-    polarity = check.choice(cable, "polarity", "cable", tuple(maps_for(fiber_count).templates))
     fiber_type, family = _parse_fiber_family(check, cable)
     cable_type = check.choice(cable, "cable_type", "cable", CABLE_TYPES)
-    connector_a = check.text(cable, "connector_a", "cable")
-    connector_b = check.text(cable, "connector_b", "cable")
-    _check_connectors(source, cable_type, connector_a, connector_b)
+    if is_harness:
+        polarity, connector_a, connector_b, harness = _parse_harness_cable(source, cable, fiber_count)
+    else:
+        polarity, connector_a, connector_b = _parse_single_connector_cable(check, cable, cable_type, fiber_count)
+        harness = None
     length_m = check.number(cable, "length_m", "cable")
     if not length_m > 0:
         raise ConfigError(
@@ -382,6 +384,7 @@ def parse_recipe(
         source=source,
         source_sha256=source_sha256,
         fiber_family=None if family is None else family.name,
+        harness=harness,
     )
 
 
@@ -763,3 +766,38 @@ def _family_defaults(limits: Mapping[str, Any], family: FiberFamily,
     if "max_il_db" not in filled and "per_connection_db" not in filled:
         filled["per_connection_db"] = connector_classes()[family.default_connector_class].per_connection_db
     return filled
+
+
+def _parse_single_connector_cable(check: _Checker, cable: Mapping[str, Any], cable_type: str,
+                                  fiber_count: int) -> tuple[str, str, str]:
+    """(polarity, connector_a, connector_b) of a trunk or fan-out."""
+    source = check.source
+    if _HARNESS_KEYS & set(cable):
+        key = sorted(_HARNESS_KEYS & set(cable))[0]
+        raise ConfigError(source, f"cable.{key}", f"only a harness lists {key}",
+                          'set cable_type = "harness", or remove it')
+    # Fiber counts and polarities are those the polarity maps define: a recipe
+    # the polarity check could not verify is refused here, not mid-test.
+    known_counts = sorted(polarity_maps())
+    if fiber_count not in known_counts:
+        raise ConfigError(
+            source,
+            "cable.fiber_count",
+            f"{fiber_count} fibers is not an MPO/MTP fiber count",
+            f"use one of {', '.join(map(str, known_counts))}",
+        )
+    polarity = check.choice(cable, "polarity", "cable", tuple(maps_for(fiber_count).templates))
+    connector_a = check.text(cable, "connector_a", "cable")
+    connector_b = check.text(cable, "connector_b", "cable")
+    _check_connectors(source, cable_type, connector_a, connector_b)
+    return polarity, connector_a, connector_b
+
+
+def _parse_harness_cable(source: str, cable: Mapping[str, Any], fiber_count: int) -> tuple[str, str, str, Harness]:
+    """(polarity "map", end-A connector, end-B connector, harness): the fiber map is the polarity."""
+    for key in ("polarity", "connector_a", "connector_b", "leg_map"):
+        if key in cable:
+            raise ConfigError(source, f"cable.{key}", "a harness states this per connector and in its fiber map",
+                              "remove it; list the connectors in [[cable.end_a]] / [[cable.end_b]]")
+    harness = parse_harness(cable, fiber_count, source)
+    return "map", harness.end_a[0].connector, harness.end_b[0].connector, harness

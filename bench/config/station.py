@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.config.cable_fit import LaunchConditioner, parse_fixture_polish, parse_launch_conditioner
+from bench.config.harness import FixturePort, parse_fixture_ports
 from bench.config.tomlio import Fields, read_toml
 from bench.errors import ConfigError
 from drivers.scpi import REPLY_WAITS
@@ -77,6 +78,10 @@ class ReferenceSettings:
     cord_ids: tuple[str, ...] = ()
     max_age_h: float = 8.0
     max_tests: int = 500
+    # Test-cord wear (bench.run.cord_wear): matings at which a cord is reported worn, and retired.
+    # 1,000 is the MTP connector's rated mating life; a station usually sets a lower limit.
+    cord_warning_matings: int = 800
+    cord_retire_matings: int = 1000
     golden: GoldenCableSettings | None = None
     expected_power_dbm: dict[float, float] = field(default_factory=dict)
     cord_loss_window_db: tuple[float, float] = (0.0, 1.5)
@@ -105,6 +110,7 @@ class StationConfig:
     # The optional [certificate] table as written (issuer, approval block); bench.report.issuer checks it.
     certificate: dict[str, Any] = field(default_factory=dict)
     expired_calibration: str = "refuse"  # "warn": test, with the overdue instruments in every record
+    fixture_ports: tuple[FixturePort, ...] = ()  # named connector ports for harnesses (bench.config.harness)
 
     @property
     def fiber_capacity(self) -> int:
@@ -180,6 +186,7 @@ def parse_station(data: dict[str, Any], source: str = "<station>") -> StationCon
     launch_ports = _parse_launch_ports(fixture, source)
     receive_channels = _parse_receive_channels(fixture, source, instruments)
     fixture_polish = parse_fixture_polish(fixture, source)
+    fixture_ports = parse_fixture_ports(fixture, source, len(launch_ports), len(receive_channels))
     fixture.finish()
     launch_conditioner = parse_launch_conditioner(top.get("launch_conditioner", dict, None), source)
     reference = _parse_reference(Fields(top.get("reference", dict, {}), source, "reference"), source)
@@ -203,7 +210,7 @@ def parse_station(data: dict[str, Any], source: str = "<station>") -> StationCon
     return StationConfig(name, backend, instruments, launch_ports, receive_channels,
                          reference, timing, visa_library, sim_file, store_path, source, retest_policy,
                          launch_conditioner, fixture_polish, certificate,
-                         expired_calibration=expired_calibration)
+                         expired_calibration=expired_calibration, fixture_ports=fixture_ports)
 
 
 def _parse_instruments(raw_instruments: list[Any], source: str) -> tuple[InstrumentConfig, ...]:
@@ -272,12 +279,18 @@ def _parse_reference(reference_fields: Fields, source: str) -> ReferenceSettings
         cord_ids=tuple(reference_fields.get("cord_ids", list, [])),
         max_age_h=reference_fields.positive("max_age_h", 8.0),
         max_tests=int(reference_fields.get("max_tests", int, 500)),
+        cord_warning_matings=int(reference_fields.get("cord_warning_matings", int, 800)),
+        cord_retire_matings=int(reference_fields.get("cord_retire_matings", int, 1000)),
         golden=_parse_golden(reference_fields.get("golden", dict, None), source),
         expected_power_dbm=_parse_power_table(reference_fields.get("expected_power_dbm", dict, {}), source),
         cord_loss_window_db=(float(window[0]), float(window[1])),
         max_spread_db=reference_fields.positive("max_spread_db", 1.5),
         max_step_db=reference_fields.positive("max_step_db", 0.05),
     )
+    if not 0 <= reference.cord_warning_matings < reference.cord_retire_matings:
+        raise ConfigError(source, "reference.cord_warning_matings",
+                          f"warning at {reference.cord_warning_matings}, retirement at "
+                          f"{reference.cord_retire_matings} matings", "warn (≥ 0) before the retirement count")
     reference_fields.finish()
     return reference
 

@@ -124,12 +124,19 @@ class TechnicianFlow:
         return True if problem is None else self.reference(problem, expired=expired)
 
     # -- one cable -------------------------------------------------------------
+    def say_connections(self) -> None:
+        """For a harness, which connector goes into which fixture port (bench.config.harness)."""
+        plan = getattr(self.bench.session, "harness_plan", None)
+        for instruction in plan.instructions() if plan is not None else ():
+            self.term.say(instruction[0].upper() + instruction[1:] + ".")
+
     def test(self, serial: str) -> bool:
         """Connect prompt, measurement, verdict. False if the technician quit at a prompt."""
         term, bench = self.term, self.bench
         if not self.ensure_reference(expired=True):
             return False
         self.new_screen()
+        self.say_connections()
         try:
             answer = term.ask(f"Connect cable {term.style(shown(serial), 'bold')} to the fixture and press Enter "
                               "(C and Enter cancels): ")

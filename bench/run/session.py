@@ -18,10 +18,13 @@ import numpy as np
 from bench.clock import Clock, iso_utc, utc_now
 from bench.config.cable_fit import cable_setup, check_recipe_on_station
 from bench.config.crosscheck import check_station_and_recipe
+from bench.config.harness import plan_harness
 from bench.config.recipe import Recipe
 from bench.errors import BenchError
 from bench.grading.cable import CableVerdict, grade_cable
 from bench.records import CableRecord, Cause, CauseCode, FiberResult, Outcome, ReferenceRecord, reason_text
+from bench.run.cord_wear import CordLedger
+from bench.run.harness_legs import leg_results
 from bench.run.labels import check_label
 from bench.run.reference_health import ReferenceHealth, implausible_reference
 from bench.run.station import Station
@@ -29,7 +32,13 @@ from drivers.errors import InstrumentError, InstrumentTimeout, OverRangeError, S
 from drivers.scpi import InstrumentReplacedError, RetryBudget
 from procedures.acquisition import Progress
 from procedures.insertion_loss import measure_cable
-from procedures.polarity import PolarityResult, classify_polarity, expected_receive_positions, fiber_positions
+from procedures.polarity import (
+    PolarityResult,
+    classify_polarity,
+    classify_wiring,
+    expected_receive_positions,
+    fiber_positions,
+)
 from procedures.reference import ReferenceProblem, measure_reference
 from procedures.results import CableMeasurement, ReferenceMeasurement
 from procedures.sanity import (
@@ -151,8 +160,20 @@ class TestSession:
         self._trusted_before: ReferenceRecord | None = None
         self.tests_on_reference = 0
         self.health = ReferenceHealth(station.config.reference.golden, clock)  # golden check, bad-reference flag
-        self.fiber_positions = fiber_positions(recipe.fiber_count)
-        self.expected_receive_position = expected_receive_positions(recipe.fiber_count, recipe.polarity)
+        # A harness's fibers sit where its connectors plug in (bench.config.harness); a trunk's
+        # at its ferrule positions.
+        self.harness_plan = None if recipe.harness is None else plan_harness(
+            recipe.harness, station.config.fixture_ports, station.config.source_path)
+        if self.harness_plan is not None:
+            self.fiber_positions = np.asarray(self.harness_plan.launch_positions, dtype=np.int64)
+            self.expected_receive_position = np.asarray(self.harness_plan.receive_positions, dtype=np.int64)
+        else:
+            self.fiber_positions = fiber_positions(recipe.fiber_count)
+            self.expected_receive_position = expected_receive_positions(recipe.fiber_count, recipe.polarity)
+        policy = station.config.reference
+        self.cord_ledger = CordLedger.beside(getattr(store, "path", None), warning_matings=policy.cord_warning_matings,
+                                             retire_matings=policy.cord_retire_matings)
+        self.cord_matings: dict[str, int] = {}  # counts after the mating of the cable being tested
         # One recovery budget for all instruments, reset for every cable and reference.
         self.retry_budget = RetryBudget(recoveries_per_cable)
         for instrument in station.opened:
@@ -184,6 +205,7 @@ class TestSession:
     def take_reference(self, progress: Progress | None = None) -> ReferenceRecord:
         """Measure and store a reference over every fixture position at the recipe's wavelengths."""
         config = self.station.config
+        self.cord_ledger.check(self.test_cords)  # a retired cord is not referenced again
         self.retry_budget.reset()
         try:
             measurement = measure_reference(
@@ -231,6 +253,12 @@ class TestSession:
             latest = getattr(self.store, "latest_reference", None)
             self.trusted_reference = latest(self.station.config.name) if callable(latest) else None
         return self.trusted_reference
+    @property
+    def test_cords(self) -> tuple[str, ...]:
+        """The reference cords and the harness fixture ports every cable tested here mates with."""
+        ports = () if self.harness_plan is None else tuple(
+            f"{self.station.config.name}:port-{port.label}" for _, port in self.harness_plan.binding)
+        return (*self.station.config.reference.cord_ids, *ports)
 
     def reference_problem(self) -> str | None:
         """Why the current reference may not be used, or None if it may."""
@@ -256,6 +284,8 @@ class TestSession:
         if problem:
             raise ReferenceRequired(f"{problem}; take a new reference before testing")
         assert self.reference is not None
+        self.cord_ledger.check(self.test_cords)
+        self.cord_matings = self.cord_ledger.mate(self.test_cords)  # the cable is connected: one mating each
         started = self.clock()
         self.retry_budget.reset()
         measurement: CableMeasurement | None = None
@@ -326,13 +356,17 @@ class TestSession:
         receive_position_of_channel = np.zeros(measurement.matrix.power_w.shape[2], dtype=np.int64)
         receive_position_of_channel[self.reference.reference_channel] = np.arange(
             1, self.reference.reference_channel.size + 1)
+        if self.harness_plan is not None:
+            return classify_wiring(measurement.matrix.power_dbm[0], receive_position_of_channel,
+                                   positions=self.recipe.fiber_positions, expected=self.recipe.polarity,
+                                   templates={self.recipe.polarity: self.harness_plan.receive_positions})
         return classify_polarity(measurement.matrix.power_dbm[0], receive_position_of_channel,
                                  fiber_count=self.recipe.fiber_count, expected=self.recipe.polarity)
 
     def _fiber_results(self, measurement: CableMeasurement, verdict: CableVerdict) -> tuple[FiberResult, ...]:
         assert self.reference is not None
         wavelengths = list(measurement.wavelengths_nm)
-        index_of_position = {int(p): i for i, p in enumerate(self.fiber_positions)}
+        index_of_position = {int(p): i for i, p in enumerate(self.recipe.fiber_positions)}
         rows = []
         for fiber in verdict.fibers:
             w, i = wavelengths.index(fiber.wavelength_nm), index_of_position[fiber.fiber_position]
@@ -371,7 +405,10 @@ class TestSession:
                    **(cycle_timing(measurement, cycle_time_s) if measurement else {}),
                    "polarity": polarity.as_dict() if polarity else None,
                    **({"calibration_overdue": self.calibration_overdue} if self.calibration_overdue else {}),
-                   "cable_setup": cable_setup(self.recipe, self.station.config),
+                                      "cable_setup": {**cable_setup(self.recipe, self.station.config),
+                                   **leg_results(self.recipe, self.harness_plan, verdict, polarity)},
+                   "cord_matings": dict(self.cord_matings),
+                   "cord_wear_warnings": self.cord_ledger.warnings(self.test_cords),
                    # link faults recovered during this attempt (drivers.scpi): the record tells the truth
                    **({"recoveries": [r.as_dict() for r in self.retry_budget.used]}
                       if self.retry_budget.used else {})})
