@@ -16,15 +16,18 @@ import logging
 import os
 import threading
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from importlib import metadata
 from typing import Any
 
+from bench.fleet.binary_copy import binary_copy
 from bench.fleet.errors import FleetError
 from bench.fleet.settings import FleetSettings
 from bench.fleet.source import (
     CABLE_STAGE_COLUMNS,
     FIBER_STAGE_COLUMNS,
+    FIBER_STAGE_KINDS,
     INSTRUMENT_STAGE_COLUMNS,
     REFERENCE_STAGE_COLUMNS,
     Backlog,
@@ -101,7 +104,9 @@ def send_batch(conn: Any, station_name: str, backlog: Backlog,
     with conn.transaction(), conn.cursor() as cur:
         cur.execute("SELECT fleet.open_staging()")
         _copy(cur, "stage_cables", CABLE_STAGE_COLUMNS, backlog.cables)
-        _copy(cur, "stage_fibers", FIBER_STAGE_COLUMNS, backlog.fibers)
+        if backlog.fibers is not None and len(backlog.fibers):
+            with cur.copy(f"COPY stage_fibers ({', '.join(FIBER_STAGE_COLUMNS)}) FROM STDIN (FORMAT BINARY)") as copy:
+                copy.write(binary_copy(backlog.fibers, FIBER_STAGE_KINDS))
         _copy(cur, "stage_instruments", INSTRUMENT_STAGE_COLUMNS, backlog.instruments)
         _copy(cur, "stage_references", REFERENCE_STAGE_COLUMNS, references)
         _copy(cur, "stage_lost", ("record_index",), [(i,) for i in backlog.lost])
@@ -117,31 +122,36 @@ def sync_store(conn: Any, store_path: str | os.PathLike[str], station_name: str,
     """Send everything past the server's acknowledgement, `batch_cables` records per transaction.
 
     `resend_from` sends again from that record number (a check that the server still holds the
-    same hashes: repeats count as duplicates, a differing hash comes back as an incident).
+    same hashes: repeats count as duplicates, a differing hash comes back as an incident). The
+    next batch is read from the store while the server merges the current one.
     """
     report = SyncReport(station_name)
     last_cable, last_reference, _last_note = acknowledged(conn, station_name)
     after = last_cable if resend_from is None else resend_from - 1
     references = reference_backlog(store_path, last_reference)
-    while True:
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="bench-sync-read") as reader:
         backlog = cable_backlog(store_path, after, batch_cables)
-        if not backlog.cables and not references and not backlog.lost:
-            break
-        result = send_batch(conn, station_name, backlog, references)
-        references = []
-        report.batches += 1
-        report.cables_sent += len(backlog.cables)
-        report.cables_new += int(result["cables"])
-        report.duplicates += int(result["duplicates"])
-        report.references_new += int(result["references"])
-        report.annotations_new += int(result["annotations"])
-        report.incidents.extend(result["incidents"])
-        if not backlog.cables:
-            break
-        after = backlog.record_indexes[-1]
-        if not backlog.more:
-            break
+        while backlog.cables or references or backlog.lost:
+            upcoming = None
+            if backlog.cables and backlog.more:
+                upcoming = reader.submit(cable_backlog, store_path, backlog.record_indexes[-1], batch_cables)
+            result = send_batch(conn, station_name, backlog, references)
+            references = []
+            _count(report, backlog, result)
+            if upcoming is None:
+                break
+            backlog = upcoming.result()
     return report
+
+
+def _count(report: SyncReport, backlog: Backlog, result: dict[str, Any]) -> None:
+    report.batches += 1
+    report.cables_sent += len(backlog.cables)
+    report.cables_new += int(result["cables"])
+    report.duplicates += int(result["duplicates"])
+    report.references_new += int(result["references"])
+    report.annotations_new += int(result["annotations"])
+    report.incidents.extend(result["incidents"])
 
 
 class BackgroundForwarder:

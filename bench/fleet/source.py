@@ -15,8 +15,10 @@ from typing import Any
 import numpy as np
 
 from bench.store import load_references, load_results
-from bench.store.layout import committed_count, open_for_read, refresh
-from bench.store.schema import CABLE_KEYS, CABLES, REFERENCES, lost_record_indexes
+from bench.store.codec import REASON_CUT_MARK, decode_str
+from bench.store.damage import READ_ERRORS
+from bench.store.layout import BlobReader, committed_count, open_for_read, refresh
+from bench.store.schema import CABLE_KEYS, CABLES, FIBERS, REFERENCES, lost_record_indexes
 
 CABLE_STAGE_COLUMNS = (
     "record_index", "serial", "lot", "attempt", "kind", "recipe_name", "product", "operator", "software_version",
@@ -27,6 +29,12 @@ CABLE_STAGE_COLUMNS = (
 FIBER_STAGE_COLUMNS = (
     "record_index", "fiber_position", "wavelength_nm", "launch_position", "receive_channel", "reference_power_dbm",
     "dut_power_dbm", "insertion_loss_db", "limit_db", "margin_db", "verdict", "reason",
+)  # fmt: skip
+FIBER_STAGE_KINDS = (
+    ("record_index", "int8"), ("fiber_position", "int4"), ("wavelength_nm", "float8"), ("launch_position", "int4"),
+    ("receive_channel", "int4"), ("reference_power_dbm", "float8"), ("dut_power_dbm", "float8"),
+    ("insertion_loss_db", "float8"), ("limit_db", "float8"), ("margin_db", "float8"), ("verdict", "text"),
+    ("reason", "text"),
 )  # fmt: skip
 INSTRUMENT_STAGE_COLUMNS = ("record_index", "role_name", "manufacturer", "model", "serial_number", "firmware",
                             "calibration_due")
@@ -41,7 +49,7 @@ class Backlog:
     """Staging rows of the records past an acknowledgement, in record order."""
 
     cables: list[tuple[Any, ...]] = field(default_factory=list)
-    fibers: list[tuple[Any, ...]] = field(default_factory=list)
+    fibers: np.ndarray | None = None  # structured, FIBER_STAGE_COLUMNS
     instruments: list[tuple[Any, ...]] = field(default_factory=list)
     references: list[tuple[Any, ...]] = field(default_factory=list)
     lost: list[int] = field(default_factory=list)
@@ -74,8 +82,60 @@ def _keys_after(path: str, after: int, limit: int) -> tuple[np.ndarray, np.ndarr
 
 
 def cable_backlog(path: str | os.PathLike[str], after: int, limit: int) -> Backlog:
-    """Staging rows of up to `limit` committed cable records numbered past `after`."""
+    """Staging rows of up to `limit` committed cable records numbered past `after`.
+
+    Reads the stored rows directly (two slice reads: the records are consecutive rows, and so
+    are their fiber rows); where part of the file cannot be read it falls back to
+    load_results(), which skips unreadable records (`bench verify` names them).
+    """
     path = os.fspath(path)
+    try:
+        return _stored_backlog(path, after, limit)
+    except READ_ERRORS:
+        return _loaded_backlog(path, after, limit)
+
+
+def _cable_values(row: np.void, names: tuple[str, ...]) -> dict[str, Any]:
+    return {n: decode_str(row[n]) if isinstance(row[n], bytes) else row[n].item() for n in names}
+
+
+def _stored_backlog(path: str, after: int, limit: int) -> Backlog:
+    with open_for_read(path) as f:
+        refresh(f)
+        n = committed_count(f, CABLES)
+        index = f[CABLE_KEYS][:n]["record_index"]
+        lost = lost_record_indexes(f, CABLES)
+        first = int(np.searchsorted(index, after, side="right"))
+        stop = min(n, first + limit)
+        backlog = Backlog(more=stop < n, lost=sorted(i for i in lost if i > after))
+        if first >= stop:
+            return backlog
+        rows = f[CABLES][max(0, first - 1) : stop]
+        previous_sha = decode_str(rows[0]["sha256"]) if first > 0 else ""
+        rows = rows[1:] if first > 0 else rows
+        f0 = int(rows["fiber_row_start"][0])
+        f1 = int(rows["fiber_row_start"][-1] + rows["fiber_row_count"][-1])
+        backlog.fibers = f[FIBERS][f0:f1][list(FIBER_STAGE_COLUMNS)]
+        blobs = BlobReader(f)
+        names = tuple(n for n in CABLE_STAGE_COLUMNS if n not in ("product", "previous_sha256"))
+        for row in rows:
+            values = _cable_values(row, names)
+            if values["reason"].endswith(REASON_CUT_MARK):
+                values["reason"] = blobs.doc(int(row["reason_blob"]))
+            values["product"] = _product(blobs.doc(int(row["recipe_blob"])))
+            values["previous_sha256"] = previous_sha
+            previous_sha = values["sha256"]
+            backlog.cables.append(tuple(values[name] for name in CABLE_STAGE_COLUMNS))
+            identities = blobs.doc(int(row["instruments_blob"]))
+            backlog.instruments.extend(_instrument_rows(values["record_index"], identities))
+    return backlog
+
+
+def _product(recipe: Any) -> str:
+    return str(recipe.get("product", "")) if isinstance(recipe, dict) else ""
+
+
+def _loaded_backlog(path: str, after: int, limit: int) -> Backlog:
     indexes, started, more, lost = _keys_after(path, after, limit)
     backlog = Backlog(more=more, lost=sorted(i for i in lost if i > after))
     if not len(indexes) or indexes.max() <= after:
@@ -92,13 +152,12 @@ def cable_backlog(path: str | os.PathLike[str], after: int, limit: int) -> Backl
     for row in wanted:
         index = int(row["record_index"])
         values = {name: row[name].item() for name in res.cables.dtype.names}
-        values["product"] = str(recipes[index].get("product", "")) if isinstance(recipes[index], dict) else ""
+        values["product"] = _product(recipes[index])
         values["previous_sha256"] = previous_sha[index]
         backlog.cables.append(tuple(values[name] for name in CABLE_STAGE_COLUMNS))
         backlog.instruments.extend(_instrument_rows(index, instruments[index]))
-    fibers = res.fibers[np.isin(res.fibers["record_index"], wanted["record_index"])]
-    columns = [fibers[name].tolist() for name in FIBER_STAGE_COLUMNS]
-    backlog.fibers = list(zip(*columns, strict=True))
+    backlog.fibers = res.fibers[np.isin(res.fibers["record_index"], wanted["record_index"])][
+        list(FIBER_STAGE_COLUMNS)]
     return backlog
 
 
