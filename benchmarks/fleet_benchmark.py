@@ -111,9 +111,7 @@ def _sync_one(job: tuple[dict[str, Any], str, str]) -> int:
 
 
 def _new_database(server: TempServer, name: str) -> dict[str, Any]:
-    with psycopg.connect(**server.conninfo(dbname="postgres"), autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    info = server.conninfo(dbname=name)
+    info = server.create_database(name)
     with psycopg.connect(**info) as conn:
         migrate(conn)
     return info
@@ -171,15 +169,16 @@ SELECT b, 1 + (b - 1) / %(per_station)s, 0, 0, 0, 0, 'fill' FROM generate_series
 # Every 26th record is a failing first attempt, retested (attempt 2, same serial) by the next one.
 CABLES_SQL = """
 INSERT INTO fleet.cables
-SELECT %(st)s, idx, 'B' || %(st)s || '-' || serial_no, 'BL' || %(st)s || '-' || (serial_no / 100), attempt,
+SELECT %(st)s::integer, idx, 'B' || %(st)s::integer || '-' || serial_no,
+       'BL' || %(st)s::integer || '-' || (serial_no / 100), attempt,
        'insertion_loss', 'MPO24-SM', (%(products)s::text[])[1 + (serial_no / 100) %% 3], 'op', '0.1.0', t, t,
        outcome, '', 'simple', 0.1, 2.0, 'REF', 'B', 24, 2, 24, 24, t,
-       md5(%(st)s || ':' || idx) || md5(idx || ':' || %(st)s), '', %(batch)s
+       md5(%(st)s::integer || ':' || idx) || md5(idx || ':' || %(st)s::integer), '', %(batch)s::bigint
 FROM (
     SELECT idx, idx - (idx + 1) / 26 AS serial_no, CASE WHEN idx %% 26 = 25 THEN 2 ELSE 1 END AS attempt,
            CASE WHEN idx %% 26 = 24 THEN 'FAIL' ELSE 'PASS' END AS outcome,
            timestamptz '2026-09-01' + idx * interval '45 seconds' AS t
-    FROM generate_series(%(first)s, %(last)s) idx
+    FROM generate_series(%(first)s::bigint, %(last)s::bigint) idx
 ) c;
 """
 FIBERS_SQL = """
@@ -190,14 +189,14 @@ SELECT c.station_id, c.record_index, p, w, p, 25 - p, -3.0, -3.0 - il, il, 0.5, 
 FROM fleet.cables c, unnest(ARRAY[1310.0, 1550.0]::float8[]) w, generate_series(1, 24) p,
      LATERAL (SELECT CASE WHEN c.outcome = 'FAIL' AND p = 7 THEN 0.9
                           ELSE 0.2 + 0.07 * sin(c.record_index * 7.1 + p * 1.3 + w) END AS il) v
-WHERE c.batch_id = %(batch)s;
+WHERE c.batch_id = %(batch)s::bigint;
 """
 
 
 def fill_large(server: TempServer, name: str, cables: int) -> dict[str, Any]:
     """`cables` attempts of 20 stations written in SQL, batch by batch, with their summaries."""
     info = _new_database(server, name)
-    per_batch = 10_000
+    per_batch = max(1, min(10_000, cables // 20))
     per_station = max(1, cables // 20 // per_batch)
     batches = 20 * per_station
     began = time.perf_counter()

@@ -157,13 +157,16 @@ class TempServer:
         path = (self.directory or Path(".")) / "server.log"
         return "\n".join(path.read_text(errors="replace").splitlines()[-lines:]) if path.exists() else ""
 
-    def create_database(self) -> None:
+    def create_database(self, name: str | None = None) -> dict[str, Any]:
+        """Create a database (default: `dbname`) if missing; returns its connection keywords."""
         import psycopg
 
+        name = name or self.dbname
         with psycopg.connect(**self.conninfo(dbname="postgres"), autocommit=True) as conn:
-            exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (self.dbname,)).fetchone()
+            exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone()
             if not exists:
-                conn.execute(f'CREATE DATABASE "{self.dbname}"')
+                conn.execute(f'CREATE DATABASE "{name}"')
+        return self.conninfo(dbname=name)
 
     def conninfo(self, *, user: str | None = None, password: str | None = None,
                  dbname: str | None = None) -> dict[str, Any]:

@@ -31,9 +31,7 @@ def pg_server() -> Iterator[TempServer]:
 def fleet_db(pg_server: TempServer) -> Iterator[dict[str, Any]]:
     """Connection keywords (superuser) of a new, migrated database."""
     name = f"fleet_test_{next(_numbers)}"
-    with psycopg.connect(**pg_server.conninfo(dbname="postgres"), autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    info = pg_server.conninfo(dbname=name)
+    info = pg_server.create_database(name)
     with psycopg.connect(**info) as conn:
         migrate(conn)
     yield info
