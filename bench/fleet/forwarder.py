@@ -25,12 +25,14 @@ from bench.fleet.binary_copy import binary_copy
 from bench.fleet.errors import FleetError
 from bench.fleet.settings import FleetSettings
 from bench.fleet.source import (
+    ANNOTATION_STAGE_COLUMNS,
     CABLE_STAGE_COLUMNS,
     FIBER_STAGE_COLUMNS,
     FIBER_STAGE_KINDS,
     INSTRUMENT_STAGE_COLUMNS,
     REFERENCE_STAGE_COLUMNS,
     Backlog,
+    annotation_backlog,
     cable_backlog,
     reference_backlog,
 )
@@ -99,7 +101,7 @@ def _copy(cur: Any, table: str, columns: Sequence[str], rows: Sequence[tuple[Any
 
 def send_batch(conn: Any, station_name: str, backlog: Backlog,
                references: Sequence[tuple[Any, ...]] = (),
-               before_commit: Callable[[], None] | None = None) -> dict[str, Any]:
+               annotations: Sequence[tuple[Any, ...]] = ()) -> dict[str, Any]:
     """One transaction: stage the rows, let fleet.accept_batch merge them, commit. Returns its JSON."""
     with conn.transaction(), conn.cursor() as cur:
         cur.execute("SELECT fleet.open_staging()")
@@ -109,11 +111,10 @@ def send_batch(conn: Any, station_name: str, backlog: Backlog,
                 copy.write(binary_copy(backlog.fibers, FIBER_STAGE_KINDS))
         _copy(cur, "stage_instruments", INSTRUMENT_STAGE_COLUMNS, backlog.instruments)
         _copy(cur, "stage_references", REFERENCE_STAGE_COLUMNS, references)
+        _copy(cur, "stage_annotations", ANNOTATION_STAGE_COLUMNS, annotations)
         _copy(cur, "stage_lost", ("record_index",), [(i,) for i in backlog.lost])
         cur.execute("SELECT fleet.accept_batch(%s, %s)", (station_name, _software_version()))
         result = cur.fetchone()[0]
-        if before_commit is not None:
-            before_commit()
     return result if isinstance(result, dict) else json.loads(result)
 
 
@@ -126,17 +127,20 @@ def sync_store(conn: Any, store_path: str | os.PathLike[str], station_name: str,
     next batch is read from the store while the server merges the current one.
     """
     report = SyncReport(station_name)
-    last_cable, last_reference, _last_note = acknowledged(conn, station_name)
+    last_cable, last_reference, last_note = acknowledged(conn, station_name)
     after = last_cable if resend_from is None else resend_from - 1
     references = reference_backlog(store_path, last_reference)
+    annotations = annotation_backlog(store_path, last_note)
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="bench-sync-read") as reader:
         backlog = cable_backlog(store_path, after, batch_cables)
-        while backlog.cables or references or backlog.lost:
+        while backlog.cables or references or annotations or backlog.lost:
             upcoming = None
             if backlog.cables and backlog.more:
                 upcoming = reader.submit(cable_backlog, store_path, backlog.record_indexes[-1], batch_cables)
-            result = send_batch(conn, station_name, backlog, references)
-            references = []
+            # Annotations go with the first batch, and so arrive with (or after) their records: the
+            # staged cables and the records already held are all the server needs to join them.
+            result = send_batch(conn, station_name, backlog, references, annotations)
+            references, annotations = [], []
             _count(report, backlog, result)
             if upcoming is None:
                 break

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from bench.store import load_references, load_results
-from bench.store.codec import REASON_CUT_MARK, decode_str
+from bench.store.codec import REASON_CUT_MARK, canonical_json, decode_str, sha256_hex
 from bench.store.damage import READ_ERRORS
 from bench.store.layout import BlobReader, committed_count, open_for_read, refresh
 from bench.store.schema import CABLE_KEYS, CABLES, FIBERS, REFERENCES, lost_record_indexes
@@ -40,6 +40,10 @@ INSTRUMENT_STAGE_COLUMNS = ("record_index", "role_name", "manufacturer", "model"
                             "calibration_due")
 REFERENCE_STAGE_COLUMNS = ("record_index", "reference_id", "method", "taken_utc", "operator", "cord_ids",
                            "wavelengths_nm", "n_launch", "reference_power_dbm", "sha256")
+ANNOTATION_STAGE_COLUMNS = ("annotation_index", "record_index", "kind", "note", "created_utc", "sha256")
+# Where the store keeps annotations (SUSPECT marks): an append-only table, one row per
+# (record, annotation); a row whose record_index is -1 was never finished and is skipped.
+ANNOTATIONS_TABLE = "annotations/rows"
 # A second of slack around the window: started_unix_s is a float copy of started_utc.
 _WINDOW_SLACK_S = 1.0
 
@@ -203,4 +207,31 @@ def reference_backlog(path: str | os.PathLike[str], after: int) -> list[tuple[An
         out.append((index, record.reference_id, record.method, record.taken_utc, record.operator,
                     list(record.cord_ids), [float(w) for w in record.wavelengths_nm], int(power.shape[-1]),
                     power.ravel().tolist(), row["sha256"].decode()))
+    return out
+
+
+def annotation_backlog(path: str | os.PathLike[str], after: int) -> list[tuple[Any, ...]]:
+    """Staging rows of the store's annotations past number `after` (a row's number is its position).
+
+    Each carries the sha256 of its canonical JSON, so a row changed after it was sent is
+    reported by the server when it is sent again. A store without annotations has none.
+    """
+    with open_for_read(os.fspath(path)) as f:
+        if ANNOTATIONS_TABLE not in f:
+            return []
+        table = f[ANNOTATIONS_TABLE]
+        if f.swmr_mode:
+            table.refresh()
+        rows = table[after + 1 :] if after >= 0 else table[...]
+    out = []
+    for offset, row in enumerate(rows):
+        values = {n: decode_str(row[n]) if isinstance(row[n], bytes) else row[n].item() for n in rows.dtype.names}
+        if int(values.get("record_index", -1)) < 0:
+            continue
+        note = str(values.get("reason", ""))
+        if int(values.get("check_record_index", -1)) >= 0:
+            note += f" (check record {values['check_record_index']})"
+        out.append((after + 1 + offset, int(values["record_index"]), str(values.get("kind", "")), note,
+                    str(values.get("annotated_utc", "")) or None,
+                    sha256_hex(canonical_json("annotation", values))))
     return out

@@ -100,7 +100,25 @@ def test_wrong_password_is_a_fleet_error_naming_the_server(pg_server: TempServer
         connect(settings)
 
 
-def test_suspect_records_wait_for_a_retest(conn: psycopg.Connection, lot_store: Path, tmp_path: Path) -> None:
+def _mark_suspect(path: Path, record_index: int, reason: str) -> None:
+    """A SUSPECT row as the store keeps annotations (/annotations/rows, append-only)."""
+    import h5py
+    import numpy as np
+
+    dtype = np.dtype([("record_index", "<i8"), ("kind", h5py.string_dtype("utf-8", 16)),
+                      ("reason", h5py.string_dtype("utf-8", 256)), ("check_record_index", "<i8"),
+                      ("annotated_utc", h5py.string_dtype("utf-8", 40))])
+    with h5py.File(path, "r+") as f:
+        table = f.require_group("annotations").require_dataset("rows", shape=(0,), maxshape=(None,), dtype=dtype,
+                                                               chunks=(256,), exact=False)
+        row = np.zeros(1, dtype=dtype)
+        row[0] = (record_index, b"SUSPECT", reason.encode(), 99, b"2026-12-02T10:00:00Z")
+        table.resize((table.shape[0] + 1,))
+        table[-1:] = row
+
+
+def test_suspect_records_are_forwarded_and_wait_for_a_retest(conn: psycopg.Connection, lot_store: Path,
+                                                             tmp_path: Path) -> None:
     import io
     import shutil
 
@@ -109,12 +127,13 @@ def test_suspect_records_wait_for_a_retest(conn: psycopg.Connection, lot_store: 
     store = tmp_path / "copy.h5"
     shutil.copy(lot_store, store)
     sync_store(conn, store, "line-1")
-    batch = conn.execute("SELECT max(batch_id) FROM fleet.sync_batches").fetchone()[0]
-    conn.execute("INSERT INTO fleet.annotations VALUES (1, 0, 9, 'SUSPECT', 'reference drifted', now(), "
-                 "repeat('a', 64), %s)", (batch,))
-    conn.commit()
+    _mark_suspect(store, 9, "golden check failed")
+    report = sync_store(conn, store, "line-1")
+    assert (report.cables_new, report.annotations_new, report.incidents) == (0, 1, [])
     [suspect] = view_rows(conn, "suspect_awaiting_retest")
-    assert (suspect["serial"], suspect["record_index"], suspect["note"]) == ("MTP12-000010", 9, "reference drifted")
+    assert (suspect["serial"], suspect["record_index"], suspect["note"]) == (
+        "MTP12-000010", 9, "golden check failed (check record 99)")
+    assert sync_store(conn, store, "line-1").annotations_new == 0  # a repeat adds nothing
 
     run_demo(cables=10, failing=(), seed=5, store_path=store, stream=io.StringIO(), lot="L42")  # retests 1..10
     report = sync_store(conn, store, "line-1")

@@ -155,7 +155,7 @@ CREATE TABLE fleet.annotations (
     record_index    bigint NOT NULL,
     kind            text NOT NULL,
     note            text NOT NULL,
-    created_utc     timestamptz NOT NULL,
+    created_utc     timestamptz,
     sha256          text NOT NULL,
     batch_id        bigint NOT NULL REFERENCES fleet.sync_batches,
     PRIMARY KEY (station_id, annotation_index)
