@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import shutil
 import signal
 import socket
@@ -31,7 +32,7 @@ REPO = Path(__file__).resolve().parents[2]
 
 def _station_file(tmp_path: Path, port: int, user: str, store: Path) -> Path:
     text = (REPO / "bench/examples/station_demo.toml").read_text(encoding="utf-8")
-    text = text.replace('store_path = "results/bench.h5"', "")
+    text = re.sub(r"(?m)^store_path\s*=.*$", "", text)
     text = text.replace("[station]\n", f"[station]\nstore_path = \"{store}\"\n", 1)
     path = tmp_path / "station.toml"
     path.write_text(text + f'\n[fleet]\nhost = "127.0.0.1"\nport = {port}\ndbname = "{{db}}"\nuser = "{user}"\n'
