@@ -68,3 +68,8 @@ def test_unknown_filter_and_missing_table_are_clear_errors(tmp_path: Path, capsy
     station = str(REPO / "bench/examples/station_demo.toml")
     assert main(["sync", "--station", station]) == 2
     assert "[fleet]" in capsys.readouterr().err
+
+
+def test_migrate_on_a_current_schema_does_nothing(station_file: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["fleet", "migrate", "--station", str(station_file)]) == 0
+    assert capsys.readouterr().out.strip() == "schema already current"
