@@ -111,6 +111,9 @@ class StationConfig:
     certificate: dict[str, Any] = field(default_factory=dict)
     expired_calibration: str = "refuse"  # "warn": test, with the overdue instruments in every record
     fixture_ports: tuple[FixturePort, ...] = ()  # named connector ports for harnesses (bench.config.harness)
+    # The [fleet] table as written; bench.fleet.settings.parse_fleet validates it (the fleet room
+    # sits above config, so config keeps it opaque).
+    fleet: dict[str, Any] | None = None
 
     @property
     def fiber_capacity(self) -> int:
@@ -200,6 +203,7 @@ def parse_station(data: dict[str, Any], source: str = "<station>") -> StationCon
 
     timing = _parse_timing(Fields(top.get("timing", dict, {}), source, "timing"), source)
     certificate = dict(top.get("certificate", dict, {}))
+    fleet = top.get("fleet", dict, None)
     top.finish()
 
     switch = next(entry for entry in instruments if entry.role == "switch")
@@ -210,7 +214,7 @@ def parse_station(data: dict[str, Any], source: str = "<station>") -> StationCon
     return StationConfig(name, backend, instruments, launch_ports, receive_channels,
                          reference, timing, visa_library, sim_file, store_path, source, retest_policy,
                          launch_conditioner, fixture_polish, certificate,
-                         expired_calibration=expired_calibration, fixture_ports=fixture_ports)
+                         expired_calibration=expired_calibration, fixture_ports=fixture_ports, fleet=fleet)
 
 
 def _parse_instruments(raw_instruments: list[Any], source: str) -> tuple[InstrumentConfig, ...]:
