@@ -179,8 +179,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     from bench.cli import grading as cli_grading
     from bench.cli import store as cli_store
+    from bench.dashboard import command as cli_dashboard
     cli_store.add_subcommands(subparsers)
     cli_grading.add_subcommands(subparsers)
+    cli_dashboard.add_subcommands(subparsers)
     return parser
 
 
