@@ -95,6 +95,9 @@ class StationConfig:
     store_path: str = "results/bench.h5"
     source_path: str = "<station>"
     retest_policy: str = "last"  # final verdict of a serial from its attempts: last | best | all_must_pass
+    # The [fleet] table as written; bench.fleet.settings.parse_fleet validates it (the fleet room
+    # sits above config, so config keeps it opaque).
+    fleet: dict[str, Any] | None = None
 
     @property
     def fiber_capacity(self) -> int:
@@ -164,6 +167,7 @@ def parse_station(data: dict[str, Any], source: str = "<station>") -> StationCon
     retest_fields.finish()
 
     timing = _parse_timing(Fields(top.get("timing", dict, {}), source, "timing"), source)
+    fleet = top.get("fleet", dict, None)
     top.finish()
 
     switch = next(entry for entry in instruments if entry.role == "switch")
@@ -172,7 +176,7 @@ def parse_station(data: dict[str, Any], source: str = "<station>") -> StationCon
         raise ConfigError(source, "fixture.launch_ports", f"port {max(launch_ports)} exceeds the switch's "
                           f"port_count {port_count}", "use ports the switch has, or fix port_count")
     return StationConfig(name, backend, instruments, launch_ports, receive_channels,
-                         reference, timing, visa_library, sim_file, store_path, source, retest_policy)
+                         reference, timing, visa_library, sim_file, store_path, source, retest_policy, fleet)
 
 
 def _parse_instruments(raw_instruments: list[Any], source: str) -> tuple[InstrumentConfig, ...]:

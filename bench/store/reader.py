@@ -304,6 +304,14 @@ class LoadedResults:
     def extra(self, record_index: int) -> dict[str, Any]:
         return self._documents(record_index)["extra"]
 
+    def documents_of_all(self, name: str) -> dict[int, Any]:
+        """One JSON document ("recipe", "instruments", "wavelengths", "extra", "reason") of every
+        record here, by record number: one file open, each distinct document parsed once (a
+        station repeats its recipe and instrument identities on every cable)."""
+        with open_for_read(self.path) as f:
+            blobs = BlobReader(f)
+            return {int(row["record_index"]): blobs.doc(int(row[f"{name}_blob"])) for row in self._stored}
+
     def cable_record(self, record_index: int) -> CableRecord:
         """The full CableRecord as stored (power matrix in the store's dtype)."""
         row = self._row(record_index)
