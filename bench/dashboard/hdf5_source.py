@@ -1,46 +1,55 @@
-"""The dashboard's views computed from one station's HDF5 store (read-only, SWMR: works while a bench writes)."""
+"""The dashboard's data from one station's HDF5 store (read-only, SWMR: works while a bench writes).
+
+Rows come from `bench.store.load_results()`; the views from `bench.dashboard.views`, the same
+code the fleet source uses. A station's store is read whole for the station, product and SPC
+pages (cached until the file changes); the fleet database is the source for a plant's year.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
 import io
 import os
-from collections import Counter, defaultdict
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
 
+from bench.dashboard import views
 from bench.dashboard.source import (
     GOLDEN_KIND,
     IL_KIND,
     VERDICT_OUTCOMES,
-    Attempt,
-    CableRow,
-    FiberLine,
     GoldenRow,
-    LotRow,
+    InstrumentRow,
     LotView,
     PlantDay,
-    ProductAxes,
+    ProductRow,
     ReferenceRow,
-    RetestRow,
     SerialView,
-    SpcSeries,
+    SpcProduct,
     StationView,
-    YieldRow,
-    cause_of,
-    final_outcome,
 )
 from bench.store import LoadedResults, load_references, load_results
+
+
+def _keyed(rows: np.ndarray) -> np.ndarray:
+    """`rows` with a `key` column: in one store the record number names an attempt."""
+    out = np.empty(len(rows), dtype=rows.dtype.descr + [("key", "<i8")])
+    for name in rows.dtype.names:
+        out[name] = rows[name]
+    out["key"] = rows["record_index"]
+    return out
 
 
 class Hdf5Source:
     """`DashboardSource` over one results file; every call reads the committed records afresh."""
 
+    serves_certificates = True
+
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = Path(path)
         self.description = f"HDF5 store {self.path}"
-        self.serves_certificates = True
         self._cache: tuple[tuple[int, int], LoadedResults] | None = None
 
     def _all(self) -> LoadedResults:
@@ -51,57 +60,18 @@ class Hdf5Source:
             self._cache = (key, load_results(self.path))
         return self._cache[1]
 
-    # -- plant today ------------------------------------------------------------------------
-
     def plant_day(self, day: dt.date) -> PlantDay:
         start = dt.datetime.combine(day, dt.time(), tzinfo=dt.UTC)
         results = load_results(self.path, since_utc=start, until_utc=start + dt.timedelta(days=1))
-        cables = results.cables[results.cables["kind"] == IL_KIND]
-        groups = defaultdict(list)
-        for row in cables:
-            groups[(str(row["station_name"]), str(row["recipe_name"]))].append(row)
-        rows = tuple(_yield_row(station, recipe, group) for (station, recipe), group in sorted(groups.items()))
-        total = _yield_row("all stations", "all products", list(cables))
-        lots = defaultdict(list)
-        for row in cables:
-            lots[str(row["lot"])].append(row)
-        lot_rows = tuple(_lot_row(lot, group) for lot, group in sorted(lots.items()))
-        last = max(cables["started_utc"].tolist(), default="")
-        return PlantDay(day=day, rows=rows, total=total, lots=lot_rows, last_test_utc=last)
-
-    # -- a lot ------------------------------------------------------------------------------
+        return views.plant_day(day, _keyed(results.cables))
 
     def lot(self, lot: str) -> LotView | None:
         results = load_results(self.path, lot=lot)
-        cables = results.cables[results.cables["kind"] == IL_KIND]
-        if len(cables) == 0:
-            return None
-        by_serial = _attempts_by_serial(cables)
-        latest = {serial: rows[-1] for serial, rows in by_serial.items()}
-        decided = {serial: [r for r in rows if str(r["outcome"]) in VERDICT_OUTCOMES] for serial, rows in
-                   by_serial.items()}
-        chosen = {int(rows[-1]["record_index"]) for rows in decided.values() if rows}
-        fibers = results.fibers[np.isin(results.fibers["record_index"], list(chosen))]
-        il, limits, heat = _distributions(fibers)
-        retests = tuple(RetestRow(serial, tuple((int(r["attempt"]), str(r["outcome"])) for r in rows),
-                                  final_outcome(tuple((int(r["attempt"]), str(r["outcome"])) for r in rows)))
-                        for serial, rows in sorted(by_serial.items()) if len(rows) > 1)
-        max_il = _max_il_by_record(results.fibers)
-        cable_rows = tuple(CableRow(serial, len(by_serial[serial]), int(row["attempt"]), str(row["outcome"]),
-                                    max_il.get(int(row["record_index"]), float("nan")), str(row["reason"]),
-                                    int(row["n_fibers"]) > 0)
-                           for serial, row in sorted(latest.items()))
-        started = sorted(cables["started_utc"].tolist())
-        return LotView(
-            lot=lot, recipe_names=tuple(sorted(set(cables["recipe_name"].tolist()))),
-            station_names=tuple(sorted(set(cables["station_name"].tolist()))),
-            first_test_utc=started[0], last_test_utc=started[-1],
-            outcome_counts=dict(Counter(str(r["outcome"]) for r in latest.values())),
-            attempt_counts=dict(Counter(cables["outcome"].tolist())),
-            il_by_wavelength=il, limit_by_wavelength=limits, position_mean_il=heat,
-            pareto=_pareto(latest, fibers), retests=retests, cables=cable_rows)
+        return views.lot_view(lot, _keyed(results.cables), _keyed(results.fibers))
 
-    # -- a station --------------------------------------------------------------------------
+    def serial(self, serial: str) -> SerialView | None:
+        results = load_results(self.path, serial=serial)
+        return views.serial_view(serial, _keyed(results.cables), _keyed(results.fibers), certificates=True)
 
     def station_names(self) -> tuple[str, ...]:
         return tuple(sorted(set(self._all().cables["station_name"].tolist())))
@@ -120,19 +90,26 @@ class Hdf5Source:
         for row in reference_rows:
             for cord in row.cord_ids:
                 matings[cord] += row.cables_tested
-        golden = tuple(_golden_row(results, row) for row in cables[cables["kind"] == GOLDEN_KIND])
+        golden = []
+        for row in views.in_test_order(_keyed(cables[cables["kind"] == GOLDEN_KIND])):
+            mean_il, margin = views.golden_summary(results.fibers[results.fibers["record_index"]
+                                                                  == row["record_index"]])
+            golden.append(GoldenRow(str(row["started_utc"]), str(row["serial"]), str(row["reference_id"]),
+                                    str(row["outcome"]), mean_il, margin))
         return StationView(station_name=station_name, cables_tested=len(tested), references=reference_rows,
-                           golden_checks=golden, cord_matings=dict(sorted(matings.items())))
+                           golden_checks=tuple(golden), cord_matings=dict(sorted(matings.items())),
+                           instruments=self._instruments(results, cables))
 
-    # -- a serial ---------------------------------------------------------------------------
-
-    def serial(self, serial: str) -> SerialView | None:
-        results = load_results(self.path, serial=serial)
-        if len(results.cables) == 0:
-            return None
-        attempts = tuple(_attempt(results, row) for row in results.cables)
-        tested = tuple((a.attempt, a.outcome) for a in attempts if a.kind == IL_KIND)
-        return SerialView(serial=serial, attempts=attempts, final=final_outcome(tested))
+    @staticmethod
+    def _instruments(results: LoadedResults, cables: np.ndarray) -> tuple[InstrumentRow, ...]:
+        if len(cables) == 0:
+            return ()
+        latest = views.in_test_order(_keyed(cables))[-1]
+        listed = results.instruments(int(latest["record_index"]))
+        return tuple(sorted((InstrumentRow(str(i.get("name", "")), str(i.get("manufacturer", "")),
+                                           str(i.get("model", "")), str(i.get("serial_number", "")),
+                                           str(i.get("calibration_due", ""))) for i in listed),
+                            key=lambda row: row.name))
 
     def certificate_pdf(self, serial: str, attempt: int) -> bytes | None:
         from bench.report.certificate import CertificateData, certificate_figures
@@ -152,134 +129,40 @@ class Hdf5Source:
                 pdf.savefig(figure)
         return buffer.getvalue()
 
-    # -- SPC --------------------------------------------------------------------------------
+    def _product_cables(self, results: LoadedResults, recipe_name: str | None = None) -> np.ndarray:
+        cables = results.cables
+        mask = (cables["kind"] == IL_KIND) & np.isin(cables["outcome"], list(VERDICT_OUTCOMES))
+        if recipe_name is not None:
+            mask &= cables["recipe_name"] == recipe_name
+        return views.in_test_order(_keyed(cables[mask]))
 
-    def products(self) -> tuple[ProductAxes, ...]:
+    def products(self) -> tuple[ProductRow, ...]:
+        counts = Counter(self._product_cables(self._all())["recipe_name"].tolist())
+        return tuple(ProductRow(name, count) for name, count in sorted(counts.items()))
+
+    def spc_product(self, recipe_name: str, *, baseline_cables: int, recent_cables: int) -> SpcProduct | None:
         results = self._all()
-        fibers = _il_fibers(results)
-        out = []
-        for recipe in sorted(set(fibers["recipe_name"].tolist())):
-            mine = fibers[fibers["recipe_name"] == recipe]
-            out.append(ProductAxes(recipe, tuple(sorted(set(mine["wavelength_nm"].tolist()))),
-                                   tuple(sorted(set(mine["fiber_position"].tolist()))),
-                                   len(set(mine["record_index"].tolist()))))
-        return tuple(out)
-
-    def spc_series(self, recipe_name: str, wavelength_nm: float, fiber_position: int, *,
-                   baseline_points: int, recent_points: int) -> SpcSeries | None:
-        fibers = _il_fibers(self._all())
-        mine = fibers[(fibers["recipe_name"] == recipe_name) & (fibers["wavelength_nm"] == wavelength_nm)
-                      & (fibers["fiber_position"] == fiber_position) & np.isfinite(fibers["insertion_loss_db"])]
-        if len(mine) == 0:
+        cables = self._product_cables(results, recipe_name)
+        if len(cables) == 0:
             return None
-        mine = mine[np.lexsort((mine["record_index"], mine["started_utc"]))]
-        first = max(0, len(mine) - recent_points)
-        recent = mine[first:]
-        limits = recent["limit_db"][np.isfinite(recent["limit_db"])]
-        return SpcSeries(recipe_name=recipe_name, wavelength_nm=wavelength_nm, fiber_position=fiber_position,
-                         baseline=mine["insertion_loss_db"][:baseline_points].astype(float),
-                         recent=recent["insertion_loss_db"].astype(float),
-                         recent_serials=tuple(recent["serial"].tolist()),
-                         recent_started_utc=tuple(recent["started_utc"].tolist()),
-                         limit_db=float(limits.max()) if len(limits) else float("nan"),
-                         recent_first_index=first, total=len(mine))
+        number = {int(key): k for k, key in enumerate(cables["key"].tolist())}
+        first_recent = max(0, len(cables) - recent_cables)
+        wanted = set(cables["key"][:baseline_cables].tolist()) | set(cables["key"][first_recent:].tolist())
+        fibers = views.spc_readings(results.fibers[np.isin(results.fibers["record_index"], list(wanted))])
+        rows = _spc_rows(fibers, number, cables)
+        return views.spc_product(recipe_name, len(cables), min(baseline_cables, len(cables)),
+                                 rows[rows["cable_number"] < baseline_cables],
+                                 rows[rows["cable_number"] >= first_recent])
 
 
-def _attempts_by_serial(cables: np.ndarray) -> dict[str, list[np.void]]:
-    by_serial: dict[str, list[np.void]] = defaultdict(list)
-    for row in cables[np.lexsort((cables["record_index"], cables["attempt"]))]:
-        by_serial[str(row["serial"])].append(row)
-    return by_serial
-
-
-def _yield_row(station: str, recipe: str, rows: list[np.void]) -> YieldRow:
-    by_serial: dict[str, list[np.void]] = defaultdict(list)
-    for row in sorted(rows, key=lambda r: (int(r["attempt"]), int(r["record_index"]))):
-        by_serial[str(row["serial"])].append(row)
-    passed = sum(str(group[-1]["outcome"]) == "PASS" for group in by_serial.values())
-    firsts = [r for r in rows if int(r["attempt"]) == 1]
-    return YieldRow(station, recipe, len(by_serial), passed, len(firsts),
-                    sum(str(r["outcome"]) == "PASS" for r in firsts))
-
-
-def _lot_row(lot: str, rows: list[np.void]) -> LotRow:
-    summary = _yield_row("", "", rows)
-    started = sorted(str(r["started_utc"]) for r in rows)
-    return LotRow(lot, summary.cables, summary.passed, started[0], started[-1])
-
-
-def _distributions(fibers: np.ndarray) -> tuple[dict[float, np.ndarray], dict[float, float],
-                                                dict[float, dict[int, float]]]:
-    il, limits, heat = {}, {}, {}
-    for wavelength in sorted(set(fibers["wavelength_nm"].tolist())):
-        at = fibers[fibers["wavelength_nm"] == wavelength]
-        lit = at[np.isfinite(at["insertion_loss_db"])]
-        il[wavelength] = lit["insertion_loss_db"].astype(float)
-        finite_limits = at["limit_db"][np.isfinite(at["limit_db"])]
-        limits[wavelength] = float(finite_limits.max()) if len(finite_limits) else float("nan")
-        heat[wavelength] = {int(p): float(lit["insertion_loss_db"][lit["fiber_position"] == p].mean())
-                            for p in sorted(set(lit["fiber_position"].tolist()))}
-    return il, limits, heat
-
-
-def _pareto(latest: dict[str, np.void], fibers: np.ndarray) -> tuple[tuple[str, int], ...]:
-    causes: Counter[str] = Counter()
-    bad = fibers[fibers["verdict"] != "PASS"]
-    for row in latest.values():
-        outcome = str(row["outcome"])
-        if outcome in ("ERROR", "ABORTED"):
-            causes[f"cable {outcome}"] += 1
-            continue
-        mine = bad[bad["record_index"] == row["record_index"]]
-        for cause in {cause_of(str(f["verdict"]), float(f["insertion_loss_db"]), int(f["fiber_position"]))
-                      for f in mine}:
-            causes[cause] += 1
-    return tuple(sorted(causes.items(), key=lambda item: (-item[1], item[0])))
-
-
-def _max_il_by_record(fibers: np.ndarray) -> dict[int, float]:
-    out: dict[int, float] = {}
-    lit = fibers[np.isfinite(fibers["insertion_loss_db"])]
-    for index, value in zip(lit["record_index"].tolist(), lit["insertion_loss_db"].tolist(), strict=True):
-        out[index] = max(out.get(index, value), value)
-    return out
-
-
-def _golden_row(results: LoadedResults, row: np.void) -> GoldenRow:
-    extra = results.extra(int(row["record_index"]))
-    worst = extra.get("worst_delta_db")
-    return GoldenRow(str(row["started_utc"]), str(row["serial"]), str(row["reference_id"]), str(row["outcome"]),
-                     float(worst) if isinstance(worst, int | float) else float("nan"),
-                     float(extra.get("tolerance_db", float("nan"))))
-
-
-def _attempt(results: LoadedResults, row: np.void) -> Attempt:
-    index = int(row["record_index"])
-    mine = results.fibers[results.fibers["record_index"] == index]
-    fibers = tuple(FiberLine(int(f["fiber_position"]), float(f["wavelength_nm"]), int(f["launch_position"]),
-                             int(f["receive_channel"]), float(f["insertion_loss_db"]), float(f["limit_db"]),
-                             float(f["margin_db"]), str(f["verdict"]), str(f["reason"]))
-                   for f in mine[np.lexsort((mine["wavelength_nm"], mine["fiber_position"]))])
-    return Attempt(record_index=index, attempt=int(row["attempt"]), kind=str(row["kind"]),
-                   started_utc=str(row["started_utc"]), station_name=str(row["station_name"]),
-                   recipe_name=str(row["recipe_name"]), lot=str(row["lot"]), operator=str(row["operator"]),
-                   outcome=str(row["outcome"]), reason=str(row["reason"]), reference_id=str(row["reference_id"]),
-                   polarity_found=str(row["polarity_found"]), fibers=fibers,
-                   has_certificate=int(row["n_fibers"]) > 0)
-
-
-def _il_fibers(results: LoadedResults) -> np.ndarray:
-    """Fiber rows of insertion-loss attempts that reached a verdict, with recipe name and start time."""
-    cables = results.cables[(results.cables["kind"] == IL_KIND) & np.isin(results.cables["outcome"],
-                                                                          list(VERDICT_OUTCOMES))]
-    fibers = results.fibers[np.isin(results.fibers["record_index"], cables["record_index"])]
-    fibers = fibers[fibers["verdict"] != "ERROR"]
-    pos = np.searchsorted(cables["record_index"], fibers["record_index"])
-    out = np.empty(len(fibers), dtype=fibers.dtype.descr + [("recipe_name", cables.dtype["recipe_name"]),
-                                                            ("started_utc", cables.dtype["started_utc"])])
-    for name in fibers.dtype.names:
+def _spc_rows(fibers: np.ndarray, number: dict[int, int], cables: np.ndarray) -> np.ndarray:
+    out = np.empty(len(fibers), dtype=[("cable_number", "<i8"), ("serial", cables.dtype["serial"]),
+                                       ("started_utc", cables.dtype["started_utc"]), ("wavelength_nm", "<f8"),
+                                       ("fiber_position", "<i8"), ("insertion_loss_db", "<f8"), ("limit_db", "<f8")])
+    numbers = np.array([number[int(k)] for k in fibers["record_index"].tolist()], dtype=np.int64)
+    out["cable_number"] = numbers
+    out["serial"] = cables["serial"][numbers] if len(numbers) else ""
+    out["started_utc"] = cables["started_utc"][numbers] if len(numbers) else ""
+    for name in ("wavelength_nm", "fiber_position", "insertion_loss_db", "limit_db"):
         out[name] = fibers[name]
-    out["recipe_name"] = cables["recipe_name"][pos] if len(cables) else ""
-    out["started_utc"] = cables["started_utc"][pos] if len(cables) else ""
     return out
-

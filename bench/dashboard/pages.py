@@ -13,7 +13,7 @@ import numpy as np
 from starlette.responses import Response
 
 from bench.dashboard import params, plots
-from bench.dashboard.source import SpcSeries
+from bench.dashboard.source import SpcProduct, SpcSeries
 from bench.dashboard.spc import MIN_BASELINE, evaluate, individuals_chart
 
 if TYPE_CHECKING:
@@ -61,7 +61,8 @@ def station(dashboard: Dashboard, query: Query) -> Page:
     if view is None:
         return None, {"message": f"no record of station {name!r} in {dashboard.source.description}"}
     drift = plots.golden_drift(view.golden_checks) if view.golden_checks else None
-    return "station.html", {"title": f"Station {name}", "view": view, "drift": drift}
+    today = dashboard.clock().astimezone(dt.UTC).date().isoformat()
+    return "station.html", {"title": f"Station {name}", "view": view, "drift": drift, "today": today}
 
 
 def serial(dashboard: Dashboard, query: Query) -> Page:
@@ -88,53 +89,43 @@ def spc(dashboard: Dashboard, query: Query) -> Page:
     given = params.only(query, ("product", "wavelength_nm", "position", "baseline", "recent"))
     baseline = params.integer(given, "baseline", DEFAULT_BASELINE, MIN_BASELINE, 1000)
     recent = params.integer(given, "recent", DEFAULT_RECENT, 10, 5000)
-    products = dashboard.source.products()
     if "product" not in given:
-        return "spc_products.html", {"title": "SPC", "products": products}
-    product = params.label(given, "product", "product")
-    axes = next((p for p in products if p.recipe_name == product), None)
-    if axes is None:
-        return None, {"message": f"no insertion-loss record of product {product!r}"}
-    if "wavelength_nm" in given or "position" in given:
-        wavelength = params.wavelength(given, "wavelength_nm")
-        position = params.integer(given, "position", None, 1, 72)
-        return _spc_chart(dashboard, product, wavelength, position, baseline, recent)
-    cells = {}
-    for wavelength in axes.wavelengths_nm:
-        for position in axes.fiber_positions:
-            series = dashboard.source.spc_series(product, wavelength, position, baseline_points=baseline,
-                                                 recent_points=recent)
-            cells[(wavelength, position)] = _judge(dashboard, series, baseline)
-    return "spc_product.html", {"title": f"SPC {product}", "axes": axes, "cells": cells, "baseline": baseline,
-                                "recent": recent, "rules": dashboard.rules}
+        return "spc_products.html", {"title": "SPC", "products": dashboard.source.products()}
+    name = params.label(given, "product", "product")
+    chart_asked = "wavelength_nm" in given or "position" in given
+    wavelength = params.wavelength(given, "wavelength_nm") if chart_asked else 0.0
+    position = params.integer(given, "position", None, 1, 72) if chart_asked else 0
+    product = dashboard.source.spc_product(name, baseline_cables=baseline, recent_cables=recent)
+    if product is None:
+        return None, {"message": f"no insertion-loss record of product {name!r}"}
+    context = {"product": product, "baseline": baseline, "recent": recent}
+    if chart_asked:
+        series = product.series.get((wavelength, position))
+        if series is None:
+            return None, {"message": f"no reading of {name!r} at {wavelength:g} nm, position {position}"}
+        judged = _judge(dashboard, product, series, baseline)
+        svg = None
+        if judged["ready"]:
+            svg = plots.spc_chart(judged["chart"], judged["violations"], series.limit_db,
+                                  np.array(series.recent_cable_numbers))
+        return "spc_chart.html", {**context, "title": f"SPC {name} {wavelength:g} nm position {position}",
+                                  "series": series, "judged": judged, "svg": svg,
+                                  "rules": {rule.name: rule for rule in dashboard.rules}}
+    cells = {key: _judge(dashboard, product, series, baseline) for key, series in product.series.items()}
+    return "spc_product.html", {**context, "title": f"SPC {name}", "cells": cells, "rules": dashboard.rules,
+                                "wavelengths": sorted({w for w, _ in cells}),
+                                "positions": sorted({p for _, p in cells})}
 
 
-def _judge(dashboard: Dashboard, series: SpcSeries | None, baseline: int) -> dict[str, Any]:
+def _judge(dashboard: Dashboard, product: SpcProduct, series: SpcSeries, baseline: int) -> dict[str, Any]:
     """One chart's verdict: enough data, the rules that fired, and whether every point is under the limit."""
-    if series is None or len(series.baseline) < baseline:
-        return {"ready": False, "observations": 0 if series is None else series.total}
+    if product.cables < baseline or len(series.baseline) < MIN_BASELINE or len(series.recent) == 0:
+        return {"ready": False, "observations": len(series.recent)}
     chart = individuals_chart(series.recent, series.baseline)
     violations = evaluate(dashboard.rules, chart)
     under_limit = bool(np.isfinite(series.limit_db) and (series.recent <= series.limit_db).all())
-    return {"ready": True, "series": series, "chart": chart, "violations": violations,
-            "rules_fired": sorted({v.rule for v in violations}), "under_limit": under_limit,
-            "observations": series.total}
-
-
-def _spc_chart(dashboard: Dashboard, product: str, wavelength: float, position: int, baseline: int,
-               recent: int) -> Page:
-    series = dashboard.source.spc_series(product, wavelength, position, baseline_points=baseline,
-                                         recent_points=recent)
-    judged = _judge(dashboard, series, baseline)
-    if series is None:
-        return None, {"message": f"no reading of {product!r} at {wavelength:g} nm, position {position}"}
-    svg = None
-    if judged["ready"]:
-        svg = plots.spc_chart(judged["chart"], judged["violations"], series.limit_db, series.recent_first_index)
-    rules = {rule.name: rule for rule in dashboard.rules}
-    return "spc_chart.html", {"title": f"SPC {product} {wavelength:g} nm position {position}", "product": product,
-                              "wavelength": wavelength, "position": position, "judged": judged, "svg": svg,
-                              "series": series, "rules": rules, "baseline": baseline, "recent": recent}
+    return {"ready": True, "chart": chart, "violations": violations,
+            "rules_fired": sorted({v.rule for v in violations}), "under_limit": under_limit}
 
 
 PAGES = {"/": plant_today, "/lot": lot, "/station": station, "/serial": serial, "/certificate": certificate,

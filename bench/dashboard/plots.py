@@ -97,29 +97,27 @@ def pareto_chart(pareto: Sequence[tuple[str, int]]) -> str:
 
 
 def golden_drift(checks: Sequence[GoldenRow]) -> str:
-    """The golden cable's worst |ΔIL| per check over time, with the tolerance."""
-    fig = _figure(6.0, 2.4)
-    ax = fig.subplots()
+    """The golden cable's mean IL per check over time, and its smallest margin to the drift tolerance."""
+    fig = _figure(6.5, 3.2)
+    top, bottom = fig.subplots(2, 1, sharex=True)
     times = [dt.datetime.fromisoformat(c.started_utc.replace("Z", "+00:00")) for c in checks]
-    deltas = [c.worst_delta_db for c in checks]
     colours = ["#27ae60" if c.outcome == "PASS" else LIMIT_COLOUR for c in checks]
-    ax.plot(times, deltas, color="#7f8c8d", linewidth=0.8)
-    ax.scatter(times, deltas, c=colours, zorder=3)
-    tolerances = [c.tolerance_db for c in checks if np.isfinite(c.tolerance_db)]
-    if tolerances:
-        ax.axhline(max(tolerances), color=LIMIT_COLOUR, linestyle="--", label="tolerance")
-        ax.legend(loc="upper left", frameon=False)
-    ax.set_ylabel("worst |ΔIL| (dB)")
+    for ax, values, label in ((top, [c.mean_il_db for c in checks], "mean IL (dB)"),
+                              (bottom, [c.min_margin_db for c in checks], "smallest margin (dB)")):
+        ax.plot(times, values, color="#7f8c8d", linewidth=0.8)
+        ax.scatter(times, values, c=colours, zorder=3)
+        ax.set_ylabel(label)
+    bottom.axhline(0.0, color=LIMIT_COLOUR, linestyle="--", linewidth=1)
     fig.autofmt_xdate()
     return _svg(fig)
 
 
 def spc_chart(chart: IndividualsChart, violations: Sequence[Violation], limit_db: float,
-              first_index: int) -> str:
+              cable_numbers: np.ndarray) -> str:
     """Individuals chart (centre line, ±3 sigma, the product's IL limit) over its moving-range chart."""
     fig = _figure(7.5, 4.2)
     top, bottom = fig.subplots(2, 1, sharex=True, height_ratios=(2, 1))
-    x = np.arange(first_index, first_index + len(chart.values))
+    x = cable_numbers
     flagged = sorted({v.index for v in violations})
     top.plot(x, chart.values, color=BAR_COLOUR, marker=".", linewidth=0.8)
     if flagged:

@@ -17,7 +17,7 @@ page and its tests do not care where the numbers came from. Definitions every so
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Protocol
 
 import numpy as np
@@ -114,12 +114,24 @@ class ReferenceRow:
 
 @dataclass(frozen=True)
 class GoldenRow:
+    """One golden-cable check. Its fiber limits are the expected IL plus the tolerance, so the
+    smallest margin is how close the check came to calling the bench drifted (< 0: it did)."""
+
     started_utc: str
     serial: str
     reference_id: str
     outcome: str
-    worst_delta_db: float  # largest |ΔIL| of the check (NaN if none was measured)
-    tolerance_db: float
+    mean_il_db: float  # over every lit reading of the check (NaN if none)
+    min_margin_db: float  # NaN if nothing was lit
+
+
+@dataclass(frozen=True)
+class InstrumentRow:
+    name: str
+    manufacturer: str
+    model: str
+    serial_number: str
+    calibration_due: str  # as the station file gives it ("" when not given)
 
 
 @dataclass(frozen=True)
@@ -129,8 +141,7 @@ class StationView:
     references: tuple[ReferenceRow, ...]
     golden_checks: tuple[GoldenRow, ...]
     cord_matings: dict[str, int]  # cord id → cables tested with it (each test mates the cords once)
-    # Calibration due dates are not stored by any source yet (pending the station's instrument records).
-    calibration_due: tuple[tuple[str, str], ...] | None = None
+    instruments: tuple[InstrumentRow, ...]  # as the station's latest record lists them, by name
 
 
 @dataclass(frozen=True)
@@ -173,27 +184,34 @@ class SerialView:
 
 @dataclass(frozen=True)
 class SpcSeries:
-    """Observations of one product, wavelength and ferrule position, in test order."""
+    """IL of one product at one wavelength and ferrule position, cable by cable in test order.
 
-    recipe_name: str
+    The baseline is the product's first cables, the recent window its latest (they may overlap);
+    only insertion-loss attempts that reached a verdict count, and only their lit, graded readings.
+    """
+
     wavelength_nm: float
     fiber_position: int
-    baseline: np.ndarray  # IL of the product's first observations (the baseline period)
-    recent: np.ndarray  # IL of its latest observations (may overlap the baseline)
+    baseline: np.ndarray
+    recent: np.ndarray
+    recent_cable_numbers: tuple[int, ...]  # 0-based number of each recent reading's cable in the product
     recent_serials: tuple[str, ...]
     recent_started_utc: tuple[str, ...]
     limit_db: float  # the largest limit applied in the recent window (NaN if none)
-    recent_first_index: int  # index of recent[0] in the whole series
-    total: int
 
 
 @dataclass(frozen=True)
-class ProductAxes:
+class SpcProduct:
     recipe_name: str
-    wavelengths_nm: tuple[float, ...]
-    fiber_positions: tuple[int, ...]
-    observations: int = 0
-    extra: dict[str, str] = field(default_factory=dict)
+    cables: int  # the product's cables (attempts with a verdict) so far
+    baseline_cables: int  # how many of them the baseline holds
+    series: dict[tuple[float, int], SpcSeries]  # (wavelength, fiber position) → series
+
+
+@dataclass(frozen=True)
+class ProductRow:
+    recipe_name: str
+    cables: int  # insertion-loss attempts that reached a verdict
 
 
 class DashboardSource(Protocol):
@@ -214,10 +232,9 @@ class DashboardSource(Protocol):
 
     def certificate_pdf(self, serial: str, attempt: int) -> bytes | None: ...
 
-    def products(self) -> tuple[ProductAxes, ...]: ...
+    def products(self) -> tuple[ProductRow, ...]: ...
 
-    def spc_series(self, recipe_name: str, wavelength_nm: float, fiber_position: int, *,
-                   baseline_points: int, recent_points: int) -> SpcSeries | None: ...
+    def spc_product(self, recipe_name: str, *, baseline_cables: int, recent_cables: int) -> SpcProduct | None: ...
 
 
 def final_outcome(attempts: tuple[tuple[int, str], ...]) -> str:

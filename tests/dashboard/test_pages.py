@@ -161,7 +161,10 @@ def test_station_page_lists_references_golden_checks_and_cord_matings(page, dash
     assert page.locator("#drift svg").count() == 1
     matings = {r[0]: int(r[1]) for r in _cells(page, "#matings tbody")}
     assert matings == {cord: sum(per_reference.values()) for cord in filled_store.station.reference.cord_ids}
-    assert "not stored" in page.inner_text("#calibration")
+    latest = load_results(filled_store.path)
+    listed = latest.instruments(int(latest.cables["record_index"][-1]))
+    shown = {r[0]: r[4] for r in _cells(page, "#calibration tbody")}
+    assert shown == {i["name"]: i["calibration_due"] or "not given" for i in listed}
     screenshot(page, "station")
 
 
