@@ -20,12 +20,10 @@ from bench.dashboard.source import (
     GOLDEN_KIND,
     IL_KIND,
     VERDICT_OUTCOMES,
-    GoldenRow,
     InstrumentRow,
     LotView,
     PlantDay,
     ProductRow,
-    ReferenceRow,
     SerialView,
     SpcProduct,
     StationView,
@@ -78,38 +76,26 @@ class Hdf5Source:
 
     def station(self, station_name: str) -> StationView | None:
         results = self._all()
-        cables = results.cables[results.cables["station_name"] == station_name]
+        cables = _keyed(results.cables[results.cables["station_name"] == station_name])
         references = [r for r in load_references(self.path) if r.station_name == station_name]
         if len(cables) == 0 and not references:
             return None
-        tested = cables[cables["kind"] == IL_KIND]
-        per_reference = Counter(tested["reference_id"].tolist())
-        reference_rows = tuple(ReferenceRow(r.reference_id, r.method, r.taken_utc, r.operator, tuple(r.cord_ids),
-                                            per_reference.get(r.reference_id, 0)) for r in references)
-        matings: Counter[str] = Counter()
-        for row in reference_rows:
-            for cord in row.cord_ids:
-                matings[cord] += row.cables_tested
-        golden = []
-        for row in views.in_test_order(_keyed(cables[cables["kind"] == GOLDEN_KIND])):
-            mean_il, margin = views.golden_summary(results.fibers[results.fibers["record_index"]
-                                                                  == row["record_index"]])
-            golden.append(GoldenRow(str(row["started_utc"]), str(row["serial"]), str(row["reference_id"]),
-                                    str(row["outcome"]), mean_il, margin))
-        return StationView(station_name=station_name, cables_tested=len(tested), references=reference_rows,
-                           golden_checks=tuple(golden), cord_matings=dict(sorted(matings.items())),
-                           instruments=self._instruments(results, cables))
+        per_reference = Counter(cables["reference_id"][cables["kind"] == IL_KIND].tolist())
+        golden = cables[cables["kind"] == GOLDEN_KIND]
+        golden_fibers = _keyed(results.fibers[np.isin(results.fibers["record_index"], golden["record_index"])])
+        return views.station_view(station_name, [(r.reference_id, r.method, r.taken_utc, r.operator,
+                                                  tuple(r.cord_ids)) for r in references],
+                                  per_reference, golden, golden_fibers, self._instruments(results, cables))
 
     @staticmethod
     def _instruments(results: LoadedResults, cables: np.ndarray) -> tuple[InstrumentRow, ...]:
         if len(cables) == 0:
             return ()
-        latest = views.in_test_order(_keyed(cables))[-1]
-        listed = results.instruments(int(latest["record_index"]))
-        return tuple(sorted((InstrumentRow(str(i.get("name", "")), str(i.get("manufacturer", "")),
-                                           str(i.get("model", "")), str(i.get("serial_number", "")),
-                                           str(i.get("calibration_due", ""))) for i in listed),
-                            key=lambda row: row.name))
+        latest = views.in_test_order(cables)[-1]
+        return tuple(InstrumentRow(str(i.get("name", i.get("address", ""))), str(i.get("manufacturer", "")),
+                                   str(i.get("model", "")), str(i.get("serial_number", "")),
+                                   str(i.get("calibration_due", "")))
+                     for i in results.instruments(int(latest["record_index"])))
 
     def certificate_pdf(self, serial: str, attempt: int) -> bytes | None:
         from bench.report.certificate import CertificateData, certificate_figures
@@ -145,24 +131,10 @@ class Hdf5Source:
         cables = self._product_cables(results, recipe_name)
         if len(cables) == 0:
             return None
-        number = {int(key): k for k, key in enumerate(cables["key"].tolist())}
+        numbers = np.arange(len(cables))
         first_recent = max(0, len(cables) - recent_cables)
-        wanted = set(cables["key"][:baseline_cables].tolist()) | set(cables["key"][first_recent:].tolist())
-        fibers = views.spc_readings(results.fibers[np.isin(results.fibers["record_index"], list(wanted))])
-        rows = _spc_rows(fibers, number, cables)
+        fibers = _keyed(results.fibers[np.isin(results.fibers["record_index"], cables["key"])])
+        rows = views.spc_rows(cables, numbers, fibers)
         return views.spc_product(recipe_name, len(cables), min(baseline_cables, len(cables)),
                                  rows[rows["cable_number"] < baseline_cables],
                                  rows[rows["cable_number"] >= first_recent])
-
-
-def _spc_rows(fibers: np.ndarray, number: dict[int, int], cables: np.ndarray) -> np.ndarray:
-    out = np.empty(len(fibers), dtype=[("cable_number", "<i8"), ("serial", cables.dtype["serial"]),
-                                       ("started_utc", cables.dtype["started_utc"]), ("wavelength_nm", "<f8"),
-                                       ("fiber_position", "<i8"), ("insertion_loss_db", "<f8"), ("limit_db", "<f8")])
-    numbers = np.array([number[int(k)] for k in fibers["record_index"].tolist()], dtype=np.int64)
-    out["cable_number"] = numbers
-    out["serial"] = cables["serial"][numbers] if len(numbers) else ""
-    out["started_utc"] = cables["started_utc"][numbers] if len(numbers) else ""
-    for name in ("wavelength_nm", "fiber_position", "insertion_loss_db", "limit_db"):
-        out[name] = fibers[name]
-    return out

@@ -22,13 +22,17 @@ from bench.dashboard.source import (
     Attempt,
     CableRow,
     FiberLine,
+    GoldenRow,
+    InstrumentRow,
     LotRow,
     LotView,
     PlantDay,
+    ReferenceRow,
     RetestRow,
     SerialView,
     SpcProduct,
     SpcSeries,
+    StationView,
     YieldRow,
     cause_of,
     final_outcome,
@@ -167,7 +171,28 @@ def _attempt(row: np.void, fibers: np.ndarray, certificates: bool) -> Attempt:
                    has_certificate=certificates and int(row["n_fibers"]) > 0)
 
 
-def golden_summary(fibers: np.ndarray) -> tuple[float, float]:
+def station_view(station_name: str, references: list[tuple[str, str, str, str, tuple[str, ...]]],
+                 per_reference: dict[str, int], golden_cables: np.ndarray, golden_fibers: np.ndarray,
+                 instruments: tuple[InstrumentRow, ...]) -> StationView:
+    """A station from its references (id, method, taken, operator, cords) in storage order, the
+    insertion-loss attempts per reference, its golden-check attempts and their fiber rows."""
+    rows = tuple(ReferenceRow(rid, method, taken, operator, tuple(cords), int(per_reference.get(rid, 0)))
+                 for rid, method, taken, operator, cords in references)
+    matings: Counter[str] = Counter()
+    for row in rows:
+        for cord in row.cord_ids:
+            matings[cord] += row.cables_tested
+    golden = []
+    for row in in_test_order(golden_cables):
+        mean_il, margin = _golden_summary(golden_fibers[golden_fibers["key"] == row["key"]])
+        golden.append(GoldenRow(str(row["started_utc"]), str(row["serial"]), str(row["reference_id"]),
+                                str(row["outcome"]), mean_il, margin))
+    return StationView(station_name=station_name, cables_tested=int(sum(per_reference.values())), references=rows,
+                       golden_checks=tuple(golden), cord_matings=dict(sorted(matings.items())),
+                       instruments=tuple(sorted(instruments, key=lambda i: i.name)))
+
+
+def _golden_summary(fibers: np.ndarray) -> tuple[float, float]:
     """(mean IL, smallest margin) over the lit readings of one golden check (NaN, NaN if none)."""
     lit = fibers[np.isfinite(fibers["insertion_loss_db"])]
     if len(lit) == 0:
@@ -202,6 +227,18 @@ def _at(rows: np.ndarray, wavelength: float, position: int) -> np.ndarray:
     return mine[np.argsort(mine["cable_number"], kind="stable")]
 
 
-def spc_readings(fibers: np.ndarray) -> np.ndarray:
-    """The readings SPC charts: graded (not ERROR) and lit."""
-    return fibers[(fibers["verdict"] != "ERROR") & np.isfinite(fibers["insertion_loss_db"])]
+def spc_rows(cables: np.ndarray, numbers: np.ndarray, fibers: np.ndarray) -> np.ndarray:
+    """The readings SPC charts (graded, not ERROR, and lit) of `cables` (key, serial, started_utc),
+    each with the number of its cable in the product (`numbers`, one per cable)."""
+    fibers = fibers[(fibers["verdict"] != "ERROR") & np.isfinite(fibers["insertion_loss_db"])]
+    order = np.argsort(cables["key"])
+    at = order[np.searchsorted(cables["key"], fibers["key"], sorter=order)] if len(cables) else np.empty(0, int)
+    out = np.empty(len(fibers), dtype=[("cable_number", "<i8"), ("serial", cables.dtype["serial"]),
+                                       ("started_utc", cables.dtype["started_utc"]), ("wavelength_nm", "<f8"),
+                                       ("fiber_position", "<i8"), ("insertion_loss_db", "<f8"), ("limit_db", "<f8")])
+    out["cable_number"] = numbers[at]
+    out["serial"] = cables["serial"][at]
+    out["started_utc"] = cables["started_utc"][at]
+    for name in ("wavelength_nm", "fiber_position", "insertion_loss_db", "limit_db"):
+        out[name] = fibers[name]
+    return out

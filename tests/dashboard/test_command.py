@@ -25,3 +25,14 @@ def test_a_file_that_is_not_a_store_is_refused(tmp_path, capsys):
 def test_a_bad_port_is_refused(filled_store, capsys):
     assert main(["dashboard", str(filled_store.path), "--port", "70000"]) == 2
     assert "--port must be from 1 to 65535" in capsys.readouterr().err
+
+
+def test_a_file_and_the_fleet_together_are_refused(tmp_path, capsys):
+    assert main(["dashboard", str(tmp_path / "bench.h5"), "--fleet", "host=127.0.0.1"]) == 2
+    assert "either a results file or --fleet" in capsys.readouterr().err
+
+
+def test_an_unreachable_fleet_is_refused_before_the_server_starts(capsys):
+    # Port 1 on this machine: nothing listens there, so the connection is refused at once.
+    assert main(["dashboard", "--fleet", "host=127.0.0.1 port=1 dbname=x user=x connect_timeout=2"]) == 2
+    assert "cannot reach the fleet database" in capsys.readouterr().err
