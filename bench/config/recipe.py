@@ -34,6 +34,7 @@ from typing import Any
 
 from bench.config.decision_rule import DECISION_RULE_KINDS, DecisionRule
 from bench.errors import ConfigError
+from procedures.fiber_families import FiberFamily, connector_classes, fiber_families
 from procedures.polarity import maps_for, polarity_maps
 
 # Two wavelengths closer than this are the same test wavelength: station files
@@ -58,6 +59,7 @@ _CABLE_KEYS = {
     "fiber_count",
     "polarity",
     "fiber_type",
+    "fiber_family",
     "connector_a",
     "connector_b",
     "cable_type",
@@ -159,6 +161,7 @@ class Recipe:
     description: str = ""
     source: str = "<recipe>"
     source_sha256: str | None = None
+    fiber_family: str | None = None  # OS1a, OS2, OM1-OM5 (procedures/fiber_families.toml); None: SM/MM only
 
     @property
     def fiber_positions(self) -> tuple[int, ...]:
@@ -215,6 +218,7 @@ class Recipe:
             "fiber_positions": list(self.fiber_positions),
             "polarity": self.polarity,
             "fiber_type": self.fiber_type,
+            "fiber_family": self.fiber_family,
             "connector_a": self.connector_a,
             "connector_b": self.connector_b,
             "cable_type": self.cable_type,
@@ -307,7 +311,8 @@ def parse_recipe(
     description = check.text(head, "description", "recipe", required=False) or ""
 
     cable = check.table(data, "cable")
-    check.keys(cable, _CABLE_KEYS, "cable", required=_CABLE_KEYS - {"serial_pattern", "leg_map"})
+    check.keys(cable, _CABLE_KEYS, "cable",
+               required=_CABLE_KEYS - {"serial_pattern", "leg_map", "fiber_type", "fiber_family"})
     fiber_count = check.integer(cable, "fiber_count", "cable")
     # Fiber counts and polarities are those the polarity maps define: a recipe
     # the polarity check could not verify is refused here, not mid-test.
@@ -320,7 +325,7 @@ def parse_recipe(
             f"use one of {', '.join(map(str, known_counts))}",
         )
     polarity = check.choice(cable, "polarity", "cable", tuple(maps_for(fiber_count).templates))
-    fiber_type = check.choice(cable, "fiber_type", "cable", FIBER_TYPES)
+    fiber_type, family = _parse_fiber_family(check, cable)
     cable_type = check.choice(cable, "cable_type", "cable", CABLE_TYPES)
     connector_a = check.text(cable, "connector_a", "cable")
     connector_b = check.text(cable, "connector_b", "cable")
@@ -349,8 +354,10 @@ def parse_recipe(
     test = check.table(data, "test")
     check.keys(test, _TEST_KEYS, "test", required=_TEST_KEYS)
     wavelengths_nm = _parse_wavelengths(check, test, fiber_type, station_wavelengths_nm)
+    if family is not None:
+        _check_family_wavelengths(source, family, wavelengths_nm)
 
-    limits = _parse_limits(check, check.table(data, "limits"), wavelengths_nm, length_m)
+    limits = _parse_limits(check, check.table(data, "limits"), wavelengths_nm, length_m, family)
     decision_rule = _parse_rule(check, check.table(data, "decision_rule"))
 
     if station_fiber_capacity is not None:
@@ -374,6 +381,7 @@ def parse_recipe(
         leg_map=leg_map,
         source=source,
         source_sha256=source_sha256,
+        fiber_family=None if family is None else family.name,
     )
 
 
@@ -613,10 +621,13 @@ def _non_negative(source: str, field_name: str, value: Any) -> float:
 
 
 def _parse_limits(
-    check: _Checker, limits: Mapping[str, Any], wavelengths_nm: tuple[float, ...], length_m: float
+    check: _Checker, limits: Mapping[str, Any], wavelengths_nm: tuple[float, ...], length_m: float,
+    family: FiberFamily | None = None,
 ) -> Limits:
     source = check.source
     check.keys(limits, _LIMIT_KEYS, "limits", required=set())
+    if family is not None:
+        limits = _family_defaults(limits, family, wavelengths_nm)
     if "max_il_db" not in limits and "per_connection_db" not in limits:
         raise ConfigError(
             source,
@@ -713,3 +724,42 @@ def _check_capacity(source: str, fiber_count: int, capacity: int | Iterable[int]
             f"the fixture takes {', '.join(map(str, counts))}-fiber cables, not {fiber_count}",
             "run this recipe on a station whose fixture takes the cable",
         )
+
+
+# -------------------------------------------------------------------------- fiber families
+
+
+def _parse_fiber_family(check: _Checker, cable: Mapping[str, Any]) -> tuple[str, FiberFamily | None]:
+    """(mode "SM"/"MM", family or None). `fiber_type` alone is the pre-family form, still valid."""
+    source = check.source
+    families = fiber_families()
+    if "fiber_family" not in cable:
+        if "fiber_type" not in cable:
+            raise ConfigError(source, "cable.fiber_family", "missing",
+                              f"name the fiber family: one of {', '.join(families)}")
+        return check.choice(cable, "fiber_type", "cable", FIBER_TYPES), None
+    name = check.choice(cable, "fiber_family", "cable", tuple(families))
+    family = families[name]
+    if "fiber_type" in cable and cable["fiber_type"] != family.mode:
+        raise ConfigError(source, "cable.fiber_type", f"{cable['fiber_type']!r} contradicts fiber_family "
+                          f"{name!r} ({family.mode})", "remove fiber_type: the family gives it")
+    return family.mode, family
+
+
+def _check_family_wavelengths(source: str, family: FiberFamily, wavelengths_nm: tuple[float, ...]) -> None:
+    for wavelength_nm in wavelengths_nm:
+        if not family.allows(wavelength_nm):
+            raise ConfigError(source, "test.wavelengths_nm", f"{family.name} is not tested at {wavelength_nm:g} nm",
+                              f"use {family.name}'s wavelengths: "
+                              f"{', '.join(f'{w:g}' for w in family.wavelengths_nm)} nm")
+
+
+def _family_defaults(limits: Mapping[str, Any], family: FiberFamily,
+                     wavelengths_nm: tuple[float, ...]) -> Mapping[str, Any]:
+    """The recipe's limits, with the family's cabled attenuation and connector class where it gives none."""
+    filled = dict(limits)
+    if "attenuation_db_per_km" not in filled:
+        filled["attenuation_db_per_km"] = {f"{w:g}": family.attenuation_at(w) or 0.0 for w in wavelengths_nm}
+    if "max_il_db" not in filled and "per_connection_db" not in filled:
+        filled["per_connection_db"] = connector_classes()[family.default_connector_class].per_connection_db
+    return filled

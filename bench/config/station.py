@@ -11,9 +11,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bench.config.cable_fit import LaunchConditioner, parse_fixture_polish, parse_launch_conditioner
 from bench.config.tomlio import Fields, read_toml
 from bench.errors import ConfigError
 from drivers.scpi import REPLY_WAITS
+from procedures.timing import MEASUREMENT_ORDERS, TimingSettings
 
 BACKENDS = ("virtual", "sim", "visa")
 ROLES = ("meter", "source", "switch")
@@ -59,26 +61,6 @@ class ReferenceSettings:
     golden: GoldenCableSettings | None = None
 
 
-@dataclass(frozen=True)
-class TimingSettings:
-    averaging_time_s: float = 0.001
-    settle_tolerance_db: float = 0.01
-    settle_timeout_s: float = 2.0
-    laser_on_settle_s: float = 0.0
-    # The instruments' specified times (data sheets; 0 = not specified). They set the
-    # floor under a cable's cycle time and choose the measurement order (procedures.timing).
-    switch_settle_s: float = 0.0  # switch move until the write's operation completes
-    wavelength_change_s: float = 0.0  # source wavelength change until it completes
-    query_round_trip_s: float = 0.0  # LAN/bus round trip of one query
-    order: str = "auto"  # measurement order: "auto", "wavelength-outer" or "switch-outer"
-    # How the host waits for a reply (drivers.scpi): "near-due" sleeps until just before the
-    # reply is due (from the times above) and polls the link from then on, so neither the
-    # kernel's wake-up latency nor a busy core is paid for the whole wait; "sleep" leaves it
-    # to the kernel; "poll" polls from the start (a core busy while a cable is measured).
-    reply_wait: str = "near-due"
-
-
-MEASUREMENT_ORDERS = ("auto", "wavelength-outer", "switch-outer")
 
 
 @dataclass(frozen=True)
@@ -95,6 +77,8 @@ class StationConfig:
     store_path: str = "results/bench.h5"
     source_path: str = "<station>"
     retest_policy: str = "last"  # final verdict of a serial from its attempts: last | best | all_must_pass
+    launch_conditioner: LaunchConditioner | None = None  # multimode EF launch (bench.config.cable_fit)
+    fixture_polish: tuple[str, str] = ("", "")  # polish of the fixture's connectors at end A, end B ("": unstated)
     # The [fleet] table as written; bench.fleet.settings.parse_fleet validates it (the fleet room
     # sits above config, so config keeps it opaque).
     fleet: dict[str, Any] | None = None
@@ -156,7 +140,9 @@ def parse_station(data: dict[str, Any], source: str = "<station>") -> StationCon
     fixture = Fields(top.get("fixture", dict), source, "fixture")
     launch_ports = _parse_launch_ports(fixture, source)
     receive_channels = _parse_receive_channels(fixture, source, instruments)
+    fixture_polish = parse_fixture_polish(fixture, source)
     fixture.finish()
+    launch_conditioner = parse_launch_conditioner(top.get("launch_conditioner", dict, None), source)
     reference = _parse_reference(Fields(top.get("reference", dict, {}), source, "reference"), source)
 
     retest_fields = Fields(top.get("retest", dict, {}), source, "retest")
@@ -176,7 +162,8 @@ def parse_station(data: dict[str, Any], source: str = "<station>") -> StationCon
         raise ConfigError(source, "fixture.launch_ports", f"port {max(launch_ports)} exceeds the switch's "
                           f"port_count {port_count}", "use ports the switch has, or fix port_count")
     return StationConfig(name, backend, instruments, launch_ports, receive_channels,
-                         reference, timing, visa_library, sim_file, store_path, source, retest_policy, fleet)
+                         reference, timing, visa_library, sim_file, store_path, source, retest_policy,
+                         launch_conditioner, fixture_polish, fleet)
 
 
 def _parse_instruments(raw_instruments: list[Any], source: str) -> tuple[InstrumentConfig, ...]:
