@@ -142,8 +142,7 @@ class FleetSource:
             "SELECT reference_id, count(*) FROM fleet.cables WHERE station_id = %s AND kind = %s "
             "GROUP BY reference_id", (station_id, IL_KIND)).fetchall()))
         golden = self._rows(f"{_CABLE_SELECT} WHERE a.station_id = %s AND a.kind = %s", (station_id, GOLDEN_KIND))
-        golden_fibers = self._rows(f"{_FIBER_SELECT} JOIN fleet.cables c USING (station_id, record_index) "
-                                   "WHERE f.station_id = %s AND c.kind = %s", (station_id, GOLDEN_KIND))
+        golden_fibers = self._fibers_of(golden)
         return views.station_view(station_name, [(str(r), str(m), str(t), str(o), tuple(c or ()))
                                                  for r, m, t, o, c in references],
                                   per_reference, golden, golden_fibers, self._instruments(station_id))
