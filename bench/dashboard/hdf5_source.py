@@ -45,9 +45,9 @@ class Hdf5Source:
 
     serves_certificates = True
 
-    def __init__(self, path: str | os.PathLike[str]) -> None:
+    def __init__(self, path: str | os.PathLike[str], *, description: str | None = None) -> None:
         self.path = Path(path)
-        self.description = f"HDF5 store {self.path}"
+        self.description = description or f"HDF5 store {self.path}"
         self._cache: tuple[tuple[int, int], LoadedResults] | None = None
 
     def _all(self) -> LoadedResults:

@@ -211,7 +211,9 @@ def noon(day: dt.date) -> FakeClock:
 
 @pytest.fixture(scope="session")
 def dashboard_url(filled_store: FilledStore) -> Iterator[str]:
-    app = create_app(Hdf5Source(filled_store.path), refresh_s=3600, clock=noon(DAY3))
+    # A fixed description keeps the screenshots' footer free of the temporary path.
+    source = Hdf5Source(filled_store.path, description="HDF5 store bench.h5 (virtual bench, three days)")
+    app = create_app(source, refresh_s=3600, clock=noon(DAY3))
     with ServedApp(app) as served:
         yield served.url
 
