@@ -49,6 +49,7 @@ class InstrumentConfig:
     options: dict[str, Any] = field(default_factory=dict)
     calibration_due: str | None = None
     timeout_s: float = 5.0
+    calibration_date: str | None = None  # last calibration (certificates print it beside the due date)
 
 
 @dataclass(frozen=True)
@@ -79,6 +80,8 @@ class StationConfig:
     retest_policy: str = "last"  # final verdict of a serial from its attempts: last | best | all_must_pass
     launch_conditioner: LaunchConditioner | None = None  # multimode EF launch (bench.config.cable_fit)
     fixture_polish: tuple[str, str] = ("", "")  # polish of the fixture's connectors at end A, end B ("": unstated)
+    # The optional [certificate] table as written (issuer, approval block); bench.report.issuer checks it.
+    certificate: dict[str, Any] = field(default_factory=dict)
     # The [fleet] table as written; bench.fleet.settings.parse_fleet validates it (the fleet room
     # sits above config, so config keeps it opaque).
     fleet: dict[str, Any] | None = None
@@ -98,6 +101,9 @@ class StationConfig:
     def calibration_due_dates(self) -> dict[str, str]:
         return {entry.name: entry.calibration_due for entry in self.instruments if entry.calibration_due}
 
+    def calibration_dates(self) -> dict[str, str]:
+        return {entry.name: entry.calibration_date for entry in self.instruments if entry.calibration_date}
+
 
 def _parse_instrument(table: Any, source: str, index: int) -> InstrumentConfig:
     fields = Fields(table, source, f"instruments[{index}]")
@@ -110,17 +116,26 @@ def _parse_instrument(table: Any, source: str, index: int) -> InstrumentConfig:
     model = fields.get("model", str, "")
     address = fields.get("address", str, "")
     timeout_s = fields.positive("timeout_s", 5.0)
-    due = fields.get("calibration_due", (str, dt.date), None)
-    if isinstance(due, str):
-        try:
-            dt.date.fromisoformat(due)
-        except ValueError as error:
-            raise ConfigError(source, f"instruments[{index}].calibration_due", f"not a date: {due!r}",
-                              "write it as YYYY-MM-DD") from error
+    due = _date_field(fields, "calibration_due", source, index)
+    calibrated = _date_field(fields, "calibration_date", source, index)
+    if due and calibrated and calibrated > due:
+        raise ConfigError(source, f"instruments[{index}].calibration_date", f"{calibrated} is after the "
+                          f"calibration_due date {due}", "check both dates on the calibration certificate")
     options = {key: value for key, value in table.items() if key not in fields.used}
     fields.used.update(options)  # driver-specific options are checked by the driver factory
-    return InstrumentConfig(name, role, driver, model, address, options,
-                            str(due) if due is not None else None, timeout_s)
+    return InstrumentConfig(name, role, driver, model, address, options, due, timeout_s, calibrated)
+
+
+def _date_field(fields: Fields, key: str, source: str, index: int) -> str | None:
+    """An optional YYYY-MM-DD date (TOML date or string), as its ISO text."""
+    value = fields.get(key, (str, dt.date), None)
+    if isinstance(value, str):
+        try:
+            dt.date.fromisoformat(value)
+        except ValueError as error:
+            raise ConfigError(source, f"instruments[{index}].{key}", f"not a date: {value!r}",
+                              "write it as YYYY-MM-DD") from error
+    return str(value) if value is not None else None
 
 
 def parse_station(data: dict[str, Any], source: str = "<station>") -> StationConfig:
@@ -153,6 +168,7 @@ def parse_station(data: dict[str, Any], source: str = "<station>") -> StationCon
     retest_fields.finish()
 
     timing = _parse_timing(Fields(top.get("timing", dict, {}), source, "timing"), source)
+    certificate = dict(top.get("certificate", dict, {}))
     fleet = top.get("fleet", dict, None)
     top.finish()
 
@@ -163,7 +179,7 @@ def parse_station(data: dict[str, Any], source: str = "<station>") -> StationCon
                           f"port_count {port_count}", "use ports the switch has, or fix port_count")
     return StationConfig(name, backend, instruments, launch_ports, receive_channels,
                          reference, timing, visa_library, sim_file, store_path, source, retest_policy,
-                         launch_conditioner, fixture_polish, fleet)
+                         launch_conditioner, fixture_polish, certificate, fleet)
 
 
 def _parse_instruments(raw_instruments: list[Any], source: str) -> tuple[InstrumentConfig, ...]:

@@ -8,7 +8,6 @@ pages (cached until the file changes); the fleet database is the source for a pl
 from __future__ import annotations
 
 import datetime as dt
-import io
 import os
 from collections import Counter
 from pathlib import Path
@@ -28,6 +27,7 @@ from bench.dashboard.source import (
     SpcProduct,
     StationView,
 )
+from bench.errors import BenchError
 from bench.store import LoadedResults, load_references, load_results
 
 
@@ -98,22 +98,15 @@ class Hdf5Source:
                      for i in results.instruments(int(latest["record_index"])))
 
     def certificate_pdf(self, serial: str, attempt: int) -> bytes | None:
-        from bench.report.certificate import CertificateData, certificate_figures
-        from bench.report.style import pdf_pages
+        """The certificate of a measured attempt, drawn as `bench certificate` draws it (None if none)."""
+        from bench.report.certificate import certificate_from_store
+        from bench.report.certificate_pdf import render_certificate
 
-        results = load_results(self.path, serial=serial)
-        rows = results.cables[(results.cables["attempt"] == attempt) & (results.cables["n_fibers"] > 0)]
-        if len(rows) == 0:
+        try:
+            data = certificate_from_store(self.path, serial, attempt=attempt)
+        except BenchError:  # no such serial or attempt, or nothing measured to certify
             return None
-        index = int(rows["record_index"][-1])
-        record = results.cable_record(index)
-        reference = next((r for r in load_references(self.path) if r.reference_id == record.reference_id), None)
-        data = CertificateData.from_record(record, reference, index)
-        buffer = io.BytesIO()
-        with pdf_pages(buffer, title=f"IL certificate {data.serial}", subject=data.product) as pdf:
-            for figure in certificate_figures(data):
-                pdf.savefig(figure)
-        return buffer.getvalue()
+        return render_certificate(data)
 
     def _product_cables(self, results: LoadedResults, recipe_name: str | None = None) -> np.ndarray:
         cables = results.cables
