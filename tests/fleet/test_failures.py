@@ -54,13 +54,13 @@ def test_server_down_mid_lot_the_station_keeps_testing_and_catches_up(tmp_path: 
                                  sslmode="prefer", interval_s=0.05, connect_timeout_s=2)
         forwarder = BackgroundForwarder(settings, store, "line-2",
                                         connect_fn=lambda: psycopg.connect(**server.conninfo(), connect_timeout=2))
-        run_demo(cables=20, failing=(), seed=11, store_path=store, stream=io.StringIO(), lot="L1")
+        run_demo(cables=20, failing=(), seed=11, bench_seed=11, store_path=store, stream=io.StringIO(), lot="L1")
         assert forwarder.run_round().cables_new == 20
 
         server.stop()
-        run_demo(cables=20, failing=(2,), seed=12, store_path=store, stream=io.StringIO(), lot="L1")
+        run_demo(cables=20, failing=(2,), seed=12, bench_seed=11, store_path=store, stream=io.StringIO(), lot="L1")
         assert forwarder.run_round() is None and forwarder.last_error  # unreachable: logged, not raised
-        run_demo(cables=20, failing=(), seed=13, store_path=store, stream=io.StringIO(), lot="L2")
+        run_demo(cables=20, failing=(), seed=13, bench_seed=11, store_path=store, stream=io.StringIO(), lot="L2")
         assert len(load_results(store)) == 60  # the station tested on
 
         server.start()
