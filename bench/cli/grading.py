@@ -89,7 +89,8 @@ def run_lot_stats(args: argparse.Namespace) -> int:
         return 2
     fiber_type = fiber_types.pop() if fiber_types else "SM"
     stats = lot_statistics(
-        results.fibers, results.cables, lot=args.lot, fiber_type=fiber_type, connections=args.connections
+        results.fibers, results.cables, lot=args.lot, fiber_type=fiber_type, connections=args.connections,
+        suspect=results.suspect,
     )
     if args.json:
         print(json.dumps(stats.to_dict(), indent=2, allow_nan=False))

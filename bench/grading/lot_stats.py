@@ -14,6 +14,9 @@ serial, attempt, outcome, ...). Which rows count:
   ERROR rows are left out; a retest must not count a cable twice.
 * No-light readings (NaN) are counted (n_no_light) but have no loss value to
   average; they show in the yield.
+* A cable whose latest record is marked SUSPECT (graded before a failed golden
+  check, bench.store.annotations) counts as SUSPECT, awaiting retest: not PASS
+  in the yield, and its readings stay out of the IL statistics.
 
 σ is the sample standard deviation (ddof = 1). Percentiles interpolate
 linearly between order statistics (numpy's default). Cpk is the upper-spec
@@ -26,7 +29,7 @@ from __future__ import annotations
 
 import math
 import tomllib
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -38,6 +41,7 @@ from bench.records import VERDICTS, Outcome
 GRADE_TABLES_PATH = Path(__file__).with_name("grade_tables.toml")
 TRUSTED_OUTCOMES = (Outcome.PASS, Outcome.CONDITIONAL, Outcome.FAIL)
 PERCENTILES = (50.0, 95.0, 97.0)
+SUSPECT = "SUSPECT"  # the annotation kind (bench.store.annotations), counted beside the outcomes
 
 
 # --------------------------------------------------------------------------- grade tables
@@ -143,6 +147,7 @@ class LotStatistics:
     grade_connections: int
     grade_note: str
     recipe_names: tuple[str, ...] = field(default_factory=tuple)
+    suspect_serials: tuple[str, ...] = ()  # latest record SUSPECT: awaiting retest, not counted as PASS
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -151,6 +156,7 @@ class LotStatistics:
             "n_cables": self.n_cables,
             "n_records": self.n_records,
             "outcomes": dict(self.outcomes),
+            "suspect_serials": list(self.suspect_serials),
             "yield": _json_number(self.yield_fraction),
             "first_pass_yield": _json_number(self.first_pass_yield),
             "per_wavelength": [s.as_dict() for s in self.per_wavelength],
@@ -172,6 +178,8 @@ class LotStatistics:
         outcome_text = ", ".join(f"{name} {count}" for name, count in self.outcomes.items() if count)
         lines.append(f"Cables: {self.n_cables} ({self.n_records} records){': ' + outcome_text if outcome_text else ''}")
         lines.append(f"Yield: {_pct(self.yield_fraction)}   first-pass yield: {_pct(self.first_pass_yield)}")
+        if self.suspect_serials:
+            lines.append(f"SUSPECT, awaiting retest ({len(self.suspect_serials)}): {', '.join(self.suspect_serials)}")
         header = (
             f"{'λ nm':>7} {'pos':>4} {'n':>5} {'dark':>4} {'mean dB':>8} {'σ dB':>7} {'max dB':>7} "
             f"{'p50':>7} {'p95':>7} {'p97':>7} {'limit':>7} {'!PASS':>5} {'Cpk':>6}"
@@ -200,19 +208,22 @@ def lot_statistics(
     fiber_type: str = "SM",
     connections: int = 1,
     grade_tables: Mapping[str, GradeTable] | None = None,
+    suspect: Collection[int] = (),
 ) -> LotStatistics:
     """Statistics of a lot from the store's fiber and cable tables.
 
     `connections` is the number of mated connections in each IL reading; the
     grade table is per connection, so readings are divided by it before they
     are compared. The default 1 charges the whole loss to one connection, which
-    can only under-grade a lot, never over-grade it.
+    can only under-grade a lot, never over-grade it. `suspect` holds the record
+    indexes marked SUSPECT (`LoadedResults.suspect`).
     """
     if connections < 1:
         raise ValueError("connections must be at least 1")
     tables = load_grade_tables() if grade_tables is None else grade_tables
     fibers = np.asarray(fibers)
-    selected, outcomes, yield_fraction, first_pass, n_cables, n_records, recipes = _select(fibers, cables)
+    selected, outcomes, yield_fraction, first_pass, n_cables, n_records, recipes, suspect_serials = _select(
+        fibers, cables, set(suspect))
 
     rows = fibers[selected] if fibers.size else fibers
     wavelengths = _column(rows, "wavelength_nm", float)
@@ -260,6 +271,7 @@ def lot_statistics(
         grade_connections=connections,
         grade_note=note,
         recipe_names=recipes,
+        suspect_serials=suspect_serials,
     )
 
 
@@ -308,13 +320,13 @@ def _cpk(margins_db: np.ndarray) -> float | None:
 
 
 def _select(
-    fibers: np.ndarray, cables: np.ndarray | None
-) -> tuple[np.ndarray, dict[str, int], float | None, float | None, int, int, tuple[str, ...]]:
+    fibers: np.ndarray, cables: np.ndarray | None, suspect: set[int]
+) -> tuple[np.ndarray, dict[str, int], float | None, float | None, int, int, tuple[str, ...], tuple[str, ...]]:
     """Which fiber rows describe the lot, and the cable counts behind yield."""
     everything = np.ones(fibers.shape, dtype=bool)
     outcomes = dict.fromkeys((*VERDICTS, Outcome.ABORTED), 0)
     if cables is None or np.asarray(cables).size == 0:
-        return everything, outcomes, None, None, 0, 0, ()
+        return everything, outcomes, None, None, 0, 0, (), ()
     cables = np.asarray(cables)
     if _has(cables, "kind"):
         # Durability or repeatability runs share the store; only IL tests make a lot's statistics.
@@ -322,6 +334,7 @@ def _select(
         cables = cables[(kinds == "insertion_loss") | (kinds == "")]
     record_index = _column(cables, "record_index", int)
     outcome = _strings(cables, "outcome")
+    outcome[np.isin(record_index, list(suspect))] = SUSPECT  # graded on a drifted bench: neither PASS nor trusted
     serial = _strings(cables, "serial") if _has(cables, "serial") else record_index.astype(str).astype(object)
     attempt = _column(cables, "attempt", int) if _has(cables, "attempt") else record_index
     recipes = tuple(sorted(set(_strings(cables, "recipe_name").tolist()) - {""})) if _has(cables, "recipe_name") else ()
@@ -339,6 +352,7 @@ def _select(
             latest_trusted[key] = i
     for i in latest.values():
         outcomes[outcome[i]] = outcomes.get(outcome[i], 0) + 1
+    suspect_serials = tuple(sorted(key for key, i in latest.items() if outcome[i] == SUSPECT))
     n_cables = len(latest)
     yield_fraction = outcomes[Outcome.PASS] / n_cables if n_cables else None
     first_pass = sum(outcome[i] == Outcome.PASS for i in first.values()) / n_cables if n_cables else None
@@ -346,7 +360,7 @@ def _select(
     chosen = {int(record_index[i]) for i in latest_trusted.values()}
     fiber_records = _column(fibers, "record_index", int) if fibers.size else np.zeros(0, dtype=int)
     selected = np.isin(fiber_records, list(chosen))
-    return selected, outcomes, yield_fraction, first_pass, n_cables, int(cables.size), recipes
+    return selected, outcomes, yield_fraction, first_pass, n_cables, int(cables.size), recipes, suspect_serials
 
 
 # --------------------------------------------------------------------------- helpers

@@ -111,6 +111,8 @@ class CertificateData:
     cord_matings: tuple[tuple[str, int], ...] = ()  # (cord id, matings) when the record holds them
     issuer: CertificateIssuer = field(default_factory=CertificateIssuer)
     test_setup: tuple[tuple[str, str], ...] = ()  # launch condition, polish, cords (bench.config.cable_fit)
+    # The SUSPECT annotation's reason (graded before a failed golden check, bench.store.annotations); "" none.
+    suspect_reason: str = ""
 
     @property
     def certificate_number(self) -> str:
@@ -123,6 +125,14 @@ class CertificateData:
     @property
     def method(self) -> str:
         return METHOD_TEXT.get(self.reference_method, self.reference_method)
+
+    @property
+    def suspect_text(self) -> str:
+        """The certificate's SUSPECT line ("" when the record is not marked)."""
+        if not self.suspect_reason:
+            return ""
+        reason = self.suspect_reason.removeprefix("SUSPECT:").strip()
+        return f"SUSPECT — the {self.outcome} above is not vouched for, awaiting retest: {reason}"
 
     @property
     def failing_fibers(self) -> list[int]:
@@ -150,7 +160,8 @@ class CertificateData:
 
     @classmethod
     def from_record(cls, record: CableRecord, reference: ReferenceRecord | None = None,
-                    record_index: int | None = None, issuer: CertificateIssuer | None = None) -> CertificateData:
+                    record_index: int | None = None, issuer: CertificateIssuer | None = None,
+                    suspect_reason: str = "") -> CertificateData:
         snapshot = record.recipe_snapshot or {}
         wavelengths = tuple(float(w) for w in record.wavelengths_nm)
         rule, basis = decision_rule_text(record.decision_rule, record.uncertainty_db, record.coverage_factor)
@@ -172,7 +183,7 @@ class CertificateData:
             instruments=tuple(record.instruments), record_index=record_index, decision_basis=basis,
             uncertainty_db=float(record.uncertainty_db), coverage_factor=float(record.coverage_factor),
             cord_matings=_cord_matings(extra), issuer=issuer or CertificateIssuer(),
-            test_setup=tuple(setup_rows(extra.get("cable_setup"))))
+            test_setup=tuple(setup_rows(extra.get("cable_setup"))), suspect_reason=suspect_reason)
 
 
 def _cable_description(snapshot: Mapping[str, Any]) -> str:
@@ -256,4 +267,5 @@ def certificate_from_store(store_path: str | Path, serial: str, *, attempt: int 
     record_index = int(measured["record_index"][-1])
     record = results.cable_record(record_index)
     reference = next((r for r in load_references(path) if r.reference_id == record.reference_id), None)
-    return CertificateData.from_record(record, reference, record_index, issuer)
+    return CertificateData.from_record(record, reference, record_index, issuer,
+                                       suspect_reason=results.suspect.get(record_index, ""))

@@ -171,6 +171,21 @@ def _result_block(data: CertificateData) -> Block:
     return _note_block(f"Result: {data.reason or data.outcome}")
 
 
+def _suspect_block(data: CertificateData) -> Block | None:
+    """A SUSPECT record's line, in bold under the verdict: the verdict stands only after a retest."""
+    if not data.suspect_text:
+        return None
+    lines = _wrap(data.suspect_text, BOLD, BODY, WIDTH)
+
+    def draw(c: Any, top: float) -> None:
+        c.setFont(BOLD, BODY)
+        c.setFillColor(_colour(VERDICT_COLOURS[Outcome.FAIL][0]))
+        for n, line in enumerate(lines):
+            c.drawString(LEFT, top - BODY - n * LINE, line)
+        c.setFillColor(_colour("#000000"))
+    return Block(len(lines) * LINE + 6, draw)
+
+
 def _note_block(text: str) -> Block:
     lines = _wrap(text, REGULAR, BODY, WIDTH)
     if len(lines) > 8:
@@ -457,8 +472,10 @@ def _plan(data: CertificateData) -> list[list[tuple[float, Block]]]:
             y -= block.height
 
     _, method = _label_rows(data)
-    for block in (_item_block(data), _heading("Test method"), _text_rows(method, WIDTH), _result_block(data)):
-        place(block)
+    for block in (_item_block(data), _suspect_block(data), _heading("Test method"), _text_rows(method, WIDTH),
+                  _result_block(data)):
+        if block is not None:
+            place(block)
     if data.fibers:
         place(_chart_block(data))
         place(_heading("Results per fiber (IL, limit and margin in dB; end B: where the fiber's light arrived)"))

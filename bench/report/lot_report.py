@@ -14,7 +14,7 @@ import html
 import io
 import math
 import textwrap
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -51,12 +51,13 @@ class LotReportData:
     launch_conditioners: tuple[str, ...] = ()  # multimode EF launch devices the lot was tested with
 
 
-def _latest_trusted_records(cables: np.ndarray) -> set[int]:
-    """record_index of each serial's latest PASS/CONDITIONAL/FAIL attempt (the rows lot_statistics uses)."""
+def _latest_trusted_records(cables: np.ndarray, suspect: Mapping[int, str]) -> set[int]:
+    """record_index of each serial's latest PASS/CONDITIONAL/FAIL attempt not SUSPECT (the rows lot_statistics uses)."""
     kinds = cables["kind"] if "kind" in (cables.dtype.names or ()) else np.full(len(cables), "insertion_loss")
     latest: dict[str, tuple[int, int]] = {}
     for row, kind in zip(cables, kinds, strict=True):
-        if kind not in ("insertion_loss", "") or str(row["outcome"]) not in TRUSTED_OUTCOMES:
+        if (kind not in ("insertion_loss", "") or str(row["outcome"]) not in TRUSTED_OUTCOMES
+                or int(row["record_index"]) in suspect):
             continue
         key = (int(row["attempt"]), int(row["record_index"]))
         serial = str(row["serial"])
@@ -84,9 +85,11 @@ def load_lot_report_data(store_path: str | Path, lot: str, *, fiber_type: str | 
         if len(types) > 1:
             raise BenchError(f"lot '{lot}' mixes fiber types {sorted(types)}; give --fiber-type SM or MM")
         fiber_type = types.pop() if types else "SM"
-    stats = lot_statistics(fibers, cables, lot=lot, fiber_type=fiber_type, connections=connections)
+    suspect = results.suspect
+    stats = lot_statistics(fibers, cables, lot=lot, fiber_type=fiber_type, connections=connections,
+                           suspect=suspect)
 
-    chosen = _latest_trusted_records(cables)
+    chosen = _latest_trusted_records(cables, suspect)
     rows = fibers[np.isin(fibers["record_index"], list(chosen)) & (fibers["verdict"] != Outcome.ERROR)]
     il_by_wavelength: dict[float, np.ndarray] = {}
     il_by_position: dict[float, dict[int, np.ndarray]] = {}
@@ -106,8 +109,8 @@ def load_lot_report_data(store_path: str | Path, lot: str, *, fiber_type: str | 
         if serial not in latest or (int(row["attempt"]), int(row["record_index"])) > (
                 int(latest[serial]["attempt"]), int(latest[serial]["record_index"])):
             latest[serial] = row
-    not_passing = sorted((str(r["serial"]), int(r["attempt"]), str(r["outcome"]), str(r["reason"]))
-                         for r in latest.values() if str(r["outcome"]) != Outcome.PASS)
+    not_passing = sorted(_shown_outcome(r, suspect) for r in latest.values()
+                         if str(r["outcome"]) != Outcome.PASS or int(r["record_index"]) in suspect)
     started = sorted(cables["started_utc"].tolist())
     return LotReportData(
         lot=lot, store_path=str(path), stats=stats,
@@ -118,6 +121,15 @@ def load_lot_report_data(store_path: str | Path, lot: str, *, fiber_type: str | 
         il_by_position=il_by_position, limits_by_wavelength=limits, not_passing=not_passing,
         generated_utc=dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
         launch_conditioners=_launch_conditioners(results, cables))
+
+
+def _shown_outcome(row: np.void, suspect: Mapping[int, str]) -> tuple[str, int, str, str]:
+    """(serial, attempt, outcome, reason); a SUSPECT record shows as SUSPECT with the check that failed."""
+    index = int(row["record_index"])
+    if index in suspect:
+        return (str(row["serial"]), int(row["attempt"]), "SUSPECT",
+                f"stored {row['outcome']}, awaiting retest; {suspect[index]}")
+    return str(row["serial"]), int(row["attempt"]), str(row["outcome"]), str(row["reason"])
 
 
 def _launch_conditioners(results: Any, cables: np.ndarray) -> tuple[str, ...]:
@@ -157,6 +169,8 @@ def summary_rows(data: LotReportData) -> list[tuple[str, str]]:
         ("Cables", f"{s.n_cables} ({s.n_records} test records)"),
         ("Outcomes", outcomes + " (latest attempt per cable)"),
         ("Yield", f"{_pct(s.yield_fraction)}   first-pass yield {_pct(s.first_pass_yield)}"),
+        *([("Awaiting retest", f"{len(s.suspect_serials)} SUSPECT (graded before a failed golden check): "
+                               + ", ".join(s.suspect_serials))] if s.suspect_serials else []),
         ("IEC 61753-1 grade", f"{s.grade or 'none'} ({s.grade_fiber_type}, IL / {s.grade_connections} "
                               f"connection(s); " + ", ".join(f"{w:g} nm: {g or 'none'}"
                                                            for w, g in s.grade_by_wavelength.items()) + ")"),

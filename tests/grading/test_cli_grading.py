@@ -32,8 +32,8 @@ def fake_store(monkeypatch):
     def load(path, lot):
         calls.append((path, lot))
         if lot != "LOT-7":
-            return SimpleNamespace(fibers=fibers[:0], cables=cables[:0])
-        return SimpleNamespace(fibers=fibers, cables=cables)
+            return SimpleNamespace(fibers=fibers[:0], cables=cables[:0], suspect={})
+        return SimpleNamespace(fibers=fibers, cables=cables, suspect={})
 
     monkeypatch.setattr(cli_grading, "_load_results", load)
     return calls
