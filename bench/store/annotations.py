@@ -21,6 +21,7 @@ import numpy as np
 GROUP = "annotations"
 ROWS = "rows"
 SUSPECT = "SUSPECT"
+KINDS = (SUSPECT,)
 
 ANNOTATION_DTYPE = np.dtype([
     ("record_index", "<i8"),
@@ -108,3 +109,43 @@ def suspect_by_record(annotations: list[Annotation]) -> dict[int, str]:
         if annotation.kind == SUSPECT:
             found.setdefault(annotation.record_index, annotation.reason)
     return found
+
+
+def copy_annotations(src: h5py.File, dst: h5py.File, kept_record_indexes: set[int]) -> list[Annotation]:
+    """Copy every finished row about a kept record into `dst` (a repair); returns the rows left out.
+
+    A row about a record the repair lost stays out (verify would find it pointing at nothing); the
+    caller writes the left-out rows into the repair log, so the knowledge is not silently dropped.
+    """
+    ensure_group(dst)
+    rows = read_annotations(src)
+    kept = [a for a in rows if a.record_index in kept_record_indexes]
+    for annotation in kept:  # one row at a time keeps each row's own reason, check and time
+        append_annotations(dst, [annotation.record_index], kind=annotation.kind, reason=annotation.reason,
+                           check_record_index=annotation.check_record_index,
+                           annotated_utc=annotation.annotated_utc)
+    return [a for a in rows if a.record_index not in kept_record_indexes]
+
+
+def annotation_problems(f: h5py.File, record_indexes: set[int]) -> list[str]:
+    """What is wrong with the annotations table against the file's committed records (`bench verify`).
+
+    The rows carry no hash of their own (they add to records, they never change one), so what is
+    checked is that each finished row names a committed record, that the check it rests on is one
+    too, and that its kind is known.
+    """
+    try:
+        rows = read_annotations(f)
+    except (OSError, KeyError, ValueError) as error:
+        return [f"/{GROUP}/{ROWS} is unreadable ({error})"]
+    problems = []
+    for n, row in enumerate(rows):
+        if row.record_index not in record_indexes:
+            problems.append(f"annotation row {n} ({row.kind}) names record {row.record_index}, which the file "
+                            "does not hold")
+        if row.check_record_index >= 0 and row.check_record_index not in record_indexes:
+            problems.append(f"annotation row {n} rests on check record {row.check_record_index}, which the file "
+                            "does not hold")
+        if row.kind not in KINDS:
+            problems.append(f"annotation row {n} has unknown kind '{row.kind}' (known: {', '.join(KINDS)})")
+    return problems

@@ -18,6 +18,7 @@ def verify_lines(report: VerifyReport) -> list[str]:
         lines.append(f"  TAMPERED cable record {index} (serial {serial}): {why}")
     for index, reference_id, why in report.bad_references:
         lines.append(f"  TAMPERED reference record {index} ({reference_id}): {why}")
+    lines += [f"  TAMPERED annotations: {why}" for why in report.bad_annotations]
     for k, damaged in enumerate(report.damaged):
         held = report.damaged_records.get(k, [])
         lines.append(f"  DAMAGED {damaged.describe()}" + (f"; holds {', '.join(held)}" if held else ""))
@@ -37,6 +38,7 @@ def verify_lines(report: VerifyReport) -> list[str]:
         lines.append("OK: every record matches its hash")
     elif status == VerifyExit.TAMPERED:
         lines.append(f"TAMPERED: {len(report.bad) + len(report.bad_references)} record(s) changed after writing"
+                     + (f", {len(report.bad_annotations)} annotation problem(s)" if report.bad_annotations else "")
                      + (f"; also {len(report.unreadable)} unreadable" if report.unreadable else ""))
     else:
         checked = report.n_readable - len(report.unverifiable)

@@ -36,6 +36,7 @@ import numpy as np
 
 from bench.clock import utc_now_text
 from bench.errors import StoreError
+from bench.store.annotations import copy_annotations
 from bench.store.codec import decode_str
 from bench.store.damage import (
     DamagedRange,
@@ -224,6 +225,16 @@ def repair_store(path: str | os.PathLike[str], *, lock_held: bool = False, why: 
             lock.release()
 
 
+def _copy_annotations(src: h5py.File, dst: h5py.File, kept_record_indexes: set[int]) -> dict[str, Any]:
+    """Carry `/annotations` (SUSPECT marks) over; what cannot come along is said in the repair log."""
+    try:
+        left_out = copy_annotations(src, dst, kept_record_indexes)
+    except (OSError, KeyError, ValueError) as error:
+        log.warning("the annotations table could not be read (%s): the repaired file has none", error)
+        return {"copied": False, "why": f"/annotations unreadable: {error}"}
+    return {"copied": True, "left_out_of_lost_records": [a.as_dict() for a in left_out]}
+
+
 def _rebuild(path: str, before: Any, why: str, libver: tuple[str, str], verify_store: Any) -> RepairReport:
 
     stamp = utc_now_text().replace(":", "")
@@ -285,6 +296,7 @@ def _rebuild(path: str, before: Any, why: str, libver: tuple[str, str], verify_s
             report = RepairReport(path, entry["original_kept_as"], quarantine, len(kept), len(kept_refs), lost,
                                   damaged, next_index, entry["record_indexes_estimated"],
                                   len(before.bad) + len(before.bad_references))
+            entry["annotations"] = _copy_annotations(src, dst, {int(i) for i in kept_rows["record_index"]})
             entry["summary"] = report.summary()
             dst.attrs[NEXT_RECORD_INDEX] = next_index
             dst.attrs[NEXT_REFERENCE_INDEX] = next_ref

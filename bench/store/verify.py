@@ -29,6 +29,7 @@ from typing import Any
 
 import numpy as np
 
+from bench.store.annotations import annotation_problems
 from bench.store.codec import cable_blob_ids, cable_digest, decode_str, parse_utc, reference_digest
 from bench.store.damage import DamagedRange, StoreScan, UnreadableRecord
 from bench.store.layout import BlobReader, committed_count, extents, open_for_read, refresh
@@ -73,6 +74,7 @@ class VerifyReport:
     unverifiable: list[tuple[int, str, str]] = field(default_factory=list)  # readable, hash chain cut by a loss
     lost_in_repairs: list[int] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    bad_annotations: list[str] = field(default_factory=list)  # /annotations rows naming no committed record
 
     @property
     def ok(self) -> bool:
@@ -80,7 +82,7 @@ class VerifyReport:
 
     @property
     def status(self) -> VerifyExit:
-        if self.bad or self.bad_references:
+        if self.bad or self.bad_references or self.bad_annotations:
             return VerifyExit.TAMPERED
         if self.unreadable or self.damaged:
             return VerifyExit.DAMAGED
@@ -107,6 +109,7 @@ class VerifyReport:
             ],
             "unverifiable": [{"record_index": i, "serial": s, "why": w} for i, s, w in self.unverifiable],
             "lost_in_repairs": self.lost_in_repairs,
+            "bad_annotations": self.bad_annotations,
             "notes": self.notes,
         }
 
@@ -380,6 +383,16 @@ def _check_references(f: Any, scan: StoreScan, report: VerifyReport, blobs: Blob
         previous = _safe_text(row["sha256"])
 
 
+def _check_annotations(f: Any, report: VerifyReport, record_indexes: list[int | None]) -> None:
+    """Annotation rows against the committed records; beside an unreadable record of unknown number
+    a row naming no record may name that one, so it is a note, not tampering."""
+    problems = annotation_problems(f, {i for i in record_indexes if i is not None})
+    if None in record_indexes:
+        report.notes += [f"{p} (or an unreadable record of unknown number)" for p in problems]
+    else:
+        report.bad_annotations += problems
+
+
 def verify_store(path: str | os.PathLike[str], progress: Callable[[], None] | None = None) -> VerifyReport:
     """Recompute the sha256 of every committed record and check the tables against each other.
 
@@ -414,6 +427,7 @@ def verify_store(path: str | os.PathLike[str], progress: Callable[[], None] | No
         checker = _CableChecker(f, scan, report, blobs, blob_problems, ext)
         checker.run(n, progress)
         _check_references(f, scan, report, blobs, blob_problems, n_refs)
+        _check_annotations(f, report, checker.located.index)
         report.damaged = list(scan.damaged)
         for k, damaged in enumerate(report.damaged):
             bad_blobs = blob_problems.unreadable if damaged.table in (BLOB_INDEX, BLOB_BYTES) else set()
