@@ -300,7 +300,11 @@ class PhysicalModel:
         # Extra loss of the reference connection per launch position (a dirty reference
         # cord/adapter): present while only the reference cords are connected.
         self.reference_connection_loss_db: dict[int, float] = {}
+        self.seed = seed
         self.rng = np.random.default_rng(seed)
+        # One noise stream per meter: the instruments answer on their own server threads, so
+        # a shared stream would hand each meter different draws from run to run.
+        self._noise_rngs: dict[str, np.random.Generator] = {}
         self.source = SourceState()
         self._switch_port = 1
         self.port_count = port_count
@@ -366,6 +370,15 @@ class PhysicalModel:
             arriving[into] = 10 * np.log10(10 ** (arriving.get(into, -300.0) / 10) + leaked_w)
         return arriving
 
+    def noise_rng(self, meter: str) -> np.random.Generator:
+        """The meter's own noise stream, seeded from the bench's seed and the meter's name."""
+        with self.lock:
+            rng = self._noise_rngs.get(meter)
+            if rng is None:
+                key = [self.seed % 2**64, zlib.crc32(meter.encode("utf-8"))]
+                rng = self._noise_rngs[meter] = np.random.default_rng(key)
+            return rng
+
     def read_meter_w(self, meter: str) -> np.ndarray:
         """Every slot of `meter`, in W, as its detectors see the light now."""
         with self.lock:
@@ -388,6 +401,7 @@ class PhysicalModel:
                 noise_db.append(self.noise_db_at_1ms / math.sqrt(max(channel.averaging_time_s, 1e-4) / 1e-3))
             # One draw per kind for all detectors: the simulator's own time per reading
             # must stay far below the instruments' (it is charged to the toolkit's cycle).
-            noisy_dbm = np.array(level_dbm) + self.rng.standard_normal(len(channels)) * np.array(noise_db)
-            floor_noise_w = np.abs(self.rng.standard_normal(len(channels))) * (10 ** (self.floor_dbm / 10) * 1e-3)
+            rng = self.noise_rng(meter)
+            noisy_dbm = np.array(level_dbm) + rng.standard_normal(len(channels)) * np.array(noise_db)
+            floor_noise_w = np.abs(rng.standard_normal(len(channels))) * (10 ** (self.floor_dbm / 10) * 1e-3)
             return 10 ** (noisy_dbm / 10) * 1e-3 + floor_noise_w

@@ -170,7 +170,7 @@ class SimKeysight8163Sensor(SimulatedInstrument):
         averaging_s = self.model.channels[(self.name, slot)].averaging_time_s
         for number, head in module.heads.items():
             wired = number == self.wired_head or len(module.heads) == 1
-            value = power_w if wired else dark_w * abs(float(self.model.rng.standard_normal()))
+            value = power_w if wired else dark_w * abs(float(self.model.noise_rng(self.name).standard_normal()))
             if not module.auto_range and value > 10 ** ((head.range_dbm + 3) / 10) * 1e-3:
                 value = OUT_OF_RANGE_W
             head.reading_w = value
