@@ -54,6 +54,7 @@ class CauseCode(StrEnum):
     FIBER_OVER_LIMIT = "fiber_over_limit"
     FIBER_NEAR_LIMIT = "fiber_near_limit"
     NO_LIGHT = "no_light"
+    FIBER_MISROUTED = "fiber_misrouted"
     BAD_REFERENCE = "bad_reference"
     MEAN_OVER_LIMIT = "mean_over_limit"
     MEAN_NEAR_LIMIT = "mean_near_limit"

@@ -8,7 +8,7 @@ other channel, then compared with each template.
 from __future__ import annotations
 
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
 
@@ -74,6 +74,8 @@ class PolarityResult:
     misrouted: tuple[tuple[int, int], ...] = ()  # (end-A position, end-B position found) not a clean swap
     leaks: tuple[tuple[int, int, float], ...] = ()  # (end-A position, end-B position leaked into, dB below)
     isolation_threshold_db: float = 20.0
+    # end-A position → (end-B position its light arrived at, the one the expected polarity puts it at)
+    light_went_to: dict[int, tuple[int, int]] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -188,9 +190,12 @@ def classify_wiring(power_dbm: np.ndarray, receive_position_of_channel: np.ndarr
         else max(templates, key=lambda name: int(np.sum(receive_position == templates[name]))))
     crossed, misrouted = _faults_against(positions, receive_position, templates[compared_with])
     mismatched: tuple[int, ...] = ()
+    went_to: dict[int, tuple[int, int]] = {}
     if expected is not None:
         template = templates[expected]
-        mismatched = tuple(int(p) for p in positions[~dark & (receive_position != template)])
+        wrong = ~dark & (receive_position != template)
+        mismatched = tuple(int(p) for p in positions[wrong])
+        went_to = {int(positions[i]): (int(receive_position[i]), int(template[i])) for i in np.flatnonzero(wrong)}
     return PolarityResult(found, receive_position, isolation_db, tuple(int(p) for p in positions[dark]),
                           tuple(int(p) for p in positions[low_isolation]), mismatched, compared_with,
-                          crossed, misrouted, tuple(leaks), isolation_threshold_db)
+                          crossed, misrouted, tuple(leaks), isolation_threshold_db, went_to)

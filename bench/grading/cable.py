@@ -9,7 +9,9 @@ Decision rules (ISO 14253-1 / ILAC-G8 style; U is the expanded uncertainty, k = 
 Negative insertion loss is measured, stored signed and judged before the rule:
 -U <= IL < 0 is noise and is graded like any other reading (it can pass);
 IL < -U means the reference was wrong, so the reading is an ERROR, never a PASS.
-A missing reading (NaN: no light, below the meter floor) is a FAIL, open fiber.
+A missing reading (NaN: no light, below the meter floor) is a FAIL, open fiber, unless
+the polarity check saw that fiber's light arrive at another end-B position: then it is a
+FAIL, misrouted, naming where the light went.
 
 Cable verdict precedence: ERROR > FAIL > CONDITIONAL > PASS. A cable-mean
 limit, when the recipe sets one, is judged with the same rule and reported with
@@ -19,8 +21,8 @@ its own reason.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -150,6 +152,7 @@ def grade_cable(
     rule: DecisionRule | None = None,
     length_m: float | None = None,
     fiber_positions: Sequence[int] | None = None,
+    light_went_to: Mapping[int, tuple[int, int]] | None = None,
 ) -> CableVerdict:
     """Grade one cable.
 
@@ -158,7 +161,9 @@ def grade_cable(
     light. `rule` defaults to the recipe's decision rule and `length_m` to its
     nominal length. A recipe wavelength that was not measured makes the cable
     an ERROR (it was not fully tested); a measured wavelength the recipe does
-    not know is a programming error and raises ValueError.
+    not know is a programming error and raises ValueError. `light_went_to` (the polarity
+    check's end-A position → (end-B position found, expected)) turns a dark reading of such
+    a fiber into a misrouted one.
     """
     rule = recipe.decision_rule if rule is None else rule
     il = np.asarray(insertion_loss_db, dtype=np.float64)
@@ -186,7 +191,7 @@ def grade_cable(
         measured.add(recipe_wl)
         limit = recipe.max_il_db(recipe_wl, length_m)
         fibers.extend(
-            grade_fiber(rule, position, wavelength, il[row, col], limit)
+            _misrouted_or(grade_fiber(rule, position, wavelength, il[row, col], limit), light_went_to or {})
             for col, position in enumerate(positions)
         )
         mean_limit = recipe.max_mean_il_db(recipe_wl, length_m)
@@ -213,6 +218,16 @@ def grade_cable(
     )
     summary = _pass_summary(fibers) if verdict == Outcome.PASS else ""
     return CableVerdict(verdict, causes, fibers, rule, mean_il, mean_limits, summary)
+
+
+def _misrouted_or(fiber: FiberVerdict, light_went_to: Mapping[int, tuple[int, int]]) -> FiberVerdict:
+    """A dark reading of a fiber whose light the polarity check found elsewhere: misrouted, not open."""
+    if fiber.cause != CauseCode.NO_LIGHT or fiber.fiber_position not in light_went_to:
+        return fiber
+    found, expected = light_went_to[fiber.fiber_position]
+    return replace(fiber, cause=CauseCode.FIBER_MISROUTED,
+                   reason=f"fiber {fiber.fiber_position} at {fiber.wavelength_nm:g} nm: misrouted, its light arrives "
+                          f"at end-B position {found} instead of {expected}")
 
 
 def _judge_mean(

@@ -301,7 +301,8 @@ class TestSession:
             try:
                 brightest = brightest_channels(measurement.matrix.power_dbm)
                 polarity = self._polarity(measurement)
-                verdict = grade_cable(self.recipe, measurement.insertion_loss_db, self.recipe.wavelengths_nm)
+                verdict = grade_cable(self.recipe, measurement.insertion_loss_db, self.recipe.wavelengths_nm,
+                                      light_went_to=polarity.light_went_to)
             except BaseException:
                 error_queries.abandon()
                 raise
