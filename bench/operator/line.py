@@ -11,7 +11,7 @@ Python API (what examples/line_script.py uses)::
         for serial in serials:
             result = bench.test(serial)        # load (fixture), measure, grade, store, certificate
             print(result.outcome, result.failing_fibers, result.certificate)
-    exit_code = exit_code_for(r.verdict for r in bench.results)   # 0 all PASS, 1 any not PASS, 2 any ERROR
+    exit_code = exit_code_for(r.verdict for r in bench.results)   # bench.exit_codes: 0 all PASS, 1 a FAIL, ...
 
 `LineBench.session` is the underlying `bench.run.session.TestSession` for
 anything the wrapper does not cover. `LineBench.test` never prompts and never
@@ -29,6 +29,7 @@ nothing here knows about the simulator.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
@@ -38,16 +39,18 @@ from typing import Any
 from bench.config.recipe import Recipe, load_recipe
 from bench.config.station import StationConfig, load_station
 from bench.errors import BenchError, ConfigError
+from bench.exit_codes import ExitCode, exit_code_for
 from bench.operator.fixture import Fixture, ManualFixture
 from bench.operator.interrupt import DeferredInterrupt, Progress
-from bench.records import Outcome, ReferenceRecord
+from bench.records import FiberResult, Outcome, ReferenceRecord
 from bench.report.certificate import CertificateData, write_certificate
 from bench.run.labels import check_label
 from bench.run.session import CableOutcome, ReferenceRequired, TestSession
 from bench.run.station import Station, open_station
 from bench.store import ResultStore
 
-EXIT_PASS, EXIT_FAIL, EXIT_ERROR, EXIT_INTERRUPTED = 0, 1, 2, 130
+EXIT_PASS, EXIT_FAIL, EXIT_ERROR, EXIT_INTERRUPTED = (ExitCode.PASS, ExitCode.FAIL, ExitCode.REFUSED,
+                                                     ExitCode.INTERRUPTED)
 
 __all__ = [
     "EXIT_ERROR",
@@ -72,6 +75,7 @@ class LineResult:
 
     outcome: CableOutcome
     certificate: Path | None = None
+    record_sha256: str | None = None  # the stored record's hash (`bench verify` checks it)
 
     @property
     def serial(self) -> str:
@@ -86,32 +90,40 @@ class LineResult:
         return self.outcome.failing_fibers
 
     def as_dict(self) -> dict[str, Any]:
+        """The cable as one JSON object (the `bench line --json` stream; fields in docs/operator.md)."""
         record = self.outcome.record
-        il = [f.insertion_loss_db for f in record.fibers if f.insertion_loss_db == f.insertion_loss_db]
-        margins = [f.margin_db for f in record.fibers if f.margin_db == f.margin_db]
+        il = [f.insertion_loss_db for f in record.fibers if math.isfinite(f.insertion_loss_db)]
+        margins = [f.margin_db for f in record.fibers if math.isfinite(f.margin_db)]
         return {
+            "type": "cable",
             "serial": record.serial,
+            "attempt": record.attempt,
+            "record_index": self.outcome.record_index,
+            "record_sha256": self.record_sha256,
             "outcome": record.outcome,
             "reason": record.reason,
             "failing_fibers": self.failing_fibers,
-            "polarity_found": record.polarity_found,
-            "attempt": record.attempt,
-            "record_index": self.outcome.record_index,
+            "fibers": _fibers(record.fibers),
+            "polarity_found": record.polarity_found or None,
+            "reference_id": record.reference_id or None,
             "max_il_db": max(il) if il else None,
             "worst_margin_db": min(margins) if margins else None,
             "started_utc": record.started_utc,
+            "finished_utc": record.finished_utc,
             "certificate": str(self.certificate) if self.certificate else None,
         }
 
 
-def exit_code_for(verdicts: Iterable[str]) -> int:
-    """0 when every cable passed, 2 when any was an ERROR, else 1 (FAIL, CONDITIONAL or ABORTED)."""
-    verdicts = list(verdicts)
-    if any(v == Outcome.ERROR for v in verdicts):
-        return EXIT_ERROR
-    if any(v != Outcome.PASS for v in verdicts):
-        return EXIT_FAIL
-    return EXIT_PASS
+def _fibers(fibers: Iterable[FiberResult]) -> list[dict[str, Any]]:
+    """Per fiber position: IL and verdict per wavelength (keys in nm, e.g. "1310"); IL null if not measured."""
+    by_position: dict[int, dict[str, Any]] = {}
+    for fiber in fibers:
+        entry = by_position.setdefault(fiber.fiber_position, {"fiber": fiber.fiber_position, "il_db": {},
+                                                              "verdict": {}})
+        key = f"{fiber.wavelength_nm:g}"
+        entry["il_db"][key] = fiber.insertion_loss_db if math.isfinite(fiber.insertion_loss_db) else None
+        entry["verdict"][key] = fiber.verdict
+    return [by_position[position] for position in sorted(by_position)]
 
 
 class LineBench:
@@ -152,9 +164,7 @@ class LineBench:
 
     def check_serial(self, serial: str) -> str:
         """The serial, stripped, if the recipe and the store accept it; else ConfigError/BenchError."""
-        serial = serial.strip()
-        self.recipe.check_serial(serial)
-        return check_label("serial number", serial)
+        return check_serial(self.recipe, serial)
 
     def test(self, serial: str, progress: Progress | None = None) -> LineResult:
         """Connect, measure, grade and store one cable; write its certificate when a folder is set."""
@@ -165,12 +175,21 @@ class LineBench:
         self.fixture.connect(serial)
         try:
             outcome = self.session.test_cable(serial, progress=progress)
+        except KeyboardInterrupt:
+            aborted = self.session.last_stored
+            if aborted is not None and aborted.record.serial == serial and aborted.outcome == Outcome.ABORTED:
+                self.results.append(LineResult(aborted, None, self._last_sha256()))
+            raise
         finally:
             self.fixture.disconnect()
+        sha256 = self._last_sha256()
         certificate = self.write_certificate(outcome) if self.certificate_dir is not None else None
-        result = LineResult(outcome, certificate)
+        result = LineResult(outcome, certificate, sha256)
         self.results.append(result)
         return result
+
+    def _last_sha256(self) -> str | None:
+        return getattr(self.store, "last_cable_sha256", None)
 
     def write_certificate(self, outcome: CableOutcome, directory: Path | None = None) -> Path | None:
         """Certificate PDF of a stored outcome (None when it has no per-fiber results, e.g. ABORTED)."""
@@ -211,6 +230,20 @@ def _open(config: StationConfig, addresses: Mapping[str, str] | None) -> Station
                          f"connected and that the addresses in {config.source_path} are right") from error
 
 
+def check_serial(recipe: Recipe, serial: str) -> str:
+    """The serial, stripped, if the recipe and the store accept it (ConfigError otherwise)."""
+    serial = serial.strip()
+    recipe.check_serial(serial)
+    return check_label("serial number", serial)
+
+
+def check_labels(recipe: Recipe, operator: str, lot: str, serials: Iterable[str] = ()) -> tuple[str, str]:
+    """Operator and lot as the store accepts them, after every serial about to be tested is checked."""
+    for serial in serials:
+        check_serial(recipe, serial)
+    return check_label("operator name", operator), check_label("lot", lot)
+
+
 def load_station_and_recipe(station: str | Path | StationConfig,
                             recipe: str | Path | Recipe) -> tuple[StationConfig, Recipe]:
     """Load and cross-check a station and a recipe (paths or loaded objects)."""
@@ -224,17 +257,17 @@ def load_station_and_recipe(station: str | Path | StationConfig,
 @contextmanager
 def open_line_bench(station: str | Path | StationConfig, recipe: str | Path | Recipe, *, operator: str, lot: str,
                     store: str | Path | None = None, certificate_dir: str | Path | None = None,
-                    fixture: Fixture | None = None, addresses: Mapping[str, str] | None = None
-                    ) -> Iterator[LineBench]:
+                    fixture: Fixture | None = None, addresses: Mapping[str, str] | None = None,
+                    serials: Iterable[str] = ()) -> Iterator[LineBench]:
     """Open instruments, store and session for unattended testing; close everything on exit.
 
     `store` defaults to the station's `store_path`; `addresses` overrides the station file's
-    instrument addresses (how the virtual bench hands over its loopback ports). Labels are
-    checked, and the store's folder made, before any instrument is opened.
+    instrument addresses (how the virtual bench hands over its loopback ports). Labels, and the
+    `serials` to be tested, are checked, and the store's folder made, before any instrument is
+    opened or the store file created.
     """
     config, recipe = load_station_and_recipe(station, recipe)
-    operator = check_label("operator name", operator)
-    lot = check_label("lot", lot)
+    operator, lot = check_labels(recipe, operator, lot, serials)
     if config.backend == "virtual" and addresses is None:
         raise ConfigError(config.source_path, "station.backend", "a virtual station has no instruments of its own",
                           "open it with bench.sim_launch.open_virtual_line_bench (bench line and bench run do)")

@@ -113,6 +113,7 @@ class TestSession:
     def __init__(self, station: Station, recipe: Recipe, store: object, *, operator: str, lot: str,
                  recoveries_per_cable: int | None = RECOVERIES_PER_CABLE, clock: Clock = utc_now) -> None:
         self.station = station
+        self.last_stored: CableOutcome | None = None
         self.clock = clock  # every stamp and the reference's age; a test passes a fake one
         self.recipe = recipe
         self.store = store
@@ -311,4 +312,6 @@ class TestSession:
                    **({"recoveries": [r.as_dict() for r in self.retry_budget.used]}
                       if self.retry_budget.used else {})})
         index = self.store.append_cable(record)
-        return CableOutcome(record, index, verdict, measurement, polarity)
+        # Kept for the caller of an interrupted test_cable (the ABORTED record's index and times).
+        self.last_stored = CableOutcome(record, index, verdict, measurement, polarity)
+        return self.last_stored
