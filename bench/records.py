@@ -42,6 +42,64 @@ def worst_verdict(verdicts: Iterable[str]) -> Outcome:
     return max((Outcome(v) for v in verdicts), key=_SEVERITY.__getitem__, default=Outcome.PASS)
 
 
+class CauseCode(StrEnum):
+    """Why a record is not a PASS, as a stable code a program can count and filter on.
+
+    The values are stored (schema v3) and documented in docs/causes.md: a code is never renamed
+    or given a new meaning; a new kind of cause gets a new code. The sentence for people is the
+    cause's `detail`.
+    """
+
+    # grading (bench.grading.cable)
+    FIBER_OVER_LIMIT = "fiber_over_limit"
+    FIBER_NEAR_LIMIT = "fiber_near_limit"
+    NO_LIGHT = "no_light"
+    BAD_REFERENCE = "bad_reference"
+    MEAN_OVER_LIMIT = "mean_over_limit"
+    MEAN_NEAR_LIMIT = "mean_near_limit"
+    WAVELENGTH_NOT_MEASURED = "wavelength_not_measured"
+    # the cable's routing (procedures.polarity)
+    POLARITY_MISMATCH = "polarity_mismatch"
+    ROUTING_FAULT = "routing_fault"
+    # the measurement itself
+    READINGS_UNTRUSTWORTHY = "readings_untrustworthy"
+    BENCH_FAULT = "bench_fault"
+    INSTRUMENT_TIMEOUT = "instrument_timeout"
+    INSTRUMENT_ERROR = "instrument_error"
+    INSTRUMENT_OVER_RANGE = "instrument_over_range"
+    WRONG_INSTRUMENT = "wrong_instrument"
+    INSTRUMENT_REPLACED = "instrument_replaced"
+    INSTRUMENT_FAULT = "instrument_fault"
+    REFERENCE_UNUSABLE = "reference_unusable"
+    OPERATOR_ABORT = "operator_abort"
+    # checks and studies (bench.run)
+    GOLDEN_DRIFT = "golden_drift"
+    REPEATABILITY_OUT_OF_SPEC = "repeatability_out_of_spec"
+    DURABILITY_DELTA_EXCEEDED = "durability_delta_exceeded"
+    # read from a record stored before causes were (schema v1, v2): the detail is its reason text
+    UNCLASSIFIED = "unclassified"
+
+
+@dataclass(frozen=True)
+class Cause:
+    """One reason for an outcome: a stable `code` and the sentence that explains it.
+
+    The shape of OpenHTF's outcome details (code, description): programs read the code,
+    people the detail. A record's `reason` is its causes' details joined for display.
+    """
+
+    code: CauseCode
+    detail: str
+
+    def as_dict(self) -> dict[str, str]:
+        return {"code": str(self.code), "detail": self.detail}
+
+
+def reason_text(causes: Iterable[Cause]) -> str:
+    """The one line a record's `reason` shows for its causes."""
+    return "; ".join(c.detail for c in causes)
+
+
 @dataclass(frozen=True)
 class FiberResult:
     """One fiber at one wavelength."""
@@ -104,3 +162,5 @@ class CableRecord:
     fibers: tuple[FiberResult, ...]
     kind: str = "insertion_loss"
     extra: dict[str, Any] = field(default_factory=dict)
+    # Why the outcome is not a PASS, as codes (empty for a PASS); `reason` is the sentence for people.
+    causes: tuple[Cause, ...] = ()

@@ -24,6 +24,7 @@ from typing import Any, TextIO
 import numpy as np
 
 from bench.clock import utc_now
+from bench.config.cable_fit import check_recipe_on_station
 from bench.config.recipe import Recipe, load_recipe
 from bench.config.station import StationConfig, load_station
 from bench.errors import ConfigError
@@ -197,6 +198,7 @@ def run_demo(*, cables: int = 20, seed: int = 2026, failing: tuple[int, ...] = D
     station = station or load_station(example_path("station_demo.toml"))
     recipe = recipe or load_recipe(example_path("recipe_demo.toml"), station_wavelengths_nm=station.wavelengths_nm,
                                    station_fiber_capacity=station.fiber_capacity)
+    check_recipe_on_station(recipe, station)
     store_path = Path(store_path or _default_store_path())
     store_path.parent.mkdir(parents=True, exist_ok=True)
     prefix = (recipe.serial_pattern or "^DEMO-").lstrip("^").split("[")[0]

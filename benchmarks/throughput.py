@@ -235,6 +235,13 @@ def toolkit_readings(config: StationConfig, recipe: Recipe, sim: SimProcess, rep
     return statistics.median(per_reading), statistics.median(commands)
 
 
+def _setting(link: Any, command: str) -> None:
+    """A setting and its error query in one write: sent apart, TCP's Nagle algorithm would hold the
+    query until the instrument's delayed ACK of the setting (~40 ms)."""
+    link.write_raw(f"{command}\nSYST:ERR?\n".encode("ascii"))
+    link.read()
+
+
 def hand_loop_readings(config: StationConfig, recipe: Recipe, sim: SimProcess,
                        repeats: int) -> tuple[float, float, float, list[float]]:
     """The same SCPI transactions written out by hand with pyvisa: no drivers, no procedure.
@@ -251,8 +258,11 @@ def hand_loop_readings(config: StationConfig, recipe: Recipe, sim: SimProcess,
         link.read_termination = link.write_termination = "\n"
     meter_slots = [list(entry.options.get("slots", range(1, 9))) for entry in meters]
     source_slot = int(config.instrument("source")[0].options.get("slot", 1))
-    triggers = [(";".join(f":INIT{slot}:IMM" for slot in slots) + "\nFETC:POW:ALL:CSV?\n").encode("ascii")
-                for slots in meter_slots]
+    # Per meter, what the toolkit sends for a position's readings: the first trigger and fetch with
+    # the second trigger behind them, then the second fetch alone, then trigger and fetch.
+    triggers = [(";".join(f":INIT{slot}:IMM" for slot in slots) + "\n").encode("ascii") for slots in meter_slots]
+    fetch = b"FETC:POW:ALL:CSV?\n"
+    messages = [(trigger + fetch + trigger, fetch, trigger + fetch) for trigger in triggers]
     ports = [config.launch_ports[p - 1] for p in fiber_positions(recipe.fiber_count)]
     wavelengths = list(recipe.wavelengths_nm)
     tolerance = 10 ** (config.timing.settle_tolerance_db / 10)
@@ -263,10 +273,8 @@ def hand_loop_readings(config: StationConfig, recipe: Recipe, sim: SimProcess,
             for slot in slots:
                 averaging = f"{config.timing.averaging_time_s * 1e3:g}ms"
                 for command in (f"INIT{slot}:CONT 0", f"SENS{slot}:POW:ATIM {averaging}"):
-                    link.write(command)
-                    link.query("SYST:ERR?")
-        source.write(f":SOUR{source_slot}:CHAN1:POW:STAT 1")
-        source.query("SYST:ERR?")
+                    _setting(link, command)
+        _setting(source, f":SOUR{source_slot}:CHAN1:POW:STAT 1")
         sim.ask("cable")
         at_wavelength, at_port = None, None
         for attempt in range(repeats + 1):
@@ -275,24 +283,23 @@ def hand_loop_readings(config: StationConfig, recipe: Recipe, sim: SimProcess,
             readings = 0
             for block, wavelength in enumerate(wavelengths[::-1] if attempt % 2 else wavelengths):
                 if wavelength != at_wavelength:  # state kept, as the drivers' caches do
-                    source.write(f":SOUR{source_slot}:WAV {wavelength:g}NM")
-                    source.query("SYST:ERR?")
+                    _setting(source, f":SOUR{source_slot}:WAV {wavelength:g}NM")
                     for link, slots in zip(meter_links, meter_slots, strict=True):
                         for slot in slots:
-                            link.write(f"SENS{slot}:POW:WAV {wavelength:g}nm")
-                            link.query("SYST:ERR?")
+                            _setting(link, f"SENS{slot}:POW:WAV {wavelength:g}nm")
                     at_wavelength = wavelength
                 for port in (ports if block % 2 == 0 else ports[::-1]):
                     if port != at_port:
-                        switch.write(f":ROUT1 A,{port}")
-                        switch.query("SYST:ERR?")
+                        _setting(switch, f":ROUT1 A,{port}")
                         at_port = port
                     previous: list[float] | None = None
+                    here = 0
                     while True:
                         # Every slot triggered in one program message, sent with the fetch in one
                         # write (public pyvisa cannot set TCP_NODELAY on a pyvisa-py socket).
-                        for link, trigger in zip(meter_links, triggers, strict=True):
-                            link.write_raw(trigger)
+                        for link, message in zip(meter_links, messages, strict=True):
+                            link.write_raw(message[min(here, 2)])
+                        here += 1
                         current = [float(v) for link in meter_links for v in link.read().strip('"').split(",")]
                         readings += 1
                         if previous is not None:

@@ -128,9 +128,10 @@ class TriggeredMeter(Protocol):
 @runtime_checkable
 class SplitFetchMeter(Protocol):
     """A meter whose fetch query can be sent now (`begin_fetch`, True if it was) and its reply
-    read later (`end_fetch`): several meters' replies then travel at the same time."""
+    read later (`end_fetch`): several meters' replies then travel at the same time.
+    `trigger_next` asks a meter that `queues_triggers` to send the next trigger behind the query."""
 
-    def begin_fetch(self) -> bool: ...
+    def begin_fetch(self, *, trigger_next: bool = False) -> bool: ...
 
     def end_fetch(self) -> PowerReadings: ...
 
@@ -138,9 +139,10 @@ class SplitFetchMeter(Protocol):
 @runtime_checkable
 class PipelinedMeter(Protocol):
     """A (group of) meter(s) whose fetch is sent (`request`) and read (`collect`) apart;
-    `reply_owed` is True between the two."""
+    `reply_owed` is True between the two. `request(trigger_next=True)` on meters that
+    `queues_triggers` also starts the next reading behind the fetch (see `QueuedTriggers`)."""
 
-    def request(self) -> None: ...
+    def request(self, *, trigger_next: bool = False) -> None: ...
 
     def collect(self) -> PowerReadings: ...
 
@@ -151,7 +153,10 @@ class PipelinedMeter(Protocol):
 @runtime_checkable
 class QueuedTriggers(Protocol):
     """A meter that takes a trigger while a fetch reply is still owed (`queues_triggers`), and
-    says whether the trigger it was given is still armed (a reconnect loses it)."""
+    says whether the trigger it was given is still armed (a reconnect loses it). Such a meter's
+    `request(trigger_next=True)` sends the next trigger in the same message as the fetch query:
+    sent on its own behind an unanswered query, TCP's Nagle algorithm would hold it until the
+    reply arrived."""
 
     @property
     def queues_triggers(self) -> bool: ...

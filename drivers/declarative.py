@@ -67,3 +67,19 @@ def declared_commands(driver: type) -> dict[str, Setting | Measurement]:
             if isinstance(value, Setting | Measurement):
                 found[name] = value
     return found
+
+
+def status(command: Setting | Measurement) -> str:
+    """"verified (<source>)" or "unverified (<what was found>)", as docs/drivers.md gives it."""
+    if command.verified:
+        return f"verified ({command.source})"
+    return f"unverified ({command.source.removeprefix('[verify]').strip() or 'no source'})"
+
+
+def command_table(drivers: dict[str, type]) -> str:
+    """The markdown table of every declared command (docs/drivers.md, "Declared commands")."""
+    rows = ["| Driver | Declared as | Command | Status |", "|---|---|---|---|"]
+    for key, driver in drivers.items():
+        for name, command in declared_commands(driver).items():
+            rows.append(f"| `{key}` | `{name}` | `{command.template}` | {status(command)} |")
+    return "\n".join(rows) + "\n"

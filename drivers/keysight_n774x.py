@@ -166,10 +166,13 @@ class KeysightN774x(CachedMeterSettings, ScpiInstrument):
             return  # READ:POW:ALL? starts its own measurement
         for command in self._triggers:
             self.write(command)
+        self._armed()
+
+    def _armed(self) -> None:
         # The meter works through its input in order: a trigger queued behind a fetch starts
         # once that fetch has been answered. When the integration ends tells the reader when
         # the fetch's reply is due.
-        starts_at = max(time.monotonic(), self._answered_at)
+        starts_at = max(self.clock(), self._answered_at)
         self._integration_ends_at = starts_at + self._averaging_time_s if self._averaging_time_s else None
         self.trigger_armed = True
 
@@ -186,12 +189,17 @@ class KeysightN774x(CachedMeterSettings, ScpiInstrument):
         return self.end_fetch()
 
     # -- split fetch: send the query now, read the reply later (several meters in parallel) --------
-    def begin_fetch(self) -> bool:
+    def begin_fetch(self, *, trigger_next: bool = False) -> bool:
         """Send the fetch query without waiting for its reply (`READ:POW:ALL?` in binary mode,
-        which also starts the measurement: one transaction per reading)."""
+        which also starts the measurement: one transaction per reading). `trigger_next`: the
+        next reading's triggers follow the query in the same write, so that integration starts
+        as soon as the meter has answered, with no round trip to the host in between."""
         command = self.read_all_binary() if self.binary_read else self.fetch_all_csv()
-        self.send_query(command)
+        queue = trigger_next and self.queues_triggers
+        self.send_query(command, self._triggers if queue else ())
         self._fetch_sent()
+        if queue:
+            self._armed()
         return True
 
     def end_fetch(self) -> PowerReadings:

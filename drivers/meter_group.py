@@ -121,15 +121,17 @@ class MeterGroup:
         self.request()
         return self.collect()
 
-    def request(self) -> None:
+    def request(self, *, trigger_next: bool = False) -> None:
         """Send the fetch query to every meter that can take it ahead of its reply
         (`begin_fetch`), so the replies' round trips overlap: one per reading, not one per
-        mainframe. `collect()` reads the replies; work done in between overlaps the integration."""
+        mainframe. `collect()` reads the replies; work done in between overlaps the integration.
+        `trigger_next` (meters that `queues_triggers`): the next reading's trigger travels
+        behind each query, and `trigger_armed` says whether every meter took it."""
         self._pending = []
         try:
             for meter_index in self._read_meters:
                 meter = self.meters[meter_index]
-                if isinstance(meter, SplitFetchMeter) and meter.begin_fetch():
+                if isinstance(meter, SplitFetchMeter) and meter.begin_fetch(trigger_next=trigger_next):
                     self._pending.append(meter_index)
         except BaseException:
             self._drain()

@@ -83,6 +83,8 @@ def _accepts(value: Any, annotation: Any) -> Any:  # noqa: C901 - one branch per
 
 
 def _type_text(annotation: Any) -> str:
+    if isinstance(annotation, type):
+        return annotation.__name__  # `int`, not `<class 'int'>`
     return str(annotation).replace("typing.", "")
 
 

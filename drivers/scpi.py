@@ -13,7 +13,6 @@ every instrument lives here.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterable
 from typing import Any, ClassVar
 
@@ -110,7 +109,7 @@ class ScpiInstrument(ErrorQueue, LineTransport):
         for command in commands:
             self.write(command)
             if completes_in_s:
-                self._expect_reply_at(time.monotonic() + completes_in_s)
+                self._expect_reply_at(self.clock() + completes_in_s)
             self.check_errors(command)
             self._remember(command)
 

@@ -17,19 +17,37 @@ verify against the unit's manual, not code.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Any
 
 from pyvisa import constants
 
 from drivers.errors import InstrumentCommunicationError
+from drivers.options import option
 from drivers.scpi import ScpiInstrument
 
 _PARITY = {"none": constants.Parity.none, "odd": constants.Parity.odd, "even": constants.Parity.even}
 _STOP_BITS = {1: constants.StopBits.one, 2: constants.StopBits.two}
 
 
+@dataclass(frozen=True)
+class SerialOptions:
+    """The line settings a station file may override for a serial instrument."""
+
+    baud_rate: int | None = field(default=None, metadata=option(
+        "line speed in baud; default the driver's", minimum=300, maximum=921600))
+    echo_lines: int | None = field(default=None, metadata=option(
+        "lines the instrument sends back after every command", minimum=0, maximum=4))
+    read_termination: str | None = field(default=None, metadata=option(
+        "end of the instrument's lines", choices=("\n", "\r", "\r\n")))
+    write_termination: str | None = field(default=None, metadata=option(
+        "end of our commands", choices=("\n", "\r", "\r\n")))
+
+
 class SerialInstrument(ScpiInstrument):
     """An ASCII instrument on a serial line; queries may be preceded by an echo to discard."""
+
+    Options: type = SerialOptions
 
     baud_rate: int = 9600
     data_bits: int = 8

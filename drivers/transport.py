@@ -13,6 +13,7 @@ instead: every segment the host sends ends in a query whose reply acknowledges i
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -56,6 +57,10 @@ class LineTransport:
     _reply_due: float | None = None
     read_termination: str = "\n"
     write_termination: str = "\n"
+    #: The clock due times are reckoned on and the sleep "near-due" waits with (a test gives
+    #: fakes; staticmethod so that a plain function set on a subclass is not bound).
+    clock = staticmethod(time.monotonic)
+    sleep = staticmethod(time.sleep)
     _lean = False
     _holds = False  # unanswered commands wait in the outbox for the next query (raw TCP sockets)
     _outbox: list[bytes]
@@ -101,12 +106,16 @@ class LineTransport:
         except Exception as error:  # noqa: BLE001 - translated to a typed error
             raise self._translate(command, error) from error
 
-    def send_query(self, command: str) -> None:
-        """Send a query whose reply is read later (`read_reply`), with any held commands."""
+    def send_query(self, command: str, then: Sequence[str] = ()) -> None:
+        """Send a query whose reply is read later (`read_reply`), with any held commands, and
+        `then` (commands without a reply the instrument takes after answering) behind it in the
+        same write: the reply acknowledges them all."""
         if not self._holds:
             self.write(command)
+            for following in then:
+                self.write(following)
             return
-        self._outbox.append(command.encode("ascii") + b"\n")
+        self._outbox += [line.encode("ascii") + b"\n" for line in (command, *then)]
         self.flush(command)
 
     def flush(self, command: str = "") -> None:
@@ -146,9 +155,9 @@ class LineTransport:
         # TCP would hold them until that reply, and the next query behind them until the
         # instrument's delayed ACK. They go out with the next query.
         if self.reply_wait == "near-due" and due is not None:
-            sleep_s = due - _WAKE_EARLY_S - time.monotonic()
+            sleep_s = due - _WAKE_EARLY_S - self.clock()
             if sleep_s > 0:
-                time.sleep(sleep_s)
+                self.sleep(sleep_s)
         resource = self.resource
         # Up to the termination character (the session stops there); a reply longer than
         # the count is finished by the resource's own loop.

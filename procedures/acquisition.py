@@ -19,9 +19,10 @@ from drivers.capabilities import (
     SplitMove,
     TriggeredMeter,
 )
+from procedures.clock import utc_now
 from procedures.instruments import BenchInstruments
-from procedures.results import PowerMatrix, utc_now
-from procedures.timing import CycleTiming, InstrumentState, InstrumentTimes, plan
+from procedures.results import PowerMatrix
+from procedures.timing import CycleTiming, InstrumentState, TimingSettings, plan
 
 # Called after each launch position with (wavelength index, launch index, totals).
 Progress = Callable[[int, int, int, int], None]
@@ -33,26 +34,8 @@ _SETTLE_IGNORE_BELOW_RATIO = 10 ** (-_SETTLE_IGNORE_BELOW_DB / 10)
 _MIN_READINGS_UNSETTLED = 3
 
 
-@dataclass(frozen=True)
-class AcquisitionSettings:
-    averaging_time_s: float = 0.001
-    settle_tolerance_db: float = 0.01
-    settle_timeout_s: float = 2.0
-    laser_on_settle_s: float = 0.0
-    # Readings below this carry no light (a dark fiber, an unlit channel): their
-    # noise is all the meter's, so they never hold up settling.
-    settle_floor_dbm: float = -60.0
-    # The instruments' specified times (station [timing]; 0 = not specified): they
-    # choose the measurement order and set the floor recorded with every matrix.
-    switch_settle_s: float = 0.0
-    wavelength_change_s: float = 0.0
-    query_round_trip_s: float = 0.0
-    order: str = "auto"  # "auto" (lowest floor), "wavelength-outer" or "switch-outer"
-
-    def instrument_times(self) -> InstrumentTimes:
-        return InstrumentTimes(averaging_time_s=self.averaging_time_s, switch_settle_s=self.switch_settle_s,
-                               wavelength_change_s=self.wavelength_change_s, laser_on_s=self.laser_on_settle_s,
-                               query_round_trip_s=self.query_round_trip_s, readings_per_position=2)
+# The deprecated name of TimingSettings (it was a copy of its fields), kept until 0.2.
+AcquisitionSettings = TimingSettings
 
 
 def _lit_w(power_w: np.ndarray, floor_w: float) -> tuple[float | None, ...]:
@@ -123,7 +106,7 @@ class _ReadMode:
     queued: bool  # a trigger may be sent while a fetch reply is owed
 
     @classmethod
-    def of(cls, meter: PowerMeter, settings: AcquisitionSettings) -> _ReadMode:
+    def of(cls, meter: PowerMeter, settings: TimingSettings) -> _ReadMode:
         split = isinstance(meter, TriggeredMeter)
         pipelined = split and isinstance(meter, PipelinedMeter)
         queued = pipelined and isinstance(meter, QueuedTriggers) and meter.queues_triggers
@@ -133,7 +116,7 @@ class _ReadMode:
                    split=split, pipelined=pipelined, queued=queued)
 
 
-def _settled_read(meter: PowerMeter, settings: AcquisitionSettings,
+def _settled_read(meter: PowerMeter, settings: TimingSettings,
                   clock: Callable[[], float], mode: _ReadMode | None = None,
                   ahead: _MoveAhead | None = None) -> tuple[PowerReadings, float, bool, int]:
     """`settled_read` plus the number of readings it took.
@@ -164,9 +147,11 @@ def _settled_read(meter: PowerMeter, settings: AcquisitionSettings,
         # integration starts the moment the first ends, with no round trip in between.
         if not split:
             return meter.read_all()
-        start()
         if mode.queued:
             meter.trigger()  # type: ignore[attr-defined]
+            meter.request(trigger_next=True)  # type: ignore[attr-defined]
+        else:
+            start()
         first = finish()
         if mode.queued and isinstance(meter, QueuedTriggers) and meter.trigger_armed:
             meter.request()  # type: ignore[attr-defined]
@@ -199,7 +184,7 @@ def _settled_read(meter: PowerMeter, settings: AcquisitionSettings,
         raise
 
 
-def settled_read(instruments: BenchInstruments, settings: AcquisitionSettings,
+def settled_read(instruments: BenchInstruments, settings: TimingSettings,
                  clock: Callable[[], float] = time.monotonic) -> tuple[PowerReadings, float, bool]:
     """Read until two consecutive readings agree within tolerance, or the timeout.
 
@@ -260,7 +245,7 @@ def _together(calls: Sequence[Callable[[], None]], overlap: bool) -> None:
 
 
 def acquire_matrix(instruments: BenchInstruments, wavelengths_nm: Sequence[float],
-                   launch_ports: Sequence[int], settings: AcquisitionSettings,
+                   launch_ports: Sequence[int], settings: TimingSettings,
                    progress: Progress | None = None, *,
                    clock: Callable[[], float] = time.monotonic,
                    receive_channels: Sequence[int] | None = None) -> PowerMatrix:
@@ -281,7 +266,7 @@ def acquire_matrix(instruments: BenchInstruments, wavelengths_nm: Sequence[float
     state = instruments.state
     wavelengths = [float(w) for w in wavelengths_nm]
     ports = list(launch_ports)
-    schedule = plan(wavelengths, ports, settings.instrument_times(), state, settings.order)
+    schedule = plan(wavelengths, ports, settings, state, settings.order)
     n_wavelengths, n_launch = len(wavelengths), len(ports)
     n_receive = instruments.meter.channel_count
     power_w = np.full((n_wavelengths, n_launch, n_receive), np.nan)

@@ -11,14 +11,15 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from enum import StrEnum
 
 import numpy as np
 
-from procedures.acquisition import AcquisitionSettings
 from procedures.insertion_loss import measure_cable
 from procedures.instruments import BenchInstruments
 from procedures.operator import CONNECT, MATE_CYCLES, Operator, Prompt
 from procedures.results import CableMeasurement, ReferenceMeasurement
+from procedures.timing import TimingSettings
 
 MAX_CYCLES = 1000
 
@@ -65,6 +66,16 @@ class DurabilityCheckpoint:
 CheckpointCallback = Callable[[DurabilityCheckpoint], None]
 
 
+class DurabilityVerdict(StrEnum):
+    """A durability study's verdict. Its PASS and FAIL are the bench's `Outcome` values (the study's
+    summary record stores them as its outcome); INCOMPLETE is the study's own: cycles remain, so
+    nothing is stored as a verdict yet. Procedures may not import bench, hence this small enum."""
+
+    PASS = "PASS"
+    FAIL = "FAIL"
+    INCOMPLETE = "INCOMPLETE"
+
+
 @dataclass(frozen=True)
 class DurabilityResult:
     serial: str
@@ -83,10 +94,10 @@ class DurabilityResult:
         return float(np.nanmax(deltas)) if deltas.size and np.isfinite(deltas).any() else float("nan")
 
     @property
-    def verdict(self) -> str:
+    def verdict(self) -> DurabilityVerdict:
         if any(not c.ok for c in self.checkpoints):
-            return "FAIL"
-        return "PASS" if self.completed else "INCOMPLETE"
+            return DurabilityVerdict.FAIL
+        return DurabilityVerdict.PASS if self.completed else DurabilityVerdict.INCOMPLETE
 
     def failing_positions(self) -> list[int]:
         failing = np.zeros(len(self.fiber_positions), dtype=bool)
@@ -108,7 +119,7 @@ class DurabilityResult:
 def run_durability(instruments: BenchInstruments, reference: ReferenceMeasurement, operator: Operator, *,
                    serial: str, fiber_positions: Sequence[int], expected_receive_position: Sequence[int],
                    plan: DurabilityPlan, wavelengths_nm: Sequence[float] | None = None,
-                   acquisition: AcquisitionSettings | None = None,
+                   acquisition: TimingSettings | None = None,
                    previous: Sequence[DurabilityCheckpoint] = (),
                    on_checkpoint: CheckpointCallback | None = None,
                    stop_after_cycle: int | None = None) -> DurabilityResult:

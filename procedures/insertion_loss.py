@@ -6,9 +6,10 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from procedures.acquisition import AcquisitionSettings, Progress, acquire_matrix
+from procedures.acquisition import Progress, acquire_matrix
 from procedures.instruments import BenchInstruments
 from procedures.results import CableMeasurement, ReferenceMeasurement
+from procedures.timing import TimingSettings
 
 
 def insertion_loss_from_matrix(reference: ReferenceMeasurement, wavelength_rows: Sequence[int],
@@ -35,7 +36,7 @@ def insertion_loss_from_matrix(reference: ReferenceMeasurement, wavelength_rows:
 def measure_cable(instruments: BenchInstruments, reference: ReferenceMeasurement,
                   fiber_positions: Sequence[int], expected_receive_position: Sequence[int], *,
                   wavelengths_nm: Sequence[float] | None = None,
-                  settings: AcquisitionSettings | None = None,
+                  settings: TimingSettings | None = None,
                   progress: Progress | None = None) -> CableMeasurement:
     """Measure one cable: launch each fiber's position, read every channel, derive IL."""
     positions = np.asarray(fiber_positions, dtype=np.int64)
@@ -49,7 +50,7 @@ def measure_cable(instruments: BenchInstruments, reference: ReferenceMeasurement
     # Every polarity maps a cable's fibers onto its own ferrule positions: the light can only
     # reach the channels that saw those positions in the reference.
     receive_channels = sorted({int(reference.reference_channel[p - 1]) for p in positions})
-    matrix = acquire_matrix(instruments, wavelengths, launch_ports, settings or AcquisitionSettings(), progress,
+    matrix = acquire_matrix(instruments, wavelengths, launch_ports, settings or TimingSettings(), progress,
                             receive_channels=receive_channels)
     reference_power_dbm, dut_power_dbm, insertion_loss_db = insertion_loss_from_matrix(
         reference, wavelength_rows, matrix.power_dbm, positions, expected)

@@ -7,10 +7,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from procedures.acquisition import AcquisitionSettings, Progress, acquire_matrix
+from procedures.acquisition import Progress, acquire_matrix
 from procedures.insertion_loss import measure_cable
 from procedures.instruments import BenchInstruments
 from procedures.results import CableMeasurement, ReferenceMeasurement
+from procedures.timing import TimingSettings
 
 
 class ReferenceProblem(Exception):
@@ -19,14 +20,14 @@ class ReferenceProblem(Exception):
 
 def measure_reference(instruments: BenchInstruments, *, wavelengths_nm: Sequence[float],
                       launch_ports: Sequence[int], method: str, cord_ids: Sequence[str] = (),
-                      settings: AcquisitionSettings | None = None,
+                      settings: TimingSettings | None = None,
                       progress: Progress | None = None, dark_below_dbm: float = -60.0) -> ReferenceMeasurement:
     """Measure every launch port at every wavelength with only the reference cords connected.
 
     The receive channel that carries each launch port's light is found from the
     data (brightest channel), so a reference never depends on a wiring assumption.
     """
-    matrix = acquire_matrix(instruments, wavelengths_nm, launch_ports, settings or AcquisitionSettings(),
+    matrix = acquire_matrix(instruments, wavelengths_nm, launch_ports, settings or TimingSettings(),
                             progress)
     power_dbm = matrix.power_dbm
     filled = np.where(np.isnan(power_dbm), -np.inf, power_dbm)
@@ -93,7 +94,7 @@ def check_golden(instruments: BenchInstruments, reference: ReferenceMeasurement,
                  fiber_positions: Sequence[int], expected_receive_position: Sequence[int],
                  expected_il_db: np.ndarray | None, tolerance_db: float,
                  wavelengths_nm: Sequence[float] | None = None,
-                 settings: AcquisitionSettings | None = None) -> GoldenCheck:
+                 settings: TimingSettings | None = None) -> GoldenCheck:
     """Measure the connected golden cable; with `expected_il_db` None the reading becomes the baseline."""
     measurement = measure_cable(instruments, reference, fiber_positions, expected_receive_position,
                                 wavelengths_nm=wavelengths_nm, settings=settings)

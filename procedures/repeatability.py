@@ -13,11 +13,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from procedures.acquisition import AcquisitionSettings
 from procedures.insertion_loss import measure_cable
 from procedures.instruments import BenchInstruments
 from procedures.operator import CONNECT, REMATE, Operator, Prompt
 from procedures.results import CableMeasurement, ReferenceMeasurement
+from procedures.timing import TimingSettings
 
 # Called with (mating number 1..N, its measurement) as soon as it is measured.
 MatingCallback = Callable[[int, CableMeasurement], None]
@@ -84,7 +84,7 @@ class RepeatabilityResult:
 def run_repeatability(instruments: BenchInstruments, reference: ReferenceMeasurement, operator: Operator, *,
                       serial: str, fiber_positions: Sequence[int], expected_receive_position: Sequence[int],
                       settings: RepeatabilitySettings, wavelengths_nm: Sequence[float] | None = None,
-                      acquisition: AcquisitionSettings | None = None, first_mating: int = 1,
+                      acquisition: TimingSettings | None = None, first_mating: int = 1,
                       on_mating: MatingCallback | None = None) -> RepeatabilityResult:
     """Prompt, measure, repeat `settings.matings` times (from `first_mating`, for a resumed study)."""
     measurements = []

@@ -11,10 +11,6 @@ import numpy as np
 from drivers.capabilities import InstrumentIdentity
 
 
-def utc_now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
-
-
 @dataclass(frozen=True)
 class PowerMatrix:
     """Received power for every wavelength × launch position × receive channel."""

@@ -34,9 +34,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from drivers.capabilities import HasErrorQueue, Linked, OutputStateSource
-from procedures.acquisition import AcquisitionSettings, settled_read
+from procedures.acquisition import settled_read
 from procedures.instruments import BenchInstruments
 from procedures.results import PowerMatrix
+from procedures.timing import TimingSettings
 
 
 @dataclass(frozen=True)
@@ -141,7 +142,7 @@ def check_light(matrix: PowerMatrix, source: object, brightest: np.ndarray) -> B
     return None
 
 
-def check_switch(instruments: BenchInstruments, matrix: PowerMatrix, settings: AcquisitionSettings,
+def check_switch(instruments: BenchInstruments, matrix: PowerMatrix, settings: TimingSettings,
                  brightest: np.ndarray, dark_below_dbm: float = -60.0) -> BenchFault | None:
     """Test the switch when launch positions share a receive channel (see the module docstring).
 
@@ -183,7 +184,7 @@ def _forget_commanded_state(instruments: BenchInstruments) -> None:
 
 
 def _test_switch(instruments: BenchInstruments, brightest: np.ndarray, suspects: set[int], crowded: bool,
-                 ports: Sequence[int], settings: AcquisitionSettings, dark_below_dbm: float) -> BenchFault | None:
+                 ports: Sequence[int], settings: TimingSettings, dark_below_dbm: float) -> BenchFault | None:
     action = ("retest the cable; if it happens again, power-cycle or service the switch "
               "(its port does not follow the commands)")
     own = [i for i in range(brightest.shape[1]) if i not in suspects and np.all(brightest[:, i] >= 0)]
@@ -210,7 +211,7 @@ def _channel(index: int) -> str:
     return "none (dark)" if index < 0 else str(index + 1)
 
 
-def _brightest_now(instruments: BenchInstruments, port: int, settings: AcquisitionSettings,
+def _brightest_now(instruments: BenchInstruments, port: int, settings: TimingSettings,
                    dark_below_dbm: float, ports: Sequence[int]) -> int:
     # Move away first: a driver that believes it is already at `port` would not send the move.
     instruments.switch.select(next((other for other in ports if other != port), port))

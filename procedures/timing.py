@@ -20,6 +20,12 @@ What the bound assumes, which is also what `acquire_matrix` does:
 
 Times come from the station config (`[timing]`, the instruments' data sheets),
 never from code; a time left at 0 is "not specified" and adds nothing.
+
+`TimingSettings` is the one type of the station's `[timing]` table: the bench's station
+file parses into it and the procedures measure with it, so a time added here reaches the
+measurement without being copied field by field. It lives here, the lowest layer that reads
+most of it; `reply_wait` is the drivers' (how the host waits for a reply), handed to them by
+the bench when it opens the station.
 """
 
 from __future__ import annotations
@@ -30,15 +36,31 @@ from dataclasses import dataclass
 ORDERS = ("wavelength-outer", "switch-outer")
 
 
+MEASUREMENT_ORDERS = ("auto", *ORDERS)
+
+
 @dataclass(frozen=True)
-class InstrumentTimes:
-    """Instrument-imposed times of one station, as the data sheets give them."""
+class TimingSettings:
+    """A station's `[timing]`: the instruments' specified times and the settle rule's settings."""
 
     averaging_time_s: float = 0.001
-    switch_settle_s: float = 0.0
-    wavelength_change_s: float = 0.0
-    laser_on_s: float = 0.0
-    query_round_trip_s: float = 0.0
+    settle_tolerance_db: float = 0.01
+    settle_timeout_s: float = 2.0
+    laser_on_settle_s: float = 0.0  # the source's warm-up after its output is switched on
+    # Readings below this carry no light (a dark fiber, an unlit channel): their
+    # noise is all the meter's, so they never hold up settling.
+    settle_floor_dbm: float = -60.0
+    # The instruments' specified times (data sheets; 0 = not specified). They set the
+    # floor under a cable's cycle time and choose the measurement order.
+    switch_settle_s: float = 0.0  # switch move until the write's operation completes
+    wavelength_change_s: float = 0.0  # source wavelength change until it completes
+    query_round_trip_s: float = 0.0  # LAN/bus round trip of one query
+    order: str = "auto"  # measurement order: one of MEASUREMENT_ORDERS ("auto": the lower floor)
+    # How the host waits for a reply (drivers.scpi): "near-due" sleeps until just before the
+    # reply is due (from the times above) and polls the link from then on, so neither the
+    # kernel's wake-up latency nor a busy core is paid for the whole wait; "sleep" leaves it
+    # to the kernel; "poll" polls from the start (a core busy while a cable is measured).
+    reply_wait: str = "near-due"
     readings_per_position: int = 2  # the settle rule: two consecutive readings that agree
 
     @property
@@ -98,7 +120,7 @@ def _start_first(indices: list[int], values: Sequence[float], current: float | N
 
 
 def schedule_cost(steps: Sequence[Step], wavelengths_nm: Sequence[float], launch_ports: Sequence[int],
-                  times: InstrumentTimes, state: InstrumentState | None = None, order: str = "given") -> Schedule:
+                  times: TimingSettings, state: InstrumentState | None = None, order: str = "given") -> Schedule:
     """Floor of `steps` from `state`: per step max(source change, switch move) + the settle rule's readings."""
     state = state or InstrumentState()
     wavelength, port, laser_on = state.wavelength_nm, state.launch_port, state.laser_on
@@ -106,7 +128,7 @@ def schedule_cost(steps: Sequence[Step], wavelengths_nm: Sequence[float], launch
     moves = changes = 0
     needs_laser = not laser_on
     for step_number, (wavelength_index, launch_index) in enumerate(steps):
-        source_s = times.laser_on_s if step_number == 0 and needs_laser else 0.0
+        source_s = times.laser_on_settle_s if step_number == 0 and needs_laser else 0.0
         switch_s = 0.0
         if wavelengths_nm[wavelength_index] != wavelength:
             changes += 1
@@ -121,7 +143,7 @@ def schedule_cost(steps: Sequence[Step], wavelengths_nm: Sequence[float], launch
                     needs_laser)
 
 
-def plan(wavelengths_nm: Sequence[float], launch_ports: Sequence[int], times: InstrumentTimes,
+def plan(wavelengths_nm: Sequence[float], launch_ports: Sequence[int], times: TimingSettings,
          state: InstrumentState | None = None, order: str = "auto") -> Schedule:
     """The measurement order with the lowest floor (or the one `order` names), starting where the bench is.
 
@@ -172,3 +194,7 @@ class CycleTiming:
                 "acquisition_ratio": self.ratio, "readings": self.readings,
                 "readings_minimum": self.readings_minimum, "switch_moves": self.switch_moves,
                 "wavelength_changes": self.wavelength_changes}
+
+
+# The deprecated name of TimingSettings (it was a copy of some of its fields), kept until 0.2.
+InstrumentTimes = TimingSettings

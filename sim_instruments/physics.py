@@ -27,6 +27,11 @@ import numpy as np
 # simulator keeps an independent one so that a mistake in either is caught.
 
 
+# Positions per ferrule row of the multi-row MPO/MTP ferrules: 2x12, 2x16, 4x12, 5x12, 6x12
+# (IEC 61754-7 ferrule layouts; row 1 holds positions 1..width).
+ROW_WIDTH = {24: 12, 32: 16, 48: 12, 60: 12, 72: 12}
+
+
 def ferrule_positions(fiber_count: int) -> np.ndarray:
     """End-A ferrule positions carrying a fiber: an 8-fiber MPO uses 1-4 and 9-12 of a
     12-position ferrule; every other count fills 1..N."""
@@ -45,8 +50,8 @@ def polarity_wiring(fiber_count: int, polarity: str) -> np.ndarray:
         return width + 1 - positions
     if polarity == "C":
         return np.where(positions % 2 == 1, positions + 1, positions - 1)
-    if polarity == "B-row-keeping" and fiber_count in (24, 32):
-        row_width = fiber_count // 2
+    if polarity == "B-row-keeping" and fiber_count in ROW_WIDTH:
+        row_width = ROW_WIDTH[fiber_count]
         row = (positions - 1) // row_width
         return row * row_width + (row_width + 1 - (positions - row * row_width))
     raise ValueError(f"unknown polarity {polarity!r} for {fiber_count} fibers")
@@ -241,7 +246,7 @@ def make_lot(count: int, *, prefix: str = "MTP12-", first_number: int = 1, faili
 class SourceState:
     wavelength_nm: float = 1310.0
     output_on: bool = False
-    power_dbm: dict[float, float] = field(default_factory=lambda: {850.0: -3.0, 1300.0: -3.2, 1310.0: -2.0,
+    power_dbm: dict[float, float] = field(default_factory=lambda: {850.0: -3.0, 953.0: -3.1, 1300.0: -3.2, 1310.0: -2.0,
                                                                    1490.0: -2.3, 1550.0: -2.5, 1625.0: -2.8})
     drift_db: float = 0.0  # added to the output power: a drifted bench
     drift_db_per_h: float = 0.0  # slow drift over time, from `drift_started` on the model's clock

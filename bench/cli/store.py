@@ -12,6 +12,7 @@ import sys
 from typing import Any
 
 from bench.errors import BenchError
+from bench.records import OUTCOMES
 from bench.store import VerifyExit, load_results
 from bench.store.export import cable_documents, write_csv, write_json
 from bench.store.messages import repair_lines, verify_lines
@@ -28,7 +29,7 @@ def _add_filters(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--since", metavar="UTC",
                        help="tests started at or after this UTC time, e.g. 2024-05-01 or 2024-05-01T06:00:00Z")
     group.add_argument("--until", metavar="UTC", help="tests started strictly before this UTC time")
-    group.add_argument("--outcome", action="append", choices=("PASS", "CONDITIONAL", "FAIL", "ERROR", "ABORTED"),
+    group.add_argument("--outcome", action="append", choices=OUTCOMES,
                        help="cable outcome; repeat the option to accept several")
 
 

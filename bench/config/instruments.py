@@ -22,7 +22,7 @@ from typing import Annotated, Any, Literal
 import pydantic
 from pydantic import Discriminator, Field, Tag
 
-from bench.config.schema import STRICT, Name, Text, quantity, register_tags
+from bench.config.schema import STRICT, Name, Text, date_from_text, quantity, register_tags
 from drivers.factory import DRIVERS, driver_for_model
 from drivers.options import BASE_OPTIONS
 
@@ -46,12 +46,7 @@ class InstrumentEntry(pydantic.BaseModel):
     @pydantic.field_validator("calibration_due", mode="before")
     @classmethod
     def _date_text(cls, value: Any) -> Any:
-        if isinstance(value, str):
-            try:
-                return dt.date.fromisoformat(value)
-            except ValueError:
-                raise ValueError("is not a date; write it as YYYY-MM-DD") from None
-        return value
+        return date_from_text(value)
 
     def options(self) -> dict[str, Any]:
         """The driver options the file set (not the driver's defaults)."""

@@ -139,6 +139,7 @@ class Recipe:
     description: str = ""
     source: str = "<recipe>"
     source_sha256: str | None = None
+    fiber_family: str | None = None  # OS1a, OS2, OM1-OM5 (procedures/fiber_families.toml); None: SM/MM only
 
     @property
     def fiber_positions(self) -> tuple[int, ...]:
@@ -195,6 +196,7 @@ class Recipe:
             "fiber_positions": list(self.fiber_positions),
             "polarity": self.polarity,
             "fiber_type": self.fiber_type,
+            "fiber_family": self.fiber_family,
             "connector_a": self.connector_a,
             "connector_b": self.connector_b,
             "cable_type": self.cable_type,
@@ -263,8 +265,11 @@ def parse_recipe(
     parsed: RecipeFile = validate(RecipeFile, data, source)
     cable = parsed.cable
     rules.check_cable(source, cable)
-    wavelengths_nm = rules.check_wavelengths(source, parsed.test.wavelengths_nm, cable.fiber_type,
-                                             station_wavelengths_nm)
+    fiber_type, family = rules.fiber_family(source, cable)
+    wavelengths_nm = rules.check_wavelengths(source, parsed.test.wavelengths_nm, fiber_type, station_wavelengths_nm)
+    if family is not None:
+        rules.check_family_wavelengths(source, family, wavelengths_nm)
+        parsed = dataclasses.replace(parsed, limits=rules.family_defaults(parsed.limits, family, wavelengths_nm))
     limits = _limits(source, parsed, wavelengths_nm)
     rules.check_rule(source, parsed.decision_rule)
     if station_fiber_capacity is not None:
@@ -272,6 +277,7 @@ def parse_recipe(
     rule = parsed.decision_rule
     cable_fields = rules.as_keyword_arguments(cable, (f.name for f in dataclasses.fields(Recipe)))
     cable_fields["leg_map"] = None if cable.leg_map is None else MappingProxyType(dict(cable.leg_map))
+    cable_fields["fiber_type"] = fiber_type
     return Recipe(
         name=parsed.recipe.name,
         product=parsed.recipe.product,

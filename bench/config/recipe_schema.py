@@ -9,6 +9,7 @@ the classes and raise `ConfigError` naming the field, as the schema's own refusa
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Iterable, Mapping
 from typing import Annotated, Any, Literal
@@ -17,6 +18,7 @@ from pydantic import AfterValidator, Discriminator, Field, Tag
 
 from bench.config.schema import Name, Text, count, quantity, register_tags, section
 from bench.errors import ConfigError
+from procedures.fiber_families import FiberFamily, connector_classes, fiber_families
 from procedures.polarity import maps_for, polarity_maps
 
 # Two wavelengths closer than this are the same test wavelength: station files
@@ -69,7 +71,8 @@ class RecipeHead:
 class CableSection:
     fiber_count: int = count(1, 144, "8, 12, 16, 24 or 32 (the counts procedures/polarity_maps.toml defines)")
     polarity: Name = Field(description='"A", "B", "C" (or "B-row-keeping" for 24/32)')
-    fiber_type: Literal["SM", "MM"] = Field()
+    fiber_type: Literal["SM", "MM"] | None = Field(None, description="given by fiber_family when that is set")
+    fiber_family: Name | None = Field(None, description="OS1a, OS2, OM1-OM5 (procedures/fiber_families.toml)")
     connector_a: Name = Field(description='MPO/MTP with gender, optional polish: "MTP-F", "MPO-M-APC"')
     connector_b: Name = Field(description='an array connector (trunk) or a leg connector such as "LC-UPC"')
     cable_type: Literal["trunk", "fanout"] = Field()
@@ -111,6 +114,43 @@ class RecipeFile:
 
 
 # --------------------------------------------------------------------------- rules between fields
+
+
+def fiber_family(source: str, cable: CableSection) -> tuple[str, FiberFamily | None]:
+    """(mode "SM"/"MM", family or None). `fiber_type` alone is the pre-family form, still valid."""
+    families = fiber_families()
+    if cable.fiber_family is None:
+        if cable.fiber_type is None:
+            raise ConfigError(source, "cable.fiber_family", "missing",
+                              f"name the fiber family: one of {', '.join(families)}")
+        return cable.fiber_type, None
+    if cable.fiber_family not in families:
+        raise ConfigError(source, "cable.fiber_family", f"unknown value {cable.fiber_family!r}",
+                          f"use one of {', '.join(repr(name) for name in families)}")
+    family = families[cable.fiber_family]
+    if cable.fiber_type is not None and cable.fiber_type != family.mode:
+        raise ConfigError(source, "cable.fiber_type", f"{cable.fiber_type!r} contradicts fiber_family "
+                          f"{family.name!r} ({family.mode})", "remove fiber_type: the family gives it")
+    return family.mode, family
+
+
+def check_family_wavelengths(source: str, family: FiberFamily, wavelengths_nm: tuple[float, ...]) -> None:
+    for wavelength_nm in wavelengths_nm:
+        if not family.allows(wavelength_nm):
+            raise ConfigError(source, "test.wavelengths_nm", f"{family.name} is not tested at {wavelength_nm:g} nm",
+                              f"use {family.name}'s wavelengths: "
+                              f"{', '.join(f'{w:g}' for w in family.wavelengths_nm)} nm")
+
+
+def family_defaults(limits: LimitsSection, family: FiberFamily, wavelengths_nm: tuple[float, ...]) -> LimitsSection:
+    """The recipe's limits, with the family's cabled attenuation and connector class where it gives none."""
+    if limits.attenuation_db_per_km is None:
+        limits = dataclasses.replace(limits, attenuation_db_per_km={
+            f"{w:g}": family.attenuation_at(w) or 0.0 for w in wavelengths_nm})
+    if limits.max_il_db is None and limits.per_connection_db == 0:
+        limits = dataclasses.replace(
+            limits, per_connection_db=connector_classes()[family.default_connector_class].per_connection_db)
+    return limits
 
 
 def check_cable(source: str, cable: CableSection) -> None:

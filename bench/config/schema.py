@@ -23,6 +23,7 @@ the problem and the fix, the form every refusal had before this layer.
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 import unicodedata
 from collections.abc import Mapping
@@ -40,7 +41,7 @@ STRICT = ConfigDict(strict=True, extra="forbid", allow_inf_nan=False)
 # Literal, never a bare int/float/str/bool.
 _SECTION = ConfigDict(extra="forbid", allow_inf_nan=False)
 
-section = functools.partial(pydantic.dataclasses.dataclass, frozen=True, config=_SECTION)
+section = functools.partial(pydantic.dataclasses.dataclass, frozen=True, kw_only=True, config=_SECTION)
 
 # Characters no name carries: controls (NUL, Esc, Tab), format characters (bidi overrides such as
 # U+202E, which make a certificate show another serial than the store holds), separators other
@@ -67,6 +68,16 @@ Text = Annotated[str, Strict(), Field(max_length=4000), AfterValidator(_printabl
 Name = Annotated[str, Strict(), Field(min_length=1, max_length=NAME_MAX_CHARS), AfterValidator(_printable),
                  AfterValidator(_not_blank)]
 Flag = Annotated[bool, Strict()]
+
+
+def date_from_text(value: Any) -> Any:
+    """A quoted "YYYY-MM-DD" as a date (a TOML date is one already); for a `mode="before"` validator."""
+    if isinstance(value, str):
+        try:
+            return dt.date.fromisoformat(value)
+        except ValueError:
+            raise ValueError("is not a date; write it as YYYY-MM-DD") from None
+    return value
 
 
 def quantity(minimum: float, maximum: float, help: str = "", *, default: Any = ...,
@@ -182,7 +193,9 @@ def _explain(error: Mapping[str, Any], key: str) -> tuple[str, str]:  # noqa: C9
         return f"not a date: {shown}", "write it as YYYY-MM-DD"
     if kind == "value_error":
         problem, _, fix = _reason(error).partition("; ")
-        return f"{shown} {problem}", fix or "correct the value (see docs/config-schema.json)"
+        if repr(value) not in problem:  # the validator may name the value itself ("unknown polish 'SPC'")
+            problem = f"{shown} {problem}"
+        return problem, fix or "correct the value (see docs/config-schema.json)"
     return f"{error['msg']} (got {shown})", "correct the value (see docs/config-schema.json)"
 
 

@@ -8,6 +8,7 @@ table is a new section plus one line in `StationFile` and one in `StationConfig`
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -15,15 +16,18 @@ from typing import Annotated, Any, Literal
 import pydantic
 from pydantic import Field
 
+from bench.config.cable_fit import LaunchConditioner, LaunchConditionerSection, Polish, fixture_polish
 from bench.config.instruments import ROLES, InstrumentEntry, instrument_union
 from bench.config.schema import Name, Text, count, quantity, section, validate
 from bench.config.tomlio import read_toml
 from bench.errors import ConfigError
+from procedures.timing import MEASUREMENT_ORDERS, TimingSettings
 
 BACKENDS = ("virtual", "sim", "visa")
 REFERENCE_METHODS = ("1-cord", "2-cord", "3-cord")
 RETEST_POLICIES = ("last", "best", "all_must_pass")
-MEASUREMENT_ORDERS = ("auto", "wavelength-outer", "switch-outer")
+__all__ = ["MEASUREMENT_ORDERS", "RETEST_POLICIES", "GoldenCableSettings", "InstrumentConfig", "ReferenceSettings",
+           "StationConfig", "StationFile", "TimingSettings", "load_station", "parse_station"]
 
 IlDb = Annotated[float, Field(ge=-1.0, le=30.0, strict=True)]
 
@@ -79,7 +83,9 @@ class ReferenceSettings:
 
 
 @section
-class TimingSettings:
+class TimingSection:
+    """The `[timing]` table; the run receives it as `procedures.timing.TimingSettings`."""
+
     averaging_time_s: float = quantity(0, 10, "meter averaging time per reading", default=0.001,
                                        exclusive_minimum=True)
     settle_tolerance_db: float = quantity(0, 1, "two consecutive readings must agree within this", default=0.01,
@@ -97,6 +103,9 @@ class TimingSettings:
     # kernel's wake-up latency nor a busy core is paid for the whole wait; "sleep" leaves it
     # to the kernel; "poll" polls from the start (a core busy while a cable is measured).
     reply_wait: Literal["near-due", "sleep", "poll"] = "near-due"
+
+    def settings(self) -> TimingSettings:
+        return TimingSettings(**dataclasses.asdict(self))
 
 
 @dataclass(frozen=True)
@@ -126,6 +135,9 @@ class FixtureSection:
         min_length=1, max_length=1024, description="switch port of fixture position 1, 2, ...")]
     receive_channels: Annotated[tuple[Name, ...], Field(
         min_length=1, max_length=1024, description='"<meter name>:<slot>" of end-B position 1, 2, ...')]
+    polish: Polish = Field("", description='the test cords\' end faces at both ends: "APC", "UPC", "PC"')
+    polish_a: Polish | None = None
+    polish_b: Polish | None = None
 
 
 @section
@@ -142,7 +154,8 @@ class StationFile:
     fixture: FixtureSection
     reference: ReferenceSettings = ReferenceSettings()
     retest: RetestSection = RetestSection()
-    timing: TimingSettings = TimingSettings()
+    timing: TimingSection = TimingSection()
+    launch_conditioner: LaunchConditionerSection | None = None
 
 
 @dataclass(frozen=True)
@@ -159,6 +172,8 @@ class StationConfig:
     store_path: str = "results/bench.h5"
     source_path: str = "<station>"
     retest_policy: str = "last"  # final verdict of a serial from its attempts: last | best | all_must_pass
+    launch_conditioner: LaunchConditioner | None = None  # multimode EF launch (bench.config.cable_fit)
+    fixture_polish: tuple[str, str] = ("", "")  # polish of the fixture's connectors at end A, end B ("": unstated)
 
     @property
     def fiber_capacity(self) -> int:
@@ -192,9 +207,12 @@ def parse_station(data: dict[str, Any], source: str = "<station>") -> StationCon
         raise ConfigError(source, "fixture.launch_ports", f"port {max(launch_ports)} exceeds the switch's "
                           f"port_count {port_count}", "use ports the switch has, or fix port_count")
     head = parsed.station
+    fixture = parsed.fixture
     return StationConfig(head.name, head.backend, instruments, launch_ports, receive_channels,
-                         parsed.reference, parsed.timing, head.visa_library, head.sim_file, head.store_path,
-                         source, parsed.retest.policy)
+                         parsed.reference, parsed.timing.settings(), head.visa_library, head.sim_file, head.store_path,
+                         source, parsed.retest.policy,
+                         None if parsed.launch_conditioner is None else parsed.launch_conditioner.conditioner(),
+                         fixture_polish(fixture.polish, fixture.polish_a, fixture.polish_b))
 
 
 def _instruments(entries: tuple[InstrumentEntry, ...], source: str) -> tuple[InstrumentConfig, ...]:

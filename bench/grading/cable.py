@@ -27,7 +27,7 @@ import numpy as np
 
 from bench.config.decision_rule import DecisionRule
 from bench.config.recipe import WAVELENGTH_TOLERANCE_NM, Recipe
-from bench.records import Outcome, worst_verdict
+from bench.records import Cause, CauseCode, Outcome, worst_verdict
 
 NO_LIGHT_REASON = "no light (open fiber)"
 
@@ -43,18 +43,25 @@ class FiberVerdict:
     margin_db: float
     verdict: Outcome
     reason: str
+    cause: CauseCode | None = None  # None for a PASS
 
 
 @dataclass(frozen=True)
 class CableVerdict:
-    """The verdict of one cable, with one sentence per reason and the rule that produced it."""
+    """The verdict of one cable, with its causes (none for a PASS) and the rule that produced it."""
 
     verdict: Outcome
-    reasons: list[str]
+    causes: list[Cause]
     fibers: list[FiberVerdict]
     rule: DecisionRule
     mean_il_db: dict[float, float] = field(default_factory=dict)
     mean_limit_db: dict[float, float | None] = field(default_factory=dict)
+    summary: str = ""  # a PASS's one line (smallest margin), shown where a failure shows its causes
+
+    @property
+    def reasons(self) -> list[str]:
+        """One sentence per cause, or the PASS summary."""
+        return [c.detail for c in self.causes] if self.causes else [self.summary]
 
     @property
     def failing_fibers(self) -> list[int]:
@@ -70,6 +77,7 @@ class CableVerdict:
         return {
             "verdict": self.verdict,
             "reasons": list(self.reasons),
+            "causes": [c.as_dict() for c in self.causes],
             "rule": self.rule.as_dict(),
             "mean_il_db": {f"{wl:g}": v for wl, v in self.mean_il_db.items()},
             "mean_limit_db": {f"{wl:g}": v for wl, v in self.mean_limit_db.items()},
@@ -95,9 +103,8 @@ def grade_fiber(
     where = f"fiber {fiber_position} at {wavelength_nm:g} nm"
     il = float(insertion_loss_db)
     if math.isnan(il) or il == math.inf:
-        return FiberVerdict(
-            fiber_position, wavelength_nm, math.nan, limit_db, math.nan, Outcome.FAIL, f"{where}: {NO_LIGHT_REASON}"
-        )
+        return FiberVerdict(fiber_position, wavelength_nm, math.nan, limit_db, math.nan, Outcome.FAIL,
+                            f"{where}: {NO_LIGHT_REASON}", CauseCode.NO_LIGHT)
     margin = limit_db - il
     numbers = f"{il:.3f} dB {{}} limit {limit_db:.3f} dB (margin {margin:+.3f} dB)"
     if rule.is_bad_reference(il):
@@ -110,20 +117,22 @@ def grade_fiber(
             Outcome.ERROR,
             f"{where}: bad reference: IL {il:.3f} dB is below -U = {-rule.uncertainty_db:.3f} dB; "
             "set the reference again and retest",
+            CauseCode.BAD_REFERENCE,
         )
     verdict = rule.judge(il, limit_db)
+    cause = None
     if verdict == Outcome.PASS:
         text = numbers.format("<=")
         if il < 0:
             text += f", negative IL within U = {rule.uncertainty_db:.3f} dB is noise"
     elif verdict == Outcome.FAIL:
-        text = numbers.format(">")
+        text, cause = numbers.format(">"), CauseCode.FIBER_OVER_LIMIT
         if rule.kind == "guarded":
             text += f", beyond U = {rule.uncertainty_db:.3f} dB"
     else:
-        text = numbers.format(f"within U = {rule.uncertainty_db:.3f} dB of")
+        text, cause = numbers.format(f"within U = {rule.uncertainty_db:.3f} dB of"), CauseCode.FIBER_NEAR_LIMIT
         text += ", too close to call (guarded)"
-    return FiberVerdict(fiber_position, wavelength_nm, il, limit_db, margin, verdict, f"{where}: {text}")
+    return FiberVerdict(fiber_position, wavelength_nm, il, limit_db, margin, verdict, f"{where}: {text}", cause)
 
 
 def _match_wavelength(recipe: Recipe, wavelength_nm: float) -> float | None:
@@ -164,7 +173,7 @@ def grade_cable(
         raise ValueError(f"fiber positions {positions} repeat a position")
 
     fibers: list[FiberVerdict] = []
-    cable_reasons: list[str] = []
+    cable_causes: list[tuple[Outcome, Cause]] = []
     mean_il: dict[float, float] = {}
     mean_limits: dict[float, float | None] = {}
     measured: set[float] = set()
@@ -188,26 +197,27 @@ def grade_cable(
             # cannot depend on the order in which fibers are listed.
             mean_il[wavelength] = math.fsum(finite.tolist()) / finite.size
         if mean_limit is not None and finite.size:
-            mean_reason = _judge_mean(
+            mean_cause = _judge_mean(
                 rule, wavelength, mean_il[wavelength], mean_limit, finite.size, len(positions)
             )
-            if mean_reason is not None:
-                cable_reasons.append(mean_reason)
+            if mean_cause is not None:
+                cable_causes.append(mean_cause)
 
     missing = [wl for wl in recipe.wavelengths_nm if wl not in measured]
-    errors = [f"{wl:g} nm required by recipe '{recipe.name}' was not measured" for wl in missing]
-    reasons = errors + [f.reason for f in fibers if f.verdict != Outcome.PASS] + [text for _, text in cable_reasons]
+    errors = [Cause(CauseCode.WAVELENGTH_NOT_MEASURED, f"{wl:g} nm required by recipe '{recipe.name}' was not measured")
+              for wl in missing]
+    causes = [*errors, *(Cause(f.cause, f.reason) for f in fibers if f.cause is not None),
+              *(cause for _, cause in cable_causes)]
     verdict = worst_verdict(
-        [Outcome.ERROR] * len(errors) + [f.verdict for f in fibers] + [v for v, _ in cable_reasons]
+        [Outcome.ERROR] * len(errors) + [f.verdict for f in fibers] + [v for v, _ in cable_causes]
     )
-    if verdict == Outcome.PASS:
-        reasons = [_pass_summary(fibers)]
-    return CableVerdict(verdict, reasons, fibers, rule, mean_il, mean_limits)
+    summary = _pass_summary(fibers) if verdict == Outcome.PASS else ""
+    return CableVerdict(verdict, causes, fibers, rule, mean_il, mean_limits, summary)
 
 
 def _judge_mean(
     rule: DecisionRule, wavelength_nm: float, mean_db: float, limit_db: float, n_used: int, n_fibers: int
-) -> tuple[str, str] | None:
+) -> tuple[Outcome, Cause] | None:
     # A mean cannot be judged low when a fiber has a bad reference, but that
     # fiber already makes the cable an ERROR; the mean is judged as measured.
     verdict = rule.judge(mean_db, limit_db)
@@ -215,11 +225,11 @@ def _judge_mean(
         return None
     margin = limit_db - mean_db
     over = f" of {n_used} lit fibers" if n_used != n_fibers else ""
-    relation = ">" if verdict == Outcome.FAIL else f"within U = {rule.uncertainty_db:.3f} dB of"
-    return verdict, (
-        f"cable mean at {wavelength_nm:g} nm{over}: {mean_db:.3f} dB {relation} mean limit "
-        f"{limit_db:.3f} dB (margin {margin:+.3f} dB)"
-    )
+    failed = verdict == Outcome.FAIL
+    relation = ">" if failed else f"within U = {rule.uncertainty_db:.3f} dB of"
+    code = CauseCode.MEAN_OVER_LIMIT if failed else CauseCode.MEAN_NEAR_LIMIT
+    return verdict, Cause(code, f"cable mean at {wavelength_nm:g} nm{over}: {mean_db:.3f} dB {relation} mean limit "
+                                f"{limit_db:.3f} dB (margin {margin:+.3f} dB)")
 
 
 def _pass_summary(fibers: Sequence[FiberVerdict]) -> str:

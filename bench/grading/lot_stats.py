@@ -33,10 +33,10 @@ from typing import Any
 
 import numpy as np
 
-from bench.records import VERDICTS
+from bench.records import VERDICTS, Outcome
 
 GRADE_TABLES_PATH = Path(__file__).with_name("grade_tables.toml")
-TRUSTED_OUTCOMES = ("PASS", "CONDITIONAL", "FAIL")
+TRUSTED_OUTCOMES = (Outcome.PASS, Outcome.CONDITIONAL, Outcome.FAIL)
 PERCENTILES = (50.0, 95.0, 97.0)
 
 
@@ -219,8 +219,8 @@ def lot_statistics(
     positions = _column(rows, "fiber_position", int)
     il = _column(rows, "insertion_loss_db", float)
     limits = _column(rows, "limit_db", float) if _has(rows, "limit_db") else np.full(il.shape, np.nan)
-    verdicts = _strings(rows, "verdict") if _has(rows, "verdict") else np.full(il.shape, "PASS", dtype=object)
-    keep = verdicts != "ERROR"
+    verdicts = _strings(rows, "verdict") if _has(rows, "verdict") else np.full(il.shape, Outcome.PASS, dtype=object)
+    keep = verdicts != Outcome.ERROR
 
     per_position: list[ILStatistics] = []
     per_wavelength: list[ILStatistics] = []
@@ -291,7 +291,7 @@ def _il_statistics(
         p95_db=p95,
         p97_db=p97,
         limit_db=limit,
-        n_not_pass=int((verdicts != "PASS").sum()),
+        n_not_pass=int((verdicts != Outcome.PASS).sum()),
         cpk=_cpk(limits[lit] - values),
     )
 
@@ -312,7 +312,7 @@ def _select(
 ) -> tuple[np.ndarray, dict[str, int], float | None, float | None, int, int, tuple[str, ...]]:
     """Which fiber rows describe the lot, and the cable counts behind yield."""
     everything = np.ones(fibers.shape, dtype=bool)
-    outcomes = dict.fromkeys(VERDICTS + ("ABORTED",), 0)
+    outcomes = dict.fromkeys((*VERDICTS, Outcome.ABORTED), 0)
     if cables is None or np.asarray(cables).size == 0:
         return everything, outcomes, None, None, 0, 0, ()
     cables = np.asarray(cables)
@@ -340,8 +340,8 @@ def _select(
     for i in latest.values():
         outcomes[outcome[i]] = outcomes.get(outcome[i], 0) + 1
     n_cables = len(latest)
-    yield_fraction = outcomes["PASS"] / n_cables if n_cables else None
-    first_pass = sum(outcome[i] == "PASS" for i in first.values()) / n_cables if n_cables else None
+    yield_fraction = outcomes[Outcome.PASS] / n_cables if n_cables else None
+    first_pass = sum(outcome[i] == Outcome.PASS for i in first.values()) / n_cables if n_cables else None
 
     chosen = {int(record_index[i]) for i in latest_trusted.values()}
     fiber_records = _column(fibers, "record_index", int) if fibers.size else np.zeros(0, dtype=int)

@@ -23,9 +23,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from bench.config.station import RETEST_POLICIES
+from bench.records import Outcome
 from bench.store import LoadedResults, load_results
 
-_RANK = {"PASS": 0, "CONDITIONAL": 1, "FAIL": 2}
+_RANK = {Outcome.PASS: 0, Outcome.CONDITIONAL: 1, Outcome.FAIL: 2}
 VERDICT_OUTCOMES = tuple(_RANK)
 
 
@@ -66,5 +67,5 @@ def final_verdict(results: LoadedResults | str | os.PathLike[str], serial: str, 
         why = f"best attempt is #{attempt}"
     else:
         attempt, outcome = max(decided, key=lambda item: (_RANK[item[1]], item[0]))
-        why = "every attempt passed" if outcome == "PASS" else f"attempt #{attempt} did not pass"
+        why = "every attempt passed" if outcome == Outcome.PASS else f"attempt #{attempt} did not pass"
     return FinalVerdict(serial, policy, outcome, attempt, attempts, f"{policy}: {why} ({summary})")

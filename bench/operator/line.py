@@ -36,6 +36,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from bench.config.cable_fit import check_recipe_on_station
 from bench.config.recipe import Recipe, load_recipe
 from bench.config.station import StationConfig, load_station
 from bench.errors import BenchError, ConfigError
@@ -251,6 +252,7 @@ def load_station_and_recipe(station: str | Path | StationConfig,
     if not isinstance(recipe, Recipe):
         recipe = load_recipe(recipe, station_wavelengths_nm=config.wavelengths_nm or None,
                              station_fiber_capacity=config.fiber_capacity)
+    check_recipe_on_station(recipe, config)  # launch conditioner, polish: before any instrument is opened
     return config, recipe
 
 

@@ -27,6 +27,7 @@ from bench.errors import BenchError, ConfigError
 from bench.operator.interrupt import DeferredInterrupt
 from bench.operator.line import LineBench, LineResult, load_station_and_recipe, open_line_bench
 from bench.operator.terminal import STYLES, Terminal, shown
+from bench.records import Outcome
 from bench.run.labels import check_label, label_problem
 from bench.run.session import ReferenceRequired
 
@@ -128,8 +129,9 @@ class TechnicianFlow:
                 bench.safe_state()
                 if guard.forced:
                     bench.reconnect()
-                self.tally.add("ABORTED")
-                term.banner("ABORTED", "ABORTED", f"{shown(serial)} aborted (Ctrl-C) and recorded as ABORTED")
+                self.tally.add(Outcome.ABORTED)
+                term.banner(Outcome.ABORTED, Outcome.ABORTED,
+                            f"{shown(serial)} aborted (Ctrl-C) and recorded as ABORTED")
                 term.say("Earlier results are kept. Reconnect the cable and press T to test it again.")
                 term.say(term.style(self.tally.text(), "dim"))
                 return True
@@ -146,9 +148,9 @@ class TechnicianFlow:
         self.tally.add(verdict)
         failing = result.failing_fibers
         subtitle = shown(record.serial) + (f"   failing fibers: {', '.join(map(str, failing))}" if failing else "")
-        term.banner(verdict, verdict if verdict in STYLES else "ERROR", subtitle)
+        term.banner(verdict, verdict if verdict in STYLES else Outcome.ERROR, subtitle)
         fibers = [f for f in record.fibers]
-        if verdict == "PASS" and fibers:
+        if verdict == Outcome.PASS and fibers:
             worst = min(fibers, key=lambda f: f.margin_db)
             highest = max(fibers, key=lambda f: f.insertion_loss_db)
             term.say(f"  max IL {highest.insertion_loss_db:.3f} dB (fiber {highest.fiber_position}, "
@@ -158,7 +160,7 @@ class TechnicianFlow:
             by_fiber: dict[int, list[str]] = {}
             limits: set[str] = set()
             for f in fibers:
-                if f.verdict != "PASS":
+                if f.verdict != Outcome.PASS:
                     il = "no light" if f.insertion_loss_db != f.insertion_loss_db else f"{f.insertion_loss_db:.3f} dB"
                     margin = "" if f.margin_db != f.margin_db else f" ({f.margin_db:+.3f})"
                     by_fiber.setdefault(f.fiber_position, []).append(f"{f.wavelength_nm:g} nm {il}{margin}")
@@ -170,7 +172,7 @@ class TechnicianFlow:
             if record.polarity_found:
                 term.say(f"  polarity found {record.polarity_found}")
             reason = record.reason
-            if not by_fiber or "polarity" in reason or verdict == "ERROR":
+            if not by_fiber or "polarity" in reason or verdict == Outcome.ERROR:
                 term.say(f"  {shown(reason)}")
         if result.certificate:
             term.say(f"  certificate: {result.certificate}")

@@ -6,13 +6,15 @@ import os
 import shutil
 from typing import TextIO
 
+from bench.records import Outcome
+
 RESET = "\033[0m"
 STYLES = {
-    "PASS": "\033[1;97;42m",
-    "FAIL": "\033[1;97;41m",
-    "CONDITIONAL": "\033[1;30;43m",
-    "ERROR": "\033[1;97;45m",
-    "ABORTED": "\033[1;97;100m",
+    Outcome.PASS: "\033[1;97;42m",
+    Outcome.FAIL: "\033[1;97;41m",
+    Outcome.CONDITIONAL: "\033[1;30;43m",
+    Outcome.ERROR: "\033[1;97;45m",
+    Outcome.ABORTED: "\033[1;97;100m",
     "REFERENCE": "\033[1;30;43m",
     "bold": "\033[1m",
     "dim": "\033[2m",

@@ -21,9 +21,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bench.config.cable_fit import setup_rows
 from bench.config.decision_rule import DecisionRule
 from bench.errors import BenchError
-from bench.records import CableRecord, FiberResult, ReferenceRecord
+from bench.records import CableRecord, FiberResult, Outcome, ReferenceRecord
 from bench.report.files import create_exclusive, safe_file_stem
 from bench.report.style import (
     A4_PORTRAIT,
@@ -59,10 +60,10 @@ class FiberRow:
 
     @property
     def verdict(self) -> str:
-        for worst in ("ERROR", "FAIL", "CONDITIONAL"):
+        for worst in (Outcome.ERROR, Outcome.FAIL, Outcome.CONDITIONAL):
             if worst in self.verdicts:
                 return worst
-        return "PASS" if self.verdicts else ""
+        return Outcome.PASS if self.verdicts else ""
 
 
 @dataclass(frozen=True)
@@ -92,10 +93,11 @@ class CertificateData:
     cable_description: str = ""
     instruments: tuple[dict[str, Any], ...] = field(default_factory=tuple)
     record_index: int | None = None
+    test_setup: tuple[tuple[str, str], ...] = ()  # launch condition, polish, cords (bench.config.cable_fit)
 
     @property
     def failing_fibers(self) -> list[int]:
-        return [row.fiber_position for row in self.fibers if row.verdict not in ("PASS", "")]
+        return [row.fiber_position for row in self.fibers if row.verdict not in (Outcome.PASS, "")]
 
     @classmethod
     def from_record(cls, record: CableRecord, reference: ReferenceRecord | None = None,
@@ -126,7 +128,8 @@ class CertificateData:
             reference_id=record.reference_id, wavelengths_nm=wavelengths,
             fibers=fiber_rows(record.fibers, wavelengths),
             cable_description=", ".join(bit for bit in cable_bits if bit),
-            instruments=tuple(record.instruments), record_index=record_index)
+            instruments=tuple(record.instruments), record_index=record_index,
+            test_setup=tuple(setup_rows((record.extra or {}).get("cable_setup"))))
 
 
 def fiber_rows(fibers: Sequence[FiberResult], wavelengths_nm: Sequence[float]) -> tuple[FiberRow, ...]:
@@ -202,7 +205,7 @@ def _draw_chart(ax: Any, data: CertificateData) -> None:
     colours = ["#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd"]
     for w_index, wavelength in enumerate(data.wavelengths_nm):
         values = np.array([row.insertion_loss_db[w_index] for row in data.fibers], dtype=float)
-        failing = [row.verdicts[w_index] not in ("PASS", "") for row in data.fibers]
+        failing = [row.verdicts[w_index] not in (Outcome.PASS, "") for row in data.fibers]
         bars = ax.bar(x + (w_index - (n_wl - 1) / 2) * width, np.nan_to_num(values, nan=0.0), width,
                       label=f"{wavelength:g} nm", color=colours[w_index % len(colours)])
         for bar, bad, value in zip(bars, failing, values, strict=True):
@@ -273,8 +276,10 @@ def certificate_figures(data: CertificateData) -> list[Any]:
         ("Decision rule", data.decision_rule),
         ("Polarity", f"found {data.polarity_found or 'not determined'}"
          + (f", required {data.polarity_required}" if data.polarity_required else "")),
+        *data.test_setup,
     ]
-    text_block(fig, 0.06, 0.905, details, label_width=0.17, size=8.5, line=0.0175)
+    # The block ends above the result line (y 0.665) however many setup rows a record has.
+    text_block(fig, 0.06, 0.905, details, label_width=0.17, size=8.5, line=min(0.0175, 0.225 / len(details)))
 
     colour, ink = VERDICT_COLOURS.get(data.outcome, ("#777777", "#ffffff"))
     box = fig.add_axes((0.66, 0.745, 0.28, 0.155))
@@ -287,7 +292,7 @@ def certificate_figures(data: CertificateData) -> list[Any]:
              ha="center", va="center", transform=box.transAxes)
     failing = data.failing_fibers
     box.text(0.5, 0.22, ("failing fibers: " + ", ".join(map(str, failing))) if failing else
-             ("all fibers within limits" if data.outcome == "PASS" else ""),
+             ("all fibers within limits" if data.outcome == Outcome.PASS else ""),
              fontsize=8, color=ink, ha="center", va="center", transform=box.transAxes, wrap=True)
 
     reason_lines = textwrap.wrap(f"Result: {data.reason}", 125)

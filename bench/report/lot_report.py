@@ -20,8 +20,10 @@ from typing import Any
 
 import numpy as np
 
+from bench.config.cable_fit import setup_rows
 from bench.errors import BenchError
 from bench.grading.lot_stats import TRUSTED_OUTCOMES, ILStatistics, LotStatistics, lot_statistics
+from bench.records import Outcome
 from bench.report.style import A4_PORTRAIT, VERDICT_COLOURS, new_figure, pdf_pages, text_block
 from bench.store import load_results
 
@@ -45,6 +47,7 @@ class LotReportData:
     limits_by_wavelength: dict[float, tuple[float, ...]]
     not_passing: list[tuple[str, int, str, str]] = field(default_factory=list)  # serial, attempt, outcome, reason
     generated_utc: str = ""
+    launch_conditioners: tuple[str, ...] = ()  # multimode EF launch devices the lot was tested with
 
 
 def _latest_trusted_records(cables: np.ndarray) -> set[int]:
@@ -83,7 +86,7 @@ def load_lot_report_data(store_path: str | Path, lot: str, *, fiber_type: str | 
     stats = lot_statistics(fibers, cables, lot=lot, fiber_type=fiber_type, connections=connections)
 
     chosen = _latest_trusted_records(cables)
-    rows = fibers[np.isin(fibers["record_index"], list(chosen)) & (fibers["verdict"] != "ERROR")]
+    rows = fibers[np.isin(fibers["record_index"], list(chosen)) & (fibers["verdict"] != Outcome.ERROR)]
     il_by_wavelength: dict[float, np.ndarray] = {}
     il_by_position: dict[float, dict[int, np.ndarray]] = {}
     limits: dict[float, tuple[float, ...]] = {}
@@ -103,7 +106,7 @@ def load_lot_report_data(store_path: str | Path, lot: str, *, fiber_type: str | 
                 int(latest[serial]["attempt"]), int(latest[serial]["record_index"])):
             latest[serial] = row
     not_passing = sorted((str(r["serial"]), int(r["attempt"]), str(r["outcome"]), str(r["reason"]))
-                         for r in latest.values() if str(r["outcome"]) != "PASS")
+                         for r in latest.values() if str(r["outcome"]) != Outcome.PASS)
     started = sorted(cables["started_utc"].tolist())
     return LotReportData(
         lot=lot, store_path=str(path), stats=stats,
@@ -112,7 +115,18 @@ def load_lot_report_data(store_path: str | Path, lot: str, *, fiber_type: str | 
         operators=tuple(sorted(set(cables["operator"].tolist()))),
         first_test_utc=started[0], last_test_utc=started[-1], il_by_wavelength=il_by_wavelength,
         il_by_position=il_by_position, limits_by_wavelength=limits, not_passing=not_passing,
-        generated_utc=dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"))
+        generated_utc=dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        launch_conditioners=_launch_conditioners(results, cables))
+
+
+def _launch_conditioners(results: Any, cables: np.ndarray) -> tuple[str, ...]:
+    """Each distinct launch condition of the lot's records, as the certificate words it."""
+    seen = set()
+    for index in cables["record_index"].tolist():
+        for label, value in setup_rows((results.extra(int(index)) or {}).get("cable_setup")):
+            if label == "Launch condition":
+                seen.add(value)
+    return tuple(sorted(seen))
 
 
 # --------------------------------------------------------------------------- text helpers
@@ -137,6 +151,7 @@ def summary_rows(data: LotReportData) -> list[tuple[str, str]]:
         ("Recipe", ", ".join(s.recipe_names)),
         ("Tested", f"{data.first_test_utc[:19].replace('T', ' ')} to {data.last_test_utc[:19].replace('T', ' ')} UTC"),
         ("Stations", ", ".join(data.stations)),
+        *([("Launch condition", "; ".join(data.launch_conditioners))] if data.launch_conditioners else []),
         ("Operators", ", ".join(data.operators)),
         ("Cables", f"{s.n_cables} ({s.n_records} test records)"),
         ("Outcomes", outcomes + " (latest attempt per cable)"),

@@ -6,16 +6,18 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, BinaryIO
 
+from bench.records import Outcome
+
 A4_PORTRAIT = (8.27, 11.69)
 A4_LANDSCAPE = (11.69, 8.27)
 
 # Verdict → (fill colour, text colour).
 VERDICT_COLOURS = {
-    "PASS": ("#1b8a3a", "#ffffff"),
-    "FAIL": ("#c62828", "#ffffff"),
-    "CONDITIONAL": ("#f0a500", "#000000"),
-    "ERROR": ("#6a1b9a", "#ffffff"),
-    "ABORTED": ("#616161", "#ffffff"),
+    Outcome.PASS: ("#1b8a3a", "#ffffff"),
+    Outcome.FAIL: ("#c62828", "#ffffff"),
+    Outcome.CONDITIONAL: ("#f0a500", "#000000"),
+    Outcome.ERROR: ("#6a1b9a", "#ffffff"),
+    Outcome.ABORTED: ("#616161", "#ffffff"),
 }
 
 # Type 3 fonts (matplotlib's default) embed only the glyphs used and carry a

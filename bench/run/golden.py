@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from bench.errors import BenchError
-from bench.records import Outcome
+from bench.records import Cause, CauseCode, Outcome
 from bench.run.reference_health import BenchDrifted
 from bench.run.session import ReferenceRequired, TestSession
 from bench.run.session_records import build_record, fiber_rows
@@ -54,6 +54,7 @@ def verify_golden(session: TestSession, operator: Operator | None = None) -> Gol
     record = build_record(
         session, serial=golden.serial, kind=GOLDEN_KIND, started=started,
         outcome=Outcome.FAIL if drifted else Outcome.PASS, reason=reason, measurement=check.measurement,
+        causes=(Cause(CauseCode.GOLDEN_DRIFT, reason),) if drifted else (),
         fibers=fiber_rows(session, check.measurement, positions, receive, limit, verdicts, reasons),
         extra={"baseline": check.baseline, "tolerance_db": golden.tolerance_db,
                "expected_il_db": check.expected_il_db.tolist(), "delta_il_db": delta.tolist(),

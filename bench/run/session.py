@@ -16,14 +16,14 @@ from importlib import metadata
 import numpy as np
 
 from bench.clock import Clock, iso_utc, utc_now
+from bench.config.cable_fit import cable_setup, check_recipe_on_station
 from bench.config.recipe import Recipe
 from bench.errors import BenchError
 from bench.grading.cable import CableVerdict, grade_cable
-from bench.records import CableRecord, FiberResult, ReferenceRecord
+from bench.records import CableRecord, Cause, CauseCode, FiberResult, Outcome, ReferenceRecord, reason_text
 from bench.run.labels import check_label
 from bench.run.reference_health import ReferenceHealth
 from bench.run.station import Station
-from bench.run.timing import acquisition_settings
 from drivers.errors import InstrumentError, InstrumentTimeout, OverRangeError, ScpiError, WrongInstrumentError
 from drivers.scpi import InstrumentReplacedError, RetryBudget
 from procedures.acquisition import Progress
@@ -66,24 +66,43 @@ class ReferenceRequired(BenchError):
 RECOVERIES_PER_CABLE = 3
 
 
+# An instrument fault's cause code and what the operator should do about it (docs/reliability.md),
+# most specific type first (InstrumentReplacedError is a WrongInstrumentError).
+_FAULTS: tuple[tuple[type[Exception], CauseCode, str], ...] = (
+    (InstrumentReplacedError, CauseCode.INSTRUMENT_REPLACED,
+     "close and reopen the station (bench restart), check the station config, then take a new reference"),
+    (WrongInstrumentError, CauseCode.WRONG_INSTRUMENT,
+     "the address answers as another model: fix the station config or the cabling, then restart"),
+    (ScpiError, CauseCode.INSTRUMENT_ERROR,
+     "retest the cable; if the error repeats, check the station config for this instrument "
+     "(wavelength, range, slots) and the instrument's front panel"),
+    (OverRangeError, CauseCode.INSTRUMENT_OVER_RANGE,
+     "a detector is out of range: check the meter's range setting and the source power, then retest"),
+    (InstrumentTimeout, CauseCode.INSTRUMENT_TIMEOUT,
+     "retest the cable; if it repeats, check that the instrument is on, not in local/menu mode, "
+     "and its LAN/serial cable, then restart the station"),
+    (ReferenceProblem, CauseCode.REFERENCE_UNUSABLE, "take a new reference, then retest the cable"),
+)
+_OTHER_FAULT = (CauseCode.INSTRUMENT_FAULT,
+                "retest the cable; if it repeats, check the instrument's power and LAN/serial cable, "
+                "then restart the station")
+UNTRUSTWORTHY_ACTION = ("Operator: the readings are not trustworthy (unstable source or meter, or a detector out "
+                        "of range): check the source warm-up, the meter range and the connections, then retest")
+
+
+def _fault(error: Exception) -> tuple[CauseCode, str]:
+    return next(((code, action) for kind, code, action in _FAULTS if isinstance(error, kind)), _OTHER_FAULT)
+
+
 def operator_action(error: Exception) -> str:
     """What the operator should do about an instrument fault (docs/reliability.md)."""
-    if isinstance(error, InstrumentReplacedError):
-        return "close and reopen the station (bench restart), check the station config, then take a new reference"
-    if isinstance(error, WrongInstrumentError):
-        return "the address answers as another model: fix the station config or the cabling, then restart"
-    if isinstance(error, ScpiError):
-        return ("retest the cable; if the error repeats, check the station config for this instrument "
-                "(wavelength, range, slots) and the instrument's front panel")
-    if isinstance(error, OverRangeError):
-        return "a detector is out of range: check the meter's range setting and the source power, then retest"
-    if isinstance(error, InstrumentTimeout):
-        return ("retest the cable; if it repeats, check that the instrument is on, not in local/menu mode, "
-                "and its LAN/serial cable, then restart the station")
-    if isinstance(error, ReferenceProblem):
-        return "take a new reference, then retest the cable"
-    return ("retest the cable; if it repeats, check the instrument's power and LAN/serial cable, "
-            "then restart the station")
+    return _fault(error)[1]
+
+
+def fault_cause(error: Exception) -> Cause:
+    """The cause an instrument fault gives a cable's ERROR record."""
+    code, action = _fault(error)
+    return Cause(code, f"instrument fault: {error}. Operator: {action}")
 
 
 @dataclass(frozen=True)
@@ -112,6 +131,7 @@ class TestSession:
 
     def __init__(self, station: Station, recipe: Recipe, store: object, *, operator: str, lot: str,
                  recoveries_per_cable: int | None = RECOVERIES_PER_CABLE, clock: Clock = utc_now) -> None:
+        check_recipe_on_station(recipe, station.config)  # callers that load files check it before opening
         self.station = station
         self.last_stored: CableOutcome | None = None
         self.clock = clock  # every stamp and the reference's age; a test passes a fake one
@@ -119,7 +139,7 @@ class TestSession:
         self.store = store
         self.operator = operator
         self.lot = lot
-        self.settings = acquisition_settings(station.config.timing)
+        self.settings = station.config.timing
         self.reference: ReferenceMeasurement | None = None
         self.reference_id = ""
         self.tests_on_reference = 0
@@ -230,35 +250,46 @@ class TestSession:
             bench_fault = self._bench_fault(measurement, error_queries, brightest)
         except (InstrumentError, ReferenceProblem) as error:
             self._after_fault()
-            return self._store(serial, started, "ERROR",
-                               f"instrument fault: {error}. Operator: {operator_action(error)}", None, None, None)
+            return self._store(serial, started, Outcome.ERROR, (fault_cause(error),), None, None, None)
         except KeyboardInterrupt:
-            self._store(serial, started, "ABORTED", "aborted by the operator (Ctrl-C) during measurement",
+            self._store(serial, started, Outcome.ABORTED,
+                        (Cause(CauseCode.OPERATOR_ABORT, "aborted by the operator (Ctrl-C) during measurement"),),
                         None, None, None)
             raise
         if bench_fault is not None:
             self._after_fault()
-            return self._store(serial, started, "ERROR", f"bench fault: {bench_fault.describe()}", measurement,
-                               None, None)
+            return self._store(serial, started, Outcome.ERROR,
+                               (Cause(CauseCode.BENCH_FAULT, f"bench fault: {bench_fault.describe()}"),),
+                               measurement, None, None)
         assert polarity is not None and verdict is not None
         self.tests_on_reference += 1
         self.health.cable_tested(verdict, readings_trustworthy=not measurement.problems)
-        outcome, reasons = verdict.verdict, list(verdict.reasons)
+        outcome, causes = self._judged(verdict, measurement, polarity)
+        details = [c.detail for c in causes] + ([verdict.summary] if verdict.summary else [])
         if measurement.problems:
-            outcome, reasons = "ERROR", [*measurement.problems, *reasons]
-            reasons.insert(len(measurement.problems), "Operator: the readings are not trustworthy (unstable source "
-                           "or meter, or a detector out of range): check the source warm-up, the meter range and "
-                           "the connections, then retest")
+            # The advice follows the problems; it is no cause.
+            details.insert(len(measurement.problems), UNTRUSTWORTHY_ACTION)
             self._after_fault()
-        elif polarity.polarity_found != self.recipe.polarity and outcome != "ERROR":
-            outcome = "FAIL"
-            reasons.insert(0, f"polarity {polarity.polarity_found} found, recipe requires {self.recipe.polarity}"
-                           + (f" (positions {list(polarity.mismatched_positions)} misrouted)"
-                              if polarity.mismatched_positions else ""))
-        elif not polarity.ok and outcome != "ERROR":
-            outcome = "FAIL"
-            reasons.insert(0, polarity.describe())
-        return self._store(serial, started, outcome, "; ".join(reasons), measurement, verdict, polarity)
+        return self._store(serial, started, outcome, tuple(causes), measurement, verdict, polarity, "; ".join(details))
+
+    def _judged(self, verdict: CableVerdict, measurement: CableMeasurement,
+                polarity: PolarityResult) -> tuple[Outcome, list[Cause]]:
+        """The cable's outcome and causes: untrustworthy readings make it an ERROR, a wrong or
+        unresolved polarity a FAIL, otherwise the grade stands."""
+        outcome, causes = verdict.verdict, list(verdict.causes)
+        if measurement.problems:
+            return Outcome.ERROR, [*(Cause(CauseCode.READINGS_UNTRUSTWORTHY, p) for p in measurement.problems),
+                                   *causes]
+        if outcome == Outcome.ERROR:
+            return outcome, causes
+        if polarity.polarity_found != self.recipe.polarity:
+            misrouted = list(polarity.mismatched_positions)
+            detail = (f"polarity {polarity.polarity_found} found, recipe requires {self.recipe.polarity}"
+                      + (f" (positions {misrouted} misrouted)" if misrouted else ""))
+            return Outcome.FAIL, [Cause(CauseCode.POLARITY_MISMATCH, detail), *causes]
+        if not polarity.ok:
+            return Outcome.FAIL, [Cause(CauseCode.ROUTING_FAULT, polarity.describe()), *causes]
+        return outcome, causes
 
     def _polarity(self, measurement: CableMeasurement) -> PolarityResult:
         assert self.reference is not None
@@ -285,9 +316,10 @@ class TestSession:
                 margin_db=fiber.margin_db, verdict=fiber.verdict, reason=fiber.reason))
         return tuple(rows)
 
-    def _store(self, serial: str, started: dt.datetime, outcome: str, reason: str,
+    def _store(self, serial: str, started: dt.datetime, outcome: Outcome, causes: tuple[Cause, ...],
                measurement: CableMeasurement | None, verdict: CableVerdict | None,
-               polarity: PolarityResult | None) -> CableOutcome:
+               polarity: PolarityResult | None, reason: str | None = None) -> CableOutcome:
+        reason = reason_text(causes) if reason is None else reason
         rule = self.recipe.decision_rule
         finished = self.clock()
         cycle_time_s = (finished - started).total_seconds()
@@ -298,7 +330,7 @@ class TestSession:
             serial=serial, lot=self.lot, attempt=self.store.next_attempt(serial), recipe_name=self.recipe.name,
             recipe_snapshot=self.recipe.as_dict(), station_name=self.station.config.name, operator=self.operator,
             software_version=software_version(), started_utc=iso_utc(started), finished_utc=iso_utc(finished),
-            outcome=outcome, reason=reason, decision_rule=rule.kind, uncertainty_db=rule.uncertainty_db,
+            outcome=outcome, reason=reason, causes=causes, decision_rule=rule.kind, uncertainty_db=rule.uncertainty_db,
             coverage_factor=rule.coverage_factor, reference_id=self.reference_id,
             polarity_found=polarity.polarity_found if polarity else "", instruments=tuple(self.station.identities()),
             wavelengths_nm=wavelengths, power_matrix_dbm=matrix,
@@ -308,6 +340,7 @@ class TestSession:
                    # Achieved vs the instruments' floor for the order used (procedures.timing).
                    **(cycle_timing(measurement, cycle_time_s) if measurement else {}),
                    "polarity": polarity.as_dict() if polarity else None,
+                   "cable_setup": cable_setup(self.recipe, self.station.config),
                    # link faults recovered during this attempt (drivers.scpi): the record tells the truth
                    **({"recoveries": [r.as_dict() for r in self.retry_budget.used]}
                       if self.retry_budget.used else {})})

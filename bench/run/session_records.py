@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from bench.clock import iso_utc
-from bench.records import CableRecord, FiberResult
+from bench.records import CableRecord, Cause, CauseCode, FiberResult
 from bench.run.session import ReferenceRequired, TestSession, software_version
 from procedures.results import CableMeasurement
 
@@ -27,6 +27,11 @@ def clip_text(text: str, limit_bytes: int) -> str:
     if len(data) <= limit_bytes:
         return text
     return data[: limit_bytes - 3].decode("utf-8", errors="ignore") + "…"
+
+
+def untrustworthy_causes(measurement: CableMeasurement) -> tuple[Cause, ...]:
+    """One cause per problem the measurement reported (unsettled readings, a detector over range)."""
+    return tuple(Cause(CauseCode.READINGS_UNTRUSTWORTHY, problem) for problem in measurement.problems)
 
 
 def fiber_rows(session: TestSession, measurement: CableMeasurement, positions: Sequence[int],
@@ -51,7 +56,8 @@ def fiber_rows(session: TestSession, measurement: CableMeasurement, positions: S
 
 def build_record(session: TestSession, *, serial: str, kind: str, started: dt.datetime, outcome: str,
                  reason: str, measurement: CableMeasurement | None, fibers: tuple[FiberResult, ...],
-                 extra: dict[str, Any], recipe_snapshot: dict[str, Any] | None = None) -> CableRecord:
+                 extra: dict[str, Any], recipe_snapshot: dict[str, Any] | None = None,
+                 causes: tuple[Cause, ...] = ()) -> CableRecord:
     """A CableRecord of `kind` with the session's provenance (station, operator, reference, instruments)."""
     rule = session.recipe.decision_rule
     wavelengths = tuple(measurement.wavelengths_nm) if measurement is not None else tuple(session.recipe.wavelengths_nm)
@@ -67,7 +73,7 @@ def build_record(session: TestSession, *, serial: str, kind: str, started: dt.da
         finished_utc=iso_utc(session.clock()), outcome=outcome, reason=clip_text(reason, REASON_BYTES),
         decision_rule=rule.kind, uncertainty_db=rule.uncertainty_db, coverage_factor=rule.coverage_factor,
         reference_id=session.reference_id, polarity_found="", instruments=tuple(session.station.identities()),
-        wavelengths_nm=wavelengths, power_matrix_dbm=matrix, fibers=fibers, kind=kind, extra=extra)
+        wavelengths_nm=wavelengths, power_matrix_dbm=matrix, fibers=fibers, kind=kind, extra=extra, causes=causes)
 
 
 def require_reference(session: TestSession) -> None:

@@ -22,10 +22,10 @@ from typing import Any
 
 import numpy as np
 
-from bench.grading.cable import grade_cable
-from bench.records import FiberResult
+from bench.grading.cable import CableVerdict, grade_cable
+from bench.records import Cause, CauseCode, FiberResult, Outcome
 from bench.run.session import TestSession
-from bench.run.session_records import build_record, fiber_rows, require_reference
+from bench.run.session_records import build_record, fiber_rows, require_reference, untrustworthy_causes
 from bench.store import load_results
 from procedures.durability import DurabilityCheckpoint, DurabilityPlan, DurabilityResult, run_durability
 from procedures.operator import Operator
@@ -35,7 +35,8 @@ from procedures.results import CableMeasurement
 REPEATABILITY, REPEATABILITY_SUMMARY = "repeatability", "repeatability_summary"
 DURABILITY, DURABILITY_SUMMARY = "durability", "durability_summary"
 
-def graded_fiber_rows(session: TestSession, measurement: CableMeasurement) -> tuple[tuple[FiberResult, ...], str]:
+def graded_fiber_rows(session: TestSession,
+                      measurement: CableMeasurement) -> tuple[tuple[FiberResult, ...], CableVerdict]:
     """Rows graded against the session's recipe, and the cable verdict."""
     verdict = grade_cable(session.recipe, measurement.insertion_loss_db, measurement.wavelengths_nm)
     shape = measurement.insertion_loss_db.shape
@@ -44,7 +45,7 @@ def graded_fiber_rows(session: TestSession, measurement: CableMeasurement) -> tu
     reasons = np.array([f.reason for f in verdict.fibers]).reshape(shape)
     rows = fiber_rows(session, measurement, session.fiber_positions, session.expected_receive_position,
                       limit, verdicts, reasons)
-    return rows, verdict.verdict
+    return rows, verdict
 
 
 # -- repeatability ----------------------------------------------------------------------------
@@ -73,8 +74,10 @@ def repeatability_study(session: TestSession, serial: str, operator: Operator,
     def store_mating(mating: int, measurement: CableMeasurement) -> None:
         started = measurement.matrix.started_utc
         fibers, verdict = graded_fiber_rows(session, measurement)
-        outcome = "ERROR" if measurement.problems else verdict
+        outcome = Outcome.ERROR if measurement.problems else verdict.verdict
+        causes = (*untrustworthy_causes(measurement), *verdict.causes)
         record = build_record(session, serial=serial, kind=REPEATABILITY, started=started, outcome=outcome,
+                              causes=causes,
                               reason=f"repeatability mating {mating} of {settings.matings}", measurement=measurement,
                               fibers=fibers, extra={"study_id": study_id, "mating": mating,
                                                     "matings": settings.matings})
@@ -87,24 +90,24 @@ def repeatability_study(session: TestSession, serial: str, operator: Operator,
                                wavelengths_nm=session.recipe.wavelengths_nm, acquisition=session.settings,
                                on_mating=store_mating)
     problems = result.problems()
-    outcome = "FAIL" if problems else "PASS"
+    outcome = Outcome.FAIL if problems else Outcome.PASS
     mean, sigma, spread = result.mean_db, result.sigma_db, result.range_db
     worst = float(np.nanmax(sigma)) if np.isfinite(sigma).any() else float("nan")
     reason = "; ".join(problems) if problems else (
         f"{result.matings} matings; largest σ {worst:.4f} dB, largest range {float(np.nanmax(spread)):.4f} dB")
     limit = np.array([[session.recipe.max_il_db(w) for _ in session.fiber_positions]
                       for w in result.wavelengths_nm])
-    verdicts = np.full(mean.shape, "PASS", dtype=object)
+    verdicts = np.full(mean.shape, Outcome.PASS, dtype=object)
     reasons = np.empty(mean.shape, dtype=object)
     for w, wavelength in enumerate(result.wavelengths_nm):
         for i, position in enumerate(result.fiber_positions):
             bad = [p for p in problems if p.startswith(f"fiber {position} at {wavelength:g} nm")]
-            verdicts[w, i] = "FAIL" if bad else "PASS"
+            verdicts[w, i] = Outcome.FAIL if bad else Outcome.PASS
             reasons[w, i] = (f"mean {mean[w, i]:.3f} dB, σ {sigma[w, i]:.4f} dB, range {spread[w, i]:.4f} dB")
     last = result.measurements[-1]
     summary = build_record(
         session, serial=serial, kind=REPEATABILITY_SUMMARY, started=started, outcome=outcome, reason=reason,
-        measurement=None,
+        measurement=None, causes=tuple(Cause(CauseCode.REPEATABILITY_OUT_OF_SPEC, p) for p in problems),
         fibers=fiber_rows(session, last, session.fiber_positions, session.expected_receive_position, limit,
                           verdicts, reasons, insertion_loss_db=mean),
         extra={"study_id": study_id, "matings": result.matings, "mating_records": indices,
@@ -198,21 +201,24 @@ def durability_study(session: TestSession, serial: str, operator: Operator, plan
             baseline.append(checkpoint.insertion_loss_db)
         limit = baseline[0] + plan.max_delta_il_db
         failing = checkpoint.failing
-        verdicts = np.where(failing, "FAIL", "PASS")
+        verdicts = np.where(failing, Outcome.FAIL, Outcome.PASS)
         reasons = np.empty(failing.shape, dtype=object)
         for (w, i), delta in np.ndenumerate(checkpoint.delta_il_db):
             relation = ">" if failing[w, i] else "<="
             reasons[w, i] = (f"cycle {checkpoint.cycle}: no light" if not np.isfinite(delta) else
                              f"cycle {checkpoint.cycle}: |ΔIL| {abs(delta):.3f} {relation} "
                              f"{plan.max_delta_il_db:.3f} dB")
-        outcome = "ERROR" if measurement.problems else ("FAIL" if failing.any() else "PASS")
+        outcome = Outcome.ERROR if measurement.problems else (Outcome.FAIL if failing.any() else Outcome.PASS)
+        exceeded = tuple(Cause(CauseCode.DURABILITY_DELTA_EXCEEDED,
+                               f"fiber {session.fiber_positions[i]} at {measurement.wavelengths_nm[w]:g} nm: "
+                               f"{reasons[w, i]}") for w, i in zip(*np.nonzero(failing), strict=True))
         delta_abs = np.abs(checkpoint.delta_il_db)
         worst = float(np.nanmax(delta_abs)) if np.isfinite(delta_abs).any() else float("nan")
         record = build_record(
             session, serial=serial, kind=DURABILITY, started=measurement.matrix.started_utc, outcome=outcome,
             reason=f"durability cycle {checkpoint.cycle} of {plan.cycles}: max |ΔIL| {worst:.3f} dB "
                    f"(limit {plan.max_delta_il_db:.3f} dB)",
-            measurement=measurement,
+            measurement=measurement, causes=(*untrustworthy_causes(measurement), *exceeded),
             fibers=fiber_rows(session, measurement, session.fiber_positions, session.expected_receive_position,
                               limit, verdicts, reasons),
             extra={"study_id": study_id, "cycle": checkpoint.cycle, "plan": plan_dict,
@@ -230,6 +236,8 @@ def durability_study(session: TestSession, serial: str, operator: Operator, plan
         summary = build_record(
             session, serial=serial, kind=DURABILITY_SUMMARY, started=session.clock(), outcome=result.verdict,
             reason=result.describe(), measurement=None, fibers=(),
+            causes=((Cause(CauseCode.DURABILITY_DELTA_EXCEEDED, result.describe()),)
+                    if result.verdict == Outcome.FAIL else ()),
             extra={"study_id": study_id, "plan": plan_dict, "verdict": result.verdict,
                    "max_abs_delta_db": result.max_abs_delta_db, "failing_positions": result.failing_positions(),
                    "checkpoint_cycles": [c.cycle for c in result.checkpoints]})

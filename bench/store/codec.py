@@ -18,11 +18,12 @@ from typing import Any
 import numpy as np
 
 from bench.errors import StoreError
-from bench.records import OUTCOMES, CableRecord, FiberResult, ReferenceRecord
+from bench.records import OUTCOMES, CableRecord, Cause, CauseCode, FiberResult, Outcome, ReferenceRecord
 from bench.store.schema import (
     CABLE_DTYPE,
     FIBER_DTYPE,
     HASH_VERSION,
+    NO_BLOB,
     REFERENCE_DTYPE,
     SCHEMA_VERSION,
     STRING_WIDTHS,
@@ -39,6 +40,7 @@ _CABLE_LAYOUT = {
     "wavelengths_blob",
     "extra_blob",
     "reason_blob",
+    "causes_blob",
     "blob_rows_end",
     "blob_bytes_end",
     "sha256",
@@ -46,7 +48,9 @@ _CABLE_LAYOUT = {
 CABLE_HASHED_FIELDS = tuple(n for n in CABLE_DTYPE.names if n not in _CABLE_LAYOUT)
 _REFERENCE_LAYOUT = {"values_start", "values_count", "details_blob", "blob_rows_end", "blob_bytes_end", "sha256"}
 REFERENCE_HASHED_FIELDS = tuple(n for n in REFERENCE_DTYPE.names if n not in _REFERENCE_LAYOUT)
-CABLE_BLOBS = ("recipe", "instruments", "wavelengths", "extra", "reason")
+CABLE_BLOBS = ("recipe", "instruments", "wavelengths", "extra", "reason", "causes")
+# Blobs a row written by an older version may lack (its pointer is NO_BLOB or its column absent).
+_LATER_BLOBS = frozenset({"causes"})
 # A cable reason lists every failing fiber, so it has no useful length limit:
 # the full text is a blob, and the `reason` column holds it when it fits, else
 # a prefix ending with this marker (readers return the full text).
@@ -81,6 +85,17 @@ def reason_column(reason: object) -> bytes:
     return (prefix + REASON_CUT_MARK).encode("utf-8")
 
 
+def cable_blob_ids(row: np.void) -> dict[str, int]:
+    """The blob table rows of a cable's documents, by name; a document the row predates is absent."""
+    ids = {}
+    for name in CABLE_BLOBS:
+        column = f"{name}_blob"
+        if name in _LATER_BLOBS and (column not in row.dtype.names or int(row[column]) == NO_BLOB):
+            continue
+        ids[name] = int(row[column])
+    return ids
+
+
 def decode_str(raw: bytes) -> str:
     return raw.decode("utf-8")
 
@@ -96,10 +111,6 @@ def parse_utc(field: str, text: str) -> float:
     if moment.tzinfo is None or moment.utcoffset() != dt.timedelta(0):
         raise StoreError(f"field '{field}' = {text!r} must be in UTC (end it with Z or +00:00)")
     return moment.timestamp()
-
-
-def utc_now() -> str:
-    return dt.datetime.now(dt.UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
 
 
 def _json_default(obj: object) -> object:
@@ -162,7 +173,8 @@ def cable_digest(
         "table": "cables",
         "previous_sha256": previous_sha256,
         "cable": _row_values(row, CABLE_HASHED_FIELDS),
-        "blobs": {name: docs[name] for name in CABLE_BLOBS},
+        # A document a row predates is left out, so the hash it was written with still holds.
+        "blobs": {name: docs[name] for name in CABLE_BLOBS if name in docs},
         "fibers": {"fields": list(FIBER_DTYPE.names), "rows": fiber_rows},
         "power_matrix_dbm": _array_digest(matrix, shape, matrix.dtype.str),
     }
@@ -215,6 +227,7 @@ def prepare_cable(record: CableRecord, matrix_dtype: np.dtype) -> PreparedCable:
     if np.any(np.isfinite(matrix) & ~np.isfinite(stored_matrix)):
         raise StoreError(f"field 'power_matrix_dbm' has values out of range for {matrix_dtype}")
 
+    causes = _causes_document(record.causes)
     row = np.zeros(1, dtype=CABLE_DTYPE)
     for name in ("serial", "lot", "kind", "recipe_name", "station_name", "operator", "software_version",
                  "started_utc", "finished_utc", "outcome", "decision_rule", "reference_id", "polarity_found"):
@@ -239,8 +252,38 @@ def prepare_cable(record: CableRecord, matrix_dtype: np.dtype) -> PreparedCable:
         "wavelengths": canonical_json("wavelengths_nm", wavelengths),
         "extra": canonical_json("extra", record.extra),
         "reason": canonical_json("reason", record.reason),
+        "causes": canonical_json("causes", causes),
     }
     return PreparedCable(row=row, fibers=fibers, matrix=stored_matrix.ravel(), blobs=blobs)
+
+
+def _causes_document(causes: object) -> list[dict[str, str]]:
+    if not isinstance(causes, tuple | list):
+        raise StoreError(f"field 'causes' must be a tuple of bench.records.Cause, got {type(causes).__name__}")
+    document = []
+    for i, cause in enumerate(causes):
+        if not isinstance(cause, Cause):
+            raise StoreError(f"field 'causes[{i}]' must be a bench.records.Cause, got {type(cause).__name__}")
+        if cause.code not in _CAUSE_CODES:
+            raise StoreError(f"field 'causes[{i}].code' = {cause.code!r} is not a known cause code: use a "
+                             "bench.records.CauseCode (docs/causes.md lists them)")
+        if not isinstance(cause.detail, str):
+            raise StoreError(f"field 'causes[{i}].detail' must be a str, got {type(cause.detail).__name__}")
+        document.append({"code": str(cause.code), "detail": cause.detail})
+    return document
+
+
+_CAUSE_CODES = frozenset(CauseCode)
+
+
+def causes_from_docs(docs: Mapping[str, Any], outcome: str, reason: str) -> tuple[Cause, ...]:
+    """A record's causes: as stored (schema v3), or, for a record stored before causes were,
+    one UNCLASSIFIED cause per "; "-separated part of the reason of a record that is no PASS."""
+    if "causes" in docs:
+        return tuple(Cause(CauseCode(c["code"]), c["detail"]) for c in docs["causes"])
+    if outcome == Outcome.PASS or not reason:
+        return ()
+    return tuple(Cause(CauseCode.UNCLASSIFIED, part) for part in reason.split("; ") if part)
 
 
 def _column(fibers: Sequence[FiberResult], name: str, kind: str) -> np.ndarray:
@@ -280,7 +323,7 @@ def cable_record_from_rows(
     row: np.void, fibers: np.ndarray, matrix: np.ndarray, docs: Mapping[str, Any]
 ) -> CableRecord:
     """Rebuild the CableRecord a stored row came from (power matrix in the store's dtype)."""
-    v = _row_values(row, CABLE_DTYPE.names)
+    v = _row_values(row, row.dtype.names)
     shape = (v["n_wavelengths"], v["n_launch"], v["n_receive"])
     fiber_results = tuple(
         FiberResult(
@@ -322,6 +365,7 @@ def cable_record_from_rows(
         fibers=fiber_results,
         kind=v["kind"],
         extra=docs["extra"],
+        causes=causes_from_docs(docs, v["outcome"], docs["reason"]),
     )
 
 

@@ -80,6 +80,7 @@ def cable_documents(res: LoadedResults, with_power_matrix: bool = True) -> Itera
         doc["recipe_snapshot"] = _plain_nested(res.recipe_snapshot(index))
         doc["instruments"] = _plain_nested(res.instruments(index))
         doc["extra"] = _plain_nested(res.extra(index))
+        doc["causes"] = [c.as_dict() for c in res.causes(index)]
         doc["fibers"] = fiber_lists.get(index, [])
         if with_power_matrix:
             doc["power_matrix_dbm"] = _plain_nested(res.power_matrix(index).tolist())

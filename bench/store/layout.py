@@ -26,7 +26,7 @@ import h5py
 import numpy as np
 
 from bench.errors import StoreError
-from bench.store.codec import CABLE_BLOBS
+from bench.store.codec import cable_blob_ids
 from bench.store.damage import READ_ERRORS, StoreDamagedError, StoreScan, check_superblock, is_lock_error
 from bench.store.schema import (
     BLOB_BYTES,
@@ -111,7 +111,7 @@ def _cable_row_complete(row: np.void, index: int, extents: dict[str, int]) -> bo
     if int(row["record_index"]) < index or not _SHA_RE.match(bytes(row["sha256"])):
         return False
     matrix_len = int(row["n_wavelengths"]) * int(row["n_launch"]) * int(row["n_receive"])
-    blob_ids = [int(row[f"{name}_blob"]) for name in CABLE_BLOBS]
+    blob_ids = cable_blob_ids(row).values()
     return (
         0 <= int(row["fiber_row_start"])
         and int(row["fiber_row_start"]) + int(row["fiber_row_count"]) <= extents[FIBERS]
@@ -225,7 +225,7 @@ class BlobReader:
         return self._docs[blob_id]
 
     def cable_docs(self, row: np.void) -> dict[str, Any]:
-        return {name: self.doc(int(row[f"{name}_blob"])) for name in CABLE_BLOBS}
+        return {name: self.doc(blob_id) for name, blob_id in cable_blob_ids(row).items()}
 
 
 def rebuild_blob_index(data: bytes, index: np.ndarray, index_ok: np.ndarray) -> np.ndarray | None:

@@ -17,10 +17,11 @@ from typing import Any
 import numpy as np
 
 from bench.errors import StoreError
-from bench.records import CableRecord, ReferenceRecord
+from bench.records import CableRecord, Cause, ReferenceRecord
 from bench.store.codec import (
     REASON_CUT_MARK,
     cable_record_from_rows,
+    causes_from_docs,
     decode_str,
     parse_utc,
     reference_record_from_rows,
@@ -303,6 +304,13 @@ class LoadedResults:
 
     def extra(self, record_index: int) -> dict[str, Any]:
         return self._documents(record_index)["extra"]
+
+    def causes(self, record_index: int) -> tuple[Cause, ...]:
+        """Why the record is not a PASS, as (code, detail); a record stored before causes were
+        (schema v1, v2) gives one `unclassified` cause per part of its reason."""
+        row = self._row(record_index)
+        reason = self._documents(record_index)["reason"]
+        return causes_from_docs(self._documents(record_index), decode_str(row["outcome"]), reason)
 
     def cable_record(self, record_index: int) -> CableRecord:
         """The full CableRecord as stored (power matrix in the store's dtype)."""

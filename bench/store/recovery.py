@@ -19,8 +19,8 @@ from collections.abc import Callable
 import h5py
 import numpy as np
 
+from bench.clock import utc_now_text
 from bench.errors import StoreError
-from bench.store.codec import utc_now
 from bench.store.damage import StoreDamagedError, check_superblock, hdf5_lock_held, is_lock_error
 from bench.store.layout import check_schema
 from bench.store.repair import repair_store
@@ -149,7 +149,7 @@ def keep_torn_rows(path: str, table: str, rows: np.ndarray) -> None:
     real = [r for r in rows if int(r["record_index"]) != -1]
     if not real:
         return
-    out = f"{path}.torn-{table}-{utc_now().replace(':', '')}.json"
+    out = f"{path}.torn-{table}-{utc_now_text().replace(':', '')}.json"
     doc = [
         {n: (v.decode("utf-8", "replace") if isinstance(v, bytes) else v) for n, v in zip(r.dtype.names, r.item(),
                                                                                             strict=True)}

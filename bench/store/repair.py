@@ -34,8 +34,9 @@ from typing import Any
 import h5py
 import numpy as np
 
+from bench.clock import utc_now_text
 from bench.errors import StoreError
-from bench.store.codec import decode_str, utc_now
+from bench.store.codec import decode_str
 from bench.store.damage import (
     DamagedRange,
     StoreScan,
@@ -58,6 +59,7 @@ from bench.store.schema import (
     REFERENCES,
     REPAIR_LOG,
     create_layout,
+    current_cable_rows,
     repair_log,
 )
 from bench.store.superblock import clear_consistency_flags, read_superblock
@@ -192,7 +194,7 @@ def _quarantine(path: str, src: h5py.File, damaged: list[DamagedRange], lost: li
             entry["cable_keys"] = {n: (decode_str(key[n]) if key.dtype[n].kind == "S" else key[n].item())
                                    for n in key.dtype.names}
         records.append(entry)
-    manifest = {"store": path, "quarantined_utc": utc_now(), "damaged_ranges": ranges, "lost_records": records,
+    manifest = {"store": path, "quarantined_utc": utc_now_text(), "damaged_ranges": ranges, "lost_records": records,
                 "note": "The original file is kept beside the store as .damaged-*; these are copies of the "
                         "unreadable parts and what the query index still says of each lost record."}
     with open(os.path.join(folder, "manifest.json"), "w", encoding="utf-8") as fh:
@@ -224,7 +226,7 @@ def repair_store(path: str | os.PathLike[str], *, lock_held: bool = False, why: 
 
 def _rebuild(path: str, before: Any, why: str, libver: tuple[str, str], verify_store: Any) -> RepairReport:
 
-    stamp = utc_now().replace(":", "")
+    stamp = utc_now_text().replace(":", "")
     lost_cables = {u.position: u for u in before.unreadable if u.table == CABLES}
     lost_refs = {u.position: u for u in before.unreadable if u.table == REFERENCES}
     copy_path = f"{path}.recovering-{os.getpid()}"
@@ -253,7 +255,7 @@ def _rebuild(path: str, before: Any, why: str, libver: tuple[str, str], verify_s
         kept = np.array([p for p in range(n) if p not in lost_cables], dtype=np.int64)
         kept_refs = np.array([p for p in range(n_refs) if p not in lost_refs], dtype=np.int64)
         entry = {
-            "repaired_utc": utc_now(), "why": why, "original_kept_as": f"{path}.damaged-{stamp}",
+            "repaired_utc": utc_now_text(), "why": why, "original_kept_as": f"{path}.damaged-{stamp}",
             "quarantine": quarantine, "summary": "",
             "lost": {
                 CABLES: {"record_indexes": [u.record_index for u in lost if u.table == CABLES],
@@ -274,8 +276,9 @@ def _rebuild(path: str, before: Any, why: str, libver: tuple[str, str], verify_s
             for name in (FIBERS, POWER_MATRIX, REFERENCE_VALUES, BLOB_BYTES):
                 _copy_whole(scan, name, dst[name], ends[name])
             blob_index = blobs.index_rows()[: ends[BLOB_INDEX]]
-            for name, data in ((CABLES, kept_rows), (CABLE_KEYS, cable_keys(kept_rows)), (REFERENCES, kept_ref_rows),
-                               (BLOB_INDEX, blob_index)):
+            # A version 1 or 2 file is repaired into the current layout: its rows gain the later columns.
+            for name, data in ((CABLES, current_cable_rows(kept_rows)), (CABLE_KEYS, cable_keys(kept_rows)),
+                               (REFERENCES, kept_ref_rows), (BLOB_INDEX, blob_index)):
                 dst[name].resize((len(data),))
                 if len(data):
                     dst[name][:] = data

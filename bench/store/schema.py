@@ -1,4 +1,4 @@
-"""Layout of the HDF5 results store, schema version 2 (see docs/hdf5-schema.md).
+"""Layout of the HDF5 results store, schema version 3 (see docs/hdf5-schema.md).
 
 Every dataset is created once, when the file is created, because SWMR forbids
 new objects and attributes once a writer has switched it on. Strings are
@@ -15,9 +15,10 @@ from collections.abc import Callable
 import h5py
 import numpy as np
 
-SCHEMA_VERSION = 2
-# The "schema_version" inside each record's hashed document: the hash format, which version 2
-# did not change, so records written by either version verify the same way.
+SCHEMA_VERSION = 3
+# The "schema_version" inside each record's hashed document: the hash format, which versions 2
+# and 3 did not change (3 adds a blob the document lists when a record has it), so records
+# written by any version verify the same way.
 HASH_VERSION = 1
 FORMAT_NAME = "mpo-bench results store"
 
@@ -96,6 +97,7 @@ CABLE_DTYPE = np.dtype(
         ("wavelengths_blob", "<i8"),
         ("extra_blob", "<i8"),
         ("reason_blob", "<i8"),
+        ("causes_blob", "<i8"),  # NO_BLOB in a row written before version 3 (no causes were recorded)
         ("blob_rows_end", "<i8"),
         ("blob_bytes_end", "<i8"),
         _s("stored_utc"),
@@ -154,6 +156,9 @@ CABLE_KEY_DTYPE = np.dtype(
     ]
 )
 
+# A blob pointer that points nowhere: the document did not exist when the row was written.
+NO_BLOB = -1
+
 BLOB_INDEX_DTYPE = np.dtype([("sha256", utf8(64)), ("offset", "<i8"), ("length", "<i8")])
 
 CABLE_UNITS = {
@@ -210,6 +215,35 @@ NEXT_REFERENCE_INDEX = "next_reference_index"
 REPAIR_LOG = "repair_log"  # JSON list, one entry per repair: what was lost, why, where it was quarantined
 
 
+DESCRIPTIONS = {
+    CABLES: "One row per cable test attempt; the commit point of a record.",
+    CABLE_KEYS: "Query columns of /cables, same row order (an index).",
+    FIBERS: "One row per fiber x wavelength; rows of a cable are contiguous.",
+    POWER_MATRIX: "Flat power matrices, C order [wavelength, launch, receive]; cables.matrix_start + n_* give each.",
+    REFERENCES: "One row per reference measurement.",
+    REFERENCE_VALUES: "Per reference: reference_power_dbm [wavelength, launch] then power_matrix_dbm, C order, flat.",
+    BLOB_BYTES: "Concatenated canonical UTF-8 JSON documents (deduplicated).",
+    BLOB_INDEX: "One row per distinct JSON document: sha256, offset, length.",
+}
+
+
+def _create_table(f: h5py.File, name: str, dtype: np.dtype, units: dict[str, str]) -> h5py.Dataset:
+    ds = f.create_dataset(
+        name,
+        shape=(0,),
+        maxshape=(None,),
+        dtype=dtype,
+        chunks=(CHUNK_ROWS[name],),
+        compression="gzip" if name in COMPRESSED else None,
+        compression_opts=4 if name in COMPRESSED else None,
+        shuffle=name in COMPRESSED,
+        fillvalue=_fill(dtype) if dtype.names else None,
+    )
+    ds.attrs["units"] = json.dumps(units, sort_keys=True)
+    ds.attrs["description"] = DESCRIPTIONS[name]
+    return ds
+
+
 def create_layout(f: h5py.File, power_matrix_dtype: str, created_utc: str, software: str) -> None:
     """Create every dataset and attribute of an empty store (current schema)."""
     f.attrs["schema_version"] = SCHEMA_VERSION
@@ -221,39 +255,25 @@ def create_layout(f: h5py.File, power_matrix_dtype: str, created_utc: str, softw
     f.attrs["created_by"] = software
     f.attrs["documentation"] = "docs/hdf5-schema.md in the mpo-bench repository"
 
-    def table(name: str, dtype: np.dtype, units: dict[str, str], description: str) -> None:
-        ds = f.create_dataset(
-            name,
-            shape=(0,),
-            maxshape=(None,),
-            dtype=dtype,
-            chunks=(CHUNK_ROWS[name],),
-            compression="gzip" if name in COMPRESSED else None,
-            compression_opts=4 if name in COMPRESSED else None,
-            shuffle=name in COMPRESSED,
-            fillvalue=_fill(dtype) if dtype.names else None,
-        )
-        ds.attrs["units"] = json.dumps(units, sort_keys=True)
-        ds.attrs["description"] = description
+    _create_table(f, CABLES, CABLE_DTYPE, CABLE_UNITS)
+    _create_table(f, CABLE_KEYS, CABLE_KEY_DTYPE, CABLE_UNITS_KEYS)
+    _create_table(f, FIBERS, FIBER_DTYPE, FIBER_UNITS)
+    _create_table(f, POWER_MATRIX, np.dtype(power_matrix_dtype), {"value": "dBm"})
+    _create_table(f, REFERENCES, REFERENCE_DTYPE, REFERENCE_UNITS)
+    _create_table(f, REFERENCE_VALUES, np.dtype("<f8"), {"value": "dBm"})
+    _create_table(f, BLOB_BYTES, np.dtype("u1"), {})
+    _create_table(f, BLOB_INDEX, BLOB_INDEX_DTYPE, {})
 
-    table(CABLES, CABLE_DTYPE, CABLE_UNITS, "One row per cable test attempt; the commit point of a record.")
-    table(CABLE_KEYS, CABLE_KEY_DTYPE, CABLE_UNITS_KEYS, "Query columns of /cables, same row order (an index).")
-    table(FIBERS, FIBER_DTYPE, FIBER_UNITS, "One row per fiber x wavelength; rows of a cable are contiguous.")
-    table(
-        POWER_MATRIX,
-        np.dtype(power_matrix_dtype),
-        {"value": "dBm"},
-        "Flat power matrices, C order [wavelength, launch, receive]; cables.matrix_start + n_* give each.",
-    )
-    table(REFERENCES, REFERENCE_DTYPE, REFERENCE_UNITS, "One row per reference measurement.")
-    table(
-        REFERENCE_VALUES,
-        np.dtype("<f8"),
-        {"value": "dBm"},
-        "Per reference: reference_power_dbm [wavelength, launch] then power_matrix_dbm, C order, flat.",
-    )
-    table(BLOB_BYTES, np.dtype("u1"), {}, "Concatenated canonical UTF-8 JSON documents (deduplicated).")
-    table(BLOB_INDEX, BLOB_INDEX_DTYPE, {}, "One row per distinct JSON document: sha256, offset, length.")
+
+def current_cable_rows(rows: np.ndarray) -> np.ndarray:
+    """Cable rows of any version in the current dtype: every column they have, unchanged, and
+    NO_BLOB for a blob they predate (a version 1 or 2 row has no causes)."""
+    if rows.dtype == CABLE_DTYPE:
+        return rows
+    out = np.zeros(rows.shape, dtype=CABLE_DTYPE)
+    for name in CABLE_DTYPE.names:
+        out[name] = rows[name] if name in rows.dtype.names else (NO_BLOB if name.endswith("_blob") else 0)
+    return out
 
 
 def _v1_to_v2(f: h5py.File) -> None:
@@ -266,9 +286,34 @@ def _v1_to_v2(f: h5py.File) -> None:
     f.attrs[REPAIR_LOG] = "[]"
 
 
+# The new /cables while the 2 -> 3 migration builds it (docs/hdf5-schema.md).
+MIGRATING_CABLES = "cables_migrating_to_v3"
+
+
+def _v2_to_v3(f: h5py.File) -> None:
+    """Version 3 records a cable's causes (code, detail) as a JSON document, so /cables gains a
+    `causes_blob` column: the table is rewritten with it, every existing row unchanged and
+    pointing nowhere (NO_BLOB: no causes were recorded), so every hash still verifies. The old
+    table's file space is not reused (HDF5 does not shrink a file; h5repack does)."""
+    # The new table is complete before the old one goes, so a migration killed at any point
+    # leaves either the old table, or both (redone), or only the complete new one (renamed).
+    if CABLES not in f and MIGRATING_CABLES in f:
+        f.move(MIGRATING_CABLES, CABLES)
+    if MIGRATING_CABLES in f:
+        del f[MIGRATING_CABLES]
+    old = f[CABLES]
+    rows = current_cable_rows(old[...])
+    new = f.create_dataset(MIGRATING_CABLES, data=rows, maxshape=(None,), chunks=(CHUNK_ROWS[CABLES],),
+                           compression="gzip", compression_opts=4, shuffle=True, fillvalue=_fill(CABLE_DTYPE))
+    new.attrs["units"], new.attrs["description"] = old.attrs["units"], old.attrs["description"]
+    f.flush()
+    del f[CABLES]
+    f.move(MIGRATING_CABLES, CABLES)
+
+
 # Migrations from version n to n + 1, applied by the writer on open. Each one
 # receives the file opened read/write (not SWMR) and must leave it at n + 1.
-MIGRATIONS: dict[int, Callable[[h5py.File], None]] = {1: _v1_to_v2}
+MIGRATIONS: dict[int, Callable[[h5py.File], None]] = {1: _v1_to_v2, 2: _v2_to_v3}
 
 
 def repair_log(f: h5py.File) -> list[dict]:

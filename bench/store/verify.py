@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from bench.store.codec import CABLE_BLOBS, cable_digest, decode_str, parse_utc, reference_digest
+from bench.store.codec import cable_blob_ids, cable_digest, decode_str, parse_utc, reference_digest
 from bench.store.damage import DamagedRange, StoreScan, UnreadableRecord
 from bench.store.layout import BlobReader, committed_count, extents, open_for_read, refresh
 from bench.store.schema import (
@@ -237,7 +237,7 @@ class _CableChecker:
         f_start, f_count = int(row["fiber_row_start"]), int(row["fiber_row_count"])
         m_start = int(row["matrix_start"])
         m_count = int(row["n_wavelengths"]) * int(row["n_launch"]) * int(row["n_receive"])
-        blob_ids = tuple(int(row[f"{name}_blob"]) for name in CABLE_BLOBS)
+        blob_ids = tuple(cable_blob_ids(row).values())
         self.located.add(position, index, serial, {FIBERS: (f_start, f_start + f_count),
                                                    POWER_MATRIX: (m_start, m_start + m_count)}, blob_ids)
         chain_cut = self.previous_sha is None or self._gap_documented_before(index)

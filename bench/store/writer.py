@@ -14,6 +14,7 @@ from types import TracebackType
 import h5py
 import numpy as np
 
+from bench.clock import utc_now_text
 from bench.errors import StoreError
 from bench.records import CableRecord, ReferenceRecord
 from bench.store import recovery
@@ -26,7 +27,6 @@ from bench.store.codec import (
     reference_digest,
     reference_record_from_rows,
     sha256_hex,
-    utc_now,
 )
 from bench.store.damage import READ_ERRORS
 from bench.store.layout import (
@@ -84,7 +84,7 @@ def _create(path: str, power_matrix_dtype: str, software: str) -> None:
     """Build an empty store beside the target and link it in: never overwrites an existing file."""
     tmp = f"{path}.creating-{os.getpid()}"
     with h5py.File(tmp, "w", libver=LIBVER) as f:
-        create_layout(f, power_matrix_dtype, utc_now(), software)
+        create_layout(f, power_matrix_dtype, utc_now_text(), software)
     try:
         os.link(tmp, path)
     except FileExistsError:
@@ -100,7 +100,10 @@ def _migrate(path: str) -> None:
             if version not in MIGRATIONS:
                 raise StoreError(f"{path}: no migration from schema version {version} to {version + 1}")
             log.warning("migrating %s from schema version %d to %d", path, version, version + 1)
-            MIGRATIONS[version](f)
+            try:
+                MIGRATIONS[version](f)
+            except READ_ERRORS as exc:  # the migration reads every row: damage shows here first
+                raise recovery.damaged_error(path, exc) from None
             version += 1
             f.attrs["schema_version"] = version
 
@@ -360,7 +363,7 @@ class ResultStore:
                 row["record_index"] = index
                 row["blob_rows_end"] = self._extent[BLOB_INDEX]
                 row["blob_bytes_end"] = self._extent[BLOB_BYTES]
-                row["stored_utc"] = utc_now()
+                row["stored_utc"] = utc_now_text()
                 docs = {name: json.loads(prepared.blobs[name]) for name in CABLE_BLOBS}
                 sha = cable_digest(row[0], prepared.fibers, prepared.matrix, docs, self._last_cable_sha)
                 row["sha256"] = sha
@@ -395,7 +398,7 @@ class ResultStore:
                 row["record_index"] = index
                 row["blob_rows_end"] = self._extent[BLOB_INDEX]
                 row["blob_bytes_end"] = self._extent[BLOB_BYTES]
-                row["stored_utc"] = utc_now()
+                row["stored_utc"] = utc_now_text()
                 details = json.loads(prepared.details)
                 sha = reference_digest(row[0], prepared.values, details, self._last_reference_sha)
                 row["sha256"] = sha

@@ -9,8 +9,8 @@ import socket
 
 import numpy as np
 
+from bench.clock import utc_now_text
 from bench.errors import StoreError
-from bench.store.codec import utc_now
 from bench.store.schema import CABLE_KEY_DTYPE
 
 # HDF5 1.10 file format objects only: SWMR needs them, and HDFView / older
@@ -51,7 +51,7 @@ class WriterLock:
                 "can read meanwhile with load_results() or `bench query`."
             ) from None
         os.ftruncate(fd, 0)
-        os.pwrite(fd, f"pid {os.getpid()} on {socket.gethostname()} since {utc_now()}\n".encode(), 0)
+        os.pwrite(fd, f"pid {os.getpid()} on {socket.gethostname()} since {utc_now_text()}\n".encode(), 0)
         self._fd = fd
 
     def release(self) -> None:

@@ -49,7 +49,7 @@ STATION_REFUSALS = [
     (("instruments", 1, "module"), "one", "instruments[1].module", "whole number"),
     (("instruments", 0, "slot"), "🔥", "instruments[0].slot", "whole number"),
     (("instruments", 0, "slot"), "1", "instruments[0].slot", "whole number"),
-    (("instruments", 0, "slot"), 0, "instruments[0].slot", "out of range"),
+    (("instruments", 0, "slot"), 18, "instruments[0].slot", "out of range"),
     (("instruments", 2, "slots"), [1, "x"], "instruments[2].slots[1]", "whole number"),
     (("instruments", 2, "slots"), [1, 9], "instruments[2].slots[1]", "out of range"),
     (("instruments", 0, "adress"), "TCPIP0::192.0.2.10::5025::SOCKET", "instruments[0].adress", "unknown key"),

@@ -79,7 +79,6 @@ def test_meter_binary_read_little_endian() -> None:
     block = b"#216" + payload
     exchanges = [("*IDN?", "Keysight Technologies,N7744A,MY1,V1"), ("READ:POW:ALL?", block)]
     with expected_protocol(KeysightN774x, exchanges, binary_read=True) as meter:
-        meter.trigger = lambda: None  # READ does its own trigger
         readings = meter.read_all()
     assert readings.power_w[1] == pytest.approx(2e-3)
     assert readings.over_range[2]
@@ -215,21 +214,48 @@ def test_source_and_switch_on_pyvisa_sim() -> None:
         resource_manager.close()
 
 
-def test_second_reading_is_queued_behind_the_first_fetch() -> None:
-    """The settle rule's second trigger goes out before the first reply is read, so the
-    meter starts integrating again the moment the first integration ends."""
+def _settled_read_of(meter: KeysightN774x):
     from drivers.meter_group import MeterGroup
-    from procedures.acquisition import AcquisitionSettings, _settled_read
+    from procedures.acquisition import AcquisitionSettings, settled_read
+    from procedures.instruments import BenchInstruments
 
+    group = MeterGroup([meter])
+    assert group.queues_triggers
+    bench = BenchInstruments(source=None, switch=None, meter=group)  # type: ignore[arg-type]  # only the meter reads
+    return settled_read(bench, AcquisitionSettings(), lambda: 0.0)
+
+
+def test_second_reading_is_queued_behind_the_first_fetch() -> None:
+    """The settle rule's second trigger goes out with the first fetch, before its reply is read,
+    so the meter starts integrating again the moment it has answered."""
     csv = "+1.000000E-03,+2.000000E-03,+3.000000E-03,+4.000000E-03"
     exchanges = [("*IDN?", "Keysight Technologies,N7744A,MY1,V1"), (TRIGGER_4, None),
                  ("FETC:POW:ALL:CSV?", csv), (TRIGGER_4, None), ("FETC:POW:ALL:CSV?", csv)]
     with expected_protocol(KeysightN774x, exchanges) as meter:
-        group = MeterGroup([meter])
-        assert group.queues_triggers
-        readings, _elapsed_s, settled, count = _settled_read(group, AcquisitionSettings(), lambda: 0.0)
-    assert settled and count == 2
+        readings, _elapsed_s, settled = _settled_read_of(meter)
+    assert settled
     np.testing.assert_allclose(readings.power_w, [1e-3, 2e-3, 3e-3, 4e-3])
+
+
+def test_on_a_raw_socket_the_queued_trigger_travels_in_the_first_fetchs_segment() -> None:
+    """Sent on its own behind the unanswered fetch, TCP (Nagle) would hold the second trigger
+    until the first reply came back; in the fetch's own write it reaches the meter at once."""
+    from tests.drivers.recording_instrument import RecordingInstrument
+
+    csv = '"+1.0E-03,+2.0E-03,+3.0E-03,+4.0E-03"'
+    peer = RecordingInstrument(_answers({"*IDN?": "Keysight Technologies,N7744A,MY1,V1", "FETC:POW:ALL:CSV?": csv}))
+    manager = pyvisa.ResourceManager("@py")
+    try:
+        meter = open_instrument(manager, driver="keysight_n774x", address=peer.address, name="meter")
+        meter.configure(1310.0, 0.001)
+        _readings, _elapsed_s, settled = _settled_read_of(meter)
+        meter.close()
+    finally:
+        manager.close()
+        peer.close()
+    assert settled
+    readings_part = peer.segments[-2:]
+    assert readings_part == [[TRIGGER_4, "FETC:POW:ALL:CSV?", TRIGGER_4], ["FETC:POW:ALL:CSV?"]]
 
 
 def test_a_queued_trigger_lost_with_a_reconnect_is_sent_again() -> None:
@@ -335,7 +361,7 @@ def _answers(replies: dict[str, str]):
     return answer
 
 
-def test_commands_without_a_reply_share_the_segment_of_the_next_query(monkeypatch) -> None:
+def test_commands_without_a_reply_share_the_segment_of_the_next_query() -> None:
     """On a raw socket the trigger and the fetch leave in one write (no lone segment for TCP to
     hold back), as do a switch move and its completion query; every reply comes back whole."""
     from tests.drivers.recording_instrument import RecordingInstrument
@@ -358,27 +384,19 @@ def test_commands_without_a_reply_share_the_segment_of_the_next_query(monkeypatc
     assert all(segment[-1].endswith("?") for segment in peer.segments)  # every write ends in a query
 
 
-def test_near_due_sleeps_until_just_before_the_reply_is_due(monkeypatch) -> None:
+def test_near_due_sleeps_until_just_before_the_reply_is_due() -> None:
     """`reply_wait = "near-due"`: before reading a reply whose due time the driver knows (an
     integration's end plus the round trip, a move's settle) the host sleeps until shortly
     before it; "sleep" leaves the whole wait to the library. A fake clock records the sleeps."""
-    import types
-
-    import drivers.keysight_n773x
-    import drivers.keysight_n774x
-    import drivers.scpi
-    import drivers.transport
     from tests.drivers.recording_instrument import RecordingInstrument
 
     now, slept = [100.0], []
-    clock = types.SimpleNamespace(monotonic=lambda: now[0], sleep=slept.append)
-    for module in (drivers.keysight_n774x, drivers.keysight_n773x, drivers.scpi, drivers.transport):
-        monkeypatch.setattr(module, "time", clock)
     peer = RecordingInstrument(_answers({"*IDN?": "Keysight Technologies,N7747A,MY1,V1",
                                          "FETC:POW:ALL:CSV?": "+1.0E-03,+2.0E-03"}))
     manager = pyvisa.ResourceManager("@py")
     try:
         meter = open_instrument(manager, driver="keysight_n774x", address=peer.address, name="meter")
+        meter.clock, meter.sleep = (lambda: now[0]), slept.append
         meter.configure(1310.0, 0.002)
         meter.round_trip_s = 0.0003
         for reply_wait in ("near-due", "sleep"):

@@ -4,19 +4,19 @@ from __future__ import annotations
 
 import os
 import signal
-from dataclasses import fields, replace
+import tomllib
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
-from bench.config.station import TimingSettings, load_station
+from bench.config.station import load_station, parse_station
 from bench.errors import ConfigError
 from bench.operator.interrupt import DeferredInterrupt
 from bench.operator.line import open_line_bench
 from bench.run.labels import check_label
-from bench.run.timing import DRIVER_ONLY_FIELDS, acquisition_settings
 from bench.sim_launch import SimOptions, example_path, open_bench, open_virtual_line_bench
-from procedures.acquisition import AcquisitionSettings
+from procedures.timing import TimingSettings, plan
 
 STATION = example_path("station_demo.toml")
 RECIPE = example_path("recipe_demo.toml")
@@ -81,15 +81,20 @@ def test_guarded_progress_stops_at_the_next_safe_point() -> None:
 
 # -- timing --------------------------------------------------------------------------------------
 
-def test_every_station_time_reaches_the_acquisition_settings() -> None:
-    shared = {f.name for f in fields(TimingSettings)} & {f.name for f in fields(AcquisitionSettings)}
-    timing = TimingSettings()
-    changed = replace(timing, **{name: (getattr(timing, name) + 0.25 if isinstance(getattr(timing, name), float)
-                                        else "switch-outer") for name in shared})
-    settings = acquisition_settings(changed)
-    for name in shared:
-        assert getattr(settings, name) == getattr(changed, name), name
-    assert set(f.name for f in fields(TimingSettings)) - shared == DRIVER_ONLY_FIELDS
+def test_the_station_timing_table_is_the_type_the_procedures_measure_with() -> None:
+    """One timing type: every [timing] key a station file sets arrives, unchanged, in the settings
+    the acquisition and the timing floor read (no copy field by field that could drop one)."""
+    data = tomllib.loads(STATION.read_text(encoding="utf-8"))
+    chosen = {"averaging_time_s": 0.002, "settle_tolerance_db": 0.02, "settle_timeout_s": 3.0,
+              "laser_on_settle_s": 0.5, "switch_settle_s": 0.005, "wavelength_change_s": 0.05,
+              "query_round_trip_s": 0.0003, "order": "switch-outer", "reply_wait": "sleep"}
+    data["timing"] = chosen
+    timing = parse_station(data, "station.toml").timing
+    assert isinstance(timing, TimingSettings)
+    assert {name: getattr(timing, name) for name in chosen} == chosen
+    floor = plan((1310.0, 1550.0), [1, 2], timing, order=timing.order)  # the floor reads the same object
+    # 4 steps x 2 readings x (averaging + round trip), 2 switch moves, 2 wavelength changes and the laser's warm-up
+    assert floor.order == "switch-outer" and floor.readings == 8 and floor.bound_s >= 0.5 + 8 * 0.0023
 
 
 # -- who opens which station -------------------------------------------------------------------

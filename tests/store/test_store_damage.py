@@ -19,7 +19,7 @@ from store_fakes import fake_cable, fake_reference
 
 from bench.cli import store as cli_store
 from bench.errors import StoreError
-from bench.store import ResultStore, StoreDamagedError, VerifyExit, load_results, verify_store
+from bench.store import SCHEMA_VERSION, ResultStore, StoreDamagedError, VerifyExit, load_results, verify_store
 from bench.store.repair import repair_store
 from bench.store.watchdog import verify_without_hanging
 
@@ -226,6 +226,6 @@ def test_a_version_1_file_is_read_and_migrated(base, tmp_path):
     with ResultStore(path, fsync=False) as store:
         assert store.append_cable(fake_cable(serial="NEW", seed=7)) == CABLES
     with h5py.File(path, "r") as f:
-        assert f.attrs["schema_version"] == 2 and json.loads(f.attrs["repair_log"]) == []
+        assert f.attrs["schema_version"] == SCHEMA_VERSION and json.loads(f.attrs["repair_log"]) == []
         assert f.attrs["next_record_index"] == CABLES  # written on open, before the append
     assert verify_store(path).ok

@@ -212,7 +212,7 @@ def test_recipe_snapshot_is_stored_once(tmp_path):
         for i in range(20):
             store.append_cable(fake_cable(serial=f"SN{i}", seed=i))
     with h5py.File(path, "r") as f:
-        assert f["blob_index"].shape[0] == 5  # recipe, instruments, wavelengths, extra, reason
+        assert f["blob_index"].shape[0] == 6  # recipe, instruments, wavelengths, extra, reason, causes
 
 
 def test_long_cable_reason_is_kept_whole(tmp_path):

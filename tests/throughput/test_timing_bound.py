@@ -145,17 +145,16 @@ def test_reply_wait_is_configuration_with_clear_errors() -> None:
 
 
 @pytest.mark.parametrize("reply_wait", ["near-due", "sleep", "poll"])
-def test_reply_wait_modes_read_the_same_light(monkeypatch, reply_wait: str) -> None:
+def test_reply_wait_modes_read_the_same_light(reply_wait: str) -> None:
     """`[timing] reply_wait`: how the host waits for replies; the numbers do not change.
 
     "near-due" sleeps until just before a reply is due (a switch settle here, known from the
     station's timing), then leaves the rest to the library's read; "sleep" and "poll" leave
-    the whole wait to the library. The host's sleeps are recorded (and still slept)."""
+    the whole wait to the library. Each instrument's sleeps are recorded (and still slept);
+    how long exactly is pinned on a fake clock in tests/drivers."""
     import time as time_module
     import tomllib
-    import types
 
-    import drivers.transport
     from bench.run.station import open_station
     from bench.sim_launch import example_path
     from sim_instruments.scpi_server import Latency
@@ -167,8 +166,6 @@ def test_reply_wait_modes_read_the_same_light(monkeypatch, reply_wait: str) -> N
         slept.append(seconds)
         time_module.sleep(seconds)
 
-    monkeypatch.setattr(drivers.transport, "time",
-                        types.SimpleNamespace(monotonic=time_module.monotonic, sleep=recording_sleep))
     data = tomllib.loads(example_path("station_demo.toml").read_text())
     settle_s = 0.004
     data["timing"].update(reply_wait=reply_wait, switch_settle_s=settle_s, query_round_trip_s=0.0)
@@ -180,13 +177,15 @@ def test_reply_wait_modes_read_the_same_light(monkeypatch, reply_wait: str) -> N
                 open_station(config, addresses=bench.addresses) as station:
             assert all(instrument.reply_wait == wait for instrument in station.opened)
             assert station.instruments.switch.switch_settle_s == settle_s
+            for instrument in station.opened:
+                instrument.sleep = recording_sleep
             slept.clear()
             matrices.append(acquire_matrix(station.instruments, WAVELENGTHS, PORTS, AcquisitionSettings()))
             if wait == reply_wait:
                 found = list(slept)
         config = parse_station({**data, "timing": {**data["timing"], "reply_wait": "sleep"}})
-    if reply_wait == "near-due":  # slept until shortly before each move's confirmation was due
-        assert found and max(found) <= settle_s and max(found) > settle_s - 0.002
+    if reply_wait == "near-due":  # slept, never past a move's settle (the longest wait here)
+        assert found and max(found) <= settle_s
     else:
         assert found == []
     chosen, slept_matrix = matrices
@@ -195,27 +194,89 @@ def test_reply_wait_modes_read_the_same_light(monkeypatch, reply_wait: str) -> N
     assert lit.sum() == 24 and abs(chosen.power_dbm - slept_matrix.power_dbm)[lit].max() < 0.05
 
 
-def test_overlapped_calls_run_at_the_same_time_and_errors_come_back() -> None:
-    """A wavelength step's calls run at once (`_together`): here each waits for the other."""
+class _OnLink:
+    """A fake instrument on a link of its own (or a shared one): what `acquire_matrix` overlaps."""
+
+    def __init__(self, link: str, on_call) -> None:
+        self.links = frozenset({link})
+        self.on_call = on_call
+
+    def identities(self) -> list:
+        return []
+
+
+class _Source(_OnLink):
+    wavelengths_nm = WAVELENGTHS
+
+    def set_output(self, enabled: bool) -> None:
+        pass
+
+    def set_wavelength(self, wavelength_nm: float) -> None:
+        self.on_call("source")
+
+
+class _Switch(_OnLink):
+    port_count = len(PORTS)
+
+    def select(self, launch_position: int) -> None:
+        self.on_call("switch")
+
+
+class _Meter(_OnLink):
+    channel_count = 1
+
+    def configure(self, wavelength_nm: float, averaging_time_s: float) -> None:
+        self.on_call("meter")
+
+    def read_all(self):
+        import numpy as np
+
+        from drivers.capabilities import PowerReadings
+
+        return PowerReadings(np.array([1e-3]), np.array([False]))
+
+
+def _bench(links: tuple[str, str, str], source_call, switch_call, meter_call):
+    from procedures.instruments import BenchInstruments
+
+    return BenchInstruments(source=_Source(links[0], source_call), switch=_Switch(links[1], switch_call),
+                            meter=_Meter(links[2], meter_call))
+
+
+def test_a_wavelength_step_commands_instruments_on_separate_links_at_the_same_time() -> None:
+    """The source's wavelength change and the meters' reconfiguration of one step run at once:
+    here each waits for the other, which only works if they do."""
     import threading
 
-    from procedures.acquisition import _together
+    both_running = threading.Barrier(2, timeout=2.0)  # breaks (and raises) unless both run at once
+    threads: dict[str, int] = {}
 
-    both_running = threading.Barrier(2, timeout=2.0)
-    threads: list[int] = []
+    def waits_for_the_other(name: str) -> None:
+        threads[name] = threading.get_ident()
+        both_running.wait()
 
-    def call() -> None:
-        threads.append(threading.get_ident())
-        both_running.wait()  # breaks (and raises) unless the other call runs at the same time
+    bench = _bench(("source", "switch", "meter"), waits_for_the_other, lambda _name: None, waits_for_the_other)
+    matrix = acquire_matrix(bench, WAVELENGTHS, PORTS[:2], AcquisitionSettings())
+    assert matrix.settled.all()
+    assert threads["source"] != threads["meter"] and threading.get_ident() in threads.values()
 
-    _together([call, call], overlap=True)
-    assert len(set(threads)) == 2 and threading.get_ident() in threads
 
-    def failing() -> None:
+def test_instruments_sharing_a_link_are_commanded_one_after_the_other_and_errors_come_back() -> None:
+    import threading
+
+    calls: list[tuple[str, int]] = []
+
+    def record(name: str) -> None:
+        calls.append((name, threading.get_ident()))
+
+    shared = _bench(("mainframe", "switch", "mainframe"), record, record, record)  # source and sensors in one 816x
+    acquire_matrix(shared, WAVELENGTHS[:1], PORTS[:1], AcquisitionSettings())
+    assert [name for name, _thread in calls] == ["source", "meter", "switch"]
+    assert {thread for _name, thread in calls} == {threading.get_ident()}
+
+    def refuses(_name: str) -> None:
         raise RuntimeError("switch refused the move")
 
-    with pytest.raises(RuntimeError, match="refused"):
-        _together([lambda: None, failing], overlap=True)  # the helper's error reaches the caller
-    order: list[str] = []
-    _together([lambda: order.append("a"), lambda: order.append("b")], overlap=False)
-    assert order == ["a", "b"]  # shared link: one after the other, on this thread
+    separate = _bench(("source", "switch", "meter"), lambda _name: None, refuses, lambda _name: None)
+    with pytest.raises(RuntimeError, match="refused"):  # raised on a helper thread, reported here
+        acquire_matrix(separate, WAVELENGTHS, PORTS[:2], AcquisitionSettings())
