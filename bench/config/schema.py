@@ -25,6 +25,8 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import json
+import re
 import unicodedata
 from collections.abc import Mapping
 from typing import Annotated, Any
@@ -118,6 +120,9 @@ def validate(kind: Any, data: Any, source: str, prefix: str = "") -> Any:
 # --------------------------------------------------------------------------- errors
 
 
+_BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")
+
+
 def field_path(location: tuple[Any, ...], prefix: str = "") -> str:
     """pydantic's error location as a dotted TOML path: ('instruments', 2, 'slot') → instruments[2].slot.
 
@@ -128,7 +133,8 @@ def field_path(location: tuple[Any, ...], prefix: str = "") -> str:
         if isinstance(part, int):
             path += f"[{part}]"
         elif isinstance(part, str) and not _is_tag(part):
-            path = f"{path}.{part}" if path else part
+            key = part if _BARE_KEY.fullmatch(part) else json.dumps(part, ensure_ascii=False)  # as TOML writes it
+            path = f"{path}.{key}" if path else key
     return path or "<root>"
 
 

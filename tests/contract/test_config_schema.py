@@ -172,7 +172,8 @@ def _assert_clean(value: Any) -> None:
 
 def _check_refusal(error: ConfigError, source: str, top_keys: set[str]) -> None:
     assert error.source == source
-    assert error.field and error.field.split(".")[0].split("[")[0] in top_keys | {"<root>"}, error.field
+    first = error.field.split(".")[0].split("[")[0]
+    assert first in top_keys | {"<root>"} or error.field.startswith('"'), error.field
     assert error.problem and error.fix
 
 
