@@ -136,15 +136,15 @@ def build_parser() -> argparse.ArgumentParser:
     run.set_defaults(func=_run)
 
     line = subparsers.add_parser(
-        "line", help="production line: test serials unattended, --json for scripts, exit code 0/1/2",
+        "line", help="production line: test serials unattended, --json (JSON Lines) for scripts, exit codes",
         description="Test the given cables without any prompt: take a reference (the fixture must hold the "
                     "reference cords only), then test each serial in order, storing every attempt. On a "
                     "virtual station the simulated cable for each serial is connected automatically; on a "
                     "real station a cable handler must load each one: drive it from Python "
                     "(bench.operator.line.open_line_bench with a Fixture, see examples/line_script.py). Exit status: "
-                    "0 every cable PASS, 1 a cable FAIL/CONDITIONAL/ABORTED, 2 an error (configuration, "
-                    "instruments, a cable ERROR), 130 interrupted (Ctrl-C stops after storing the current "
-                    "cable as ABORTED).",
+                    "0 every cable PASS, 1 a cable FAIL/CONDITIONAL, 2 refused input or a cable ERROR, "
+                    "4 internal error, 130 interrupted (Ctrl-C or SIGTERM stores the current cable as "
+                    "ABORTED and stops).",
         epilog="example: bench line --station st.toml --recipe rc.toml --operator line3 --lot L42 --json "
                "MTP12-000001 MTP12-000002")
     _add_bench_options(line)
@@ -152,8 +152,9 @@ def build_parser() -> argparse.ArgumentParser:
     line.add_argument("--lot", required=True, help="lot recorded with every result")
     line.add_argument("--serials-file", metavar="FILE", help="read serials from FILE, one per line ('-': "
                       "standard input; '#' starts a comment)")
-    line.add_argument("--json", action="store_true", help="print one JSON document (per-cable outcome, failing "
-                      "fibers, record index, certificate) instead of text")
+    line.add_argument("--json", action="store_true", help="JSON Lines: one object per cable, flushed when its "
+                      "record is stored (outcome, per-fiber IL, record index and hash, ...), then a summary; "
+                      "fields in docs/operator.md")
     line.add_argument("serials", nargs="*", metavar="SERIAL", help="serial numbers, tested in this order")
     line.set_defaults(func=_line)
 

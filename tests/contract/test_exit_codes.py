@@ -4,7 +4,9 @@ stdout ends the run without a traceback."""
 
 from __future__ import annotations
 
+import csv
 import json
+import os
 import signal
 import subprocess
 from pathlib import Path
@@ -14,7 +16,10 @@ import pytest
 from bench.cli.line import LineRun
 from bench.cli.main import main
 from bench.exit_codes import ExitCode
+from bench.operator.interrupt import DeferredInterrupt
+from bench.sim_launch import SimOptions, open_virtual_line_bench
 from bench.store import ResultStore, VerifyExit, load_results
+from bench.store.export import export_csv
 from tests.cli.conftest import RECIPE, STATION, bench_command, child_env
 from tests.store.damage_matrix import zero_superblock
 
@@ -131,3 +136,21 @@ def test_a_closed_stdout_ends_the_run_cleanly(tmp_path: Path) -> None:
     stored = load_results(store)
     assert first["record_index"] in {int(i) for i in stored.cables["record_index"]}
     assert len(stored) < len(serials), "the run stopped once nobody read its output"
+
+
+def test_csv_export_keeps_an_aborted_attempt(tmp_path: Path) -> None:
+    store = tmp_path / "r.h5"
+    with open_virtual_line_bench(STATION, RECIPE, operator="op", lot="L", store=store, sim=SimOptions()) as bench:
+        bench.take_reference()
+        bench.test("MTP12-000001")
+        with DeferredInterrupt() as guard, pytest.raises(KeyboardInterrupt):
+            def interrupt(*_: int) -> None:
+                os.kill(os.getpid(), signal.SIGINT)
+
+            bench.test("MTP12-000002", progress=guard.wrap(interrupt))
+    rows = export_csv(store, tmp_path / "r.csv")
+    with open(tmp_path / "r.csv", encoding="utf-8") as fh:
+        table = list(csv.DictReader(fh))
+    assert rows == len(table) == 12 * 2 + 1
+    aborted = [row for row in table if row["outcome"] == "ABORTED"]
+    assert len(aborted) == 1 and aborted[0]["serial"] == "MTP12-000002" and aborted[0]["record_index"] == "1"
