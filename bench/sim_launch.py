@@ -34,7 +34,14 @@ from bench.records import Outcome
 from bench.run.session import CableOutcome, TestSession
 from bench.run.station import Station, open_station
 from bench.store import ResultStore
-from sim_instruments.physics import make_cable, make_lot
+from sim_instruments.faults import Fault
+from sim_instruments.physics import (
+    SimulatedCable,
+    make_cable,
+    make_lot,
+    with_crossed_fibers,
+    with_dark_fibers,
+)
 from sim_instruments.scpi_server import Latency
 from sim_instruments.virtual_bench import LatencyModel, VirtualBench
 
@@ -60,14 +67,19 @@ class VirtualFixture:
     unattended_reference = True
 
     def __init__(self, virtual_bench: VirtualBench, recipe: Recipe, *, seed: int = 0,
-                 fail_serials: Iterable[str] = ()) -> None:
+                 fail_serials: Iterable[str] = (), laser_off_serials: Iterable[str] = (),
+                 source_name: str = "source") -> None:
         self.virtual_bench = virtual_bench
         self.recipe = recipe
         self.seed = seed
         self.fail_serials = set(fail_serials)
+        self.laser_off_serials = set(laser_off_serials)
+        self.source_name = source_name
         self.connected: str | None = None
 
     def connect(self, serial: str) -> None:
+        if serial in self.laser_off_serials:  # as an interlock would, at this cable's wavelength change
+            self.virtual_bench.inject(self.source_name, Fault("laser_off", phase="configure"))
         cable = make_cable(serial, fiber_count=self.recipe.fiber_count, polarity=self.recipe.polarity,
                            wavelengths_nm=self.recipe.wavelengths_nm, seed=self.seed,
                            fail=serial in self.fail_serials)
@@ -76,7 +88,26 @@ class VirtualFixture:
 
     def disconnect(self) -> None:
         self.virtual_bench.load_dut(None)
+        if self.connected in self.laser_off_serials:
+            self.virtual_bench.clear_faults(self.source_name)
         self.connected = None
+
+
+def simulated_cable(serial: str, recipe: Recipe, *, seed: int = 0, fail: bool = False,
+                    polarity: str | None = None, crossed: tuple[int, int] | None = None,
+                    dark: tuple[int, ...] = ()) -> SimulatedCable:
+    """A simulated cable of the recipe's product (for `bench.testing`): good, or `fail` (one or two
+    fibers at 1.1-1.8 dB), built with another `polarity`, with two fibers `crossed` or `dark` (broken) ones."""
+    cable = make_cable(serial, fiber_count=recipe.fiber_count, polarity=polarity or recipe.polarity,
+                       wavelengths_nm=recipe.wavelengths_nm, seed=seed, fail=fail)
+    if crossed:
+        cable = with_crossed_fibers(cable, *crossed)
+    return with_dark_fibers(cable, *dark) if dark else cable
+
+
+def start_virtual_bench(config: StationConfig, *, seed: int = 0) -> VirtualBench:
+    """The station's simulated instruments, started on 127.0.0.1 (stop it, or use it as a context manager)."""
+    return VirtualBench(config, seed=seed).start()
 
 
 @dataclass(frozen=True)
@@ -89,15 +120,17 @@ class SimOptions:
     fail_serials: tuple[str, ...] = ()
     seed: int = 0
     meter_latency_s: float = 0.0
+    laser_off_serials: tuple[str, ...] = ()  # the source's laser goes off while these are measured (an ERROR)
 
     @classmethod
     def from_args(cls, args: Any) -> SimOptions:
-        """From the CLI's --sim-fail / --sim-seed / --sim-latency."""
-        return cls(tuple(args.sim_fail or ()), args.sim_seed, args.sim_latency)
+        """From the CLI's --sim-fail / --sim-seed / --sim-latency / --sim-laser-off."""
+        return cls(tuple(args.sim_fail or ()), args.sim_seed, args.sim_latency,
+                   tuple(getattr(args, "sim_laser_off", None) or ()))
 
     @property
     def asks_for_simulation(self) -> bool:
-        return bool(self.fail_serials or self.meter_latency_s)
+        return bool(self.fail_serials or self.meter_latency_s or self.laser_off_serials)
 
 
 @contextmanager
@@ -114,7 +147,9 @@ def open_virtual_line_bench(station: str | Path | StationConfig, recipe: str | P
                             switch=Latency()) if sim.meter_latency_s else None)
     with ExitStack() as stack:
         virtual_bench = stack.enter_context(VirtualBench(config, seed=sim.seed, latency=latency))
-        fixture = VirtualFixture(virtual_bench, recipe, seed=sim.seed, fail_serials=sim.fail_serials)
+        fixture = VirtualFixture(virtual_bench, recipe, seed=sim.seed, fail_serials=sim.fail_serials,
+                                 laser_off_serials=sim.laser_off_serials,
+                                 source_name=config.instrument("source")[0].name)
         yield stack.enter_context(open_line_bench(
             config, recipe, operator=operator, lot=lot, store=store, certificate_dir=certificate_dir,
             fixture=fixture, addresses=virtual_bench.addresses, serials=serials))

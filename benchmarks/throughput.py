@@ -258,11 +258,13 @@ def hand_loop_readings(config: StationConfig, recipe: Recipe, sim: SimProcess,
         link.read_termination = link.write_termination = "\n"
     meter_slots = [list(entry.options.get("slots", range(1, 9))) for entry in meters]
     source_slot = int(config.instrument("source")[0].options.get("slot", 1))
-    # Per meter, what the toolkit sends for a position's readings: the first trigger and fetch with
-    # the second trigger behind them, then the second fetch alone, then trigger and fetch.
-    triggers = [(";".join(f":INIT{slot}:IMM" for slot in slots) + "\n").encode("ascii") for slots in meter_slots]
-    fetch = b"FETC:POW:ALL:CSV?\n"
-    messages = [(trigger + fetch + trigger, fetch, trigger + fetch) for trigger in triggers]
+    # Per meter, what the toolkit sends for a position's readings: the first trigger, and the fetch
+    # with the second trigger behind it in its program message; the second fetch alone; then
+    # trigger and fetch.
+    triggers = [";".join(f":INIT{slot}:IMM" for slot in slots) for slots in meter_slots]
+    fetch = "FETC:POW:ALL:CSV?"
+    messages = [(f"{trigger}\n{fetch};{trigger}\n".encode("ascii"), f"{fetch}\n".encode("ascii"),
+                 f"{trigger}\n{fetch}\n".encode("ascii")) for trigger in triggers]
     ports = [config.launch_ports[p - 1] for p in fiber_positions(recipe.fiber_count)]
     wavelengths = list(recipe.wavelengths_nm)
     tolerance = 10 ** (config.timing.settle_tolerance_db / 10)

@@ -155,9 +155,11 @@ class KeysightN774x(CachedMeterSettings, ScpiInstrument):
 
     @property
     def queues_triggers(self) -> bool:
-        """A trigger may be sent while a fetch reply is still owed: the meter works through its
-        input in order, so the new integration starts once the fetched one has ended."""
-        return not self.binary_read
+        """The next reading's triggers may follow a fetch in its program message
+        (`begin_fetch(trigger_next=True)`): the meter executes them once it has answered, so the
+        new integration starts as the fetched one ends. Not with `READ` (it triggers itself) nor
+        with `compound_trigger = false` (a meter that takes one command per message)."""
+        return not self.binary_read and len(self._triggers) == 1
 
     def trigger(self) -> None:
         """One measurement on every slot used (`:INITn:IMM` each, a bare `INIT:IMM` being slot 1
@@ -166,13 +168,12 @@ class KeysightN774x(CachedMeterSettings, ScpiInstrument):
             return  # READ:POW:ALL? starts its own measurement
         for command in self._triggers:
             self.write(command)
-        self._armed()
+        # The meter works through its input in order: a trigger sent behind a fetch starts once
+        # that fetch has been answered.
+        self._armed(max(self.clock(), self._answered_at))
 
-    def _armed(self) -> None:
-        # The meter works through its input in order: a trigger queued behind a fetch starts
-        # once that fetch has been answered. When the integration ends tells the reader when
-        # the fetch's reply is due.
-        starts_at = max(self.clock(), self._answered_at)
+    def _armed(self, starts_at: float) -> None:
+        # When the integration ends tells the reader when the fetch's reply is due.
         self._integration_ends_at = starts_at + self._averaging_time_s if self._averaging_time_s else None
         self.trigger_armed = True
 
@@ -196,10 +197,13 @@ class KeysightN774x(CachedMeterSettings, ScpiInstrument):
         as soon as the meter has answered, with no round trip to the host in between."""
         command = self.read_all_binary() if self.binary_read else self.fetch_all_csv()
         queue = trigger_next and self.queues_triggers
-        self.send_query(command, self._triggers if queue else ())
+        # One program message: the triggers execute once the fetch has been answered (IEEE 488.2
+        # sequential commands), and no new message reaches the meter while a reply is unread.
+        self.send_query(f"{command};{self._triggers[0]}" if queue else command)
+        fetched_ends_at = self._integration_ends_at
         self._fetch_sent()
-        if queue:
-            self._armed()
+        if queue:  # the new integration starts as the fetched one ends
+            self._armed(max(self.clock(), fetched_ends_at or 0.0))
         return True
 
     def end_fetch(self) -> PowerReadings:

@@ -13,7 +13,6 @@ instead: every segment the host sends ends in a query whose reply acknowledges i
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -106,16 +105,12 @@ class LineTransport:
         except Exception as error:  # noqa: BLE001 - translated to a typed error
             raise self._translate(command, error) from error
 
-    def send_query(self, command: str, then: Sequence[str] = ()) -> None:
-        """Send a query whose reply is read later (`read_reply`), with any held commands, and
-        `then` (commands without a reply the instrument takes after answering) behind it in the
-        same write: the reply acknowledges them all."""
+    def send_query(self, command: str) -> None:
+        """Send a query whose reply is read later (`read_reply`), with any held commands."""
         if not self._holds:
             self.write(command)
-            for following in then:
-                self.write(following)
             return
-        self._outbox += [line.encode("ascii") + b"\n" for line in (command, *then)]
+        self._outbox.append(command.encode("ascii") + b"\n")
         self.flush(command)
 
     def flush(self, command: str = "") -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -266,7 +267,9 @@ def acquire_matrix(instruments: BenchInstruments, wavelengths_nm: Sequence[float
     state = instruments.state
     wavelengths = [float(w) for w in wavelengths_nm]
     ports = list(launch_ports)
-    schedule = plan(wavelengths, ports, settings, state, settings.order)
+    mode = _ReadMode.of(instruments.meter, settings)
+    times = dataclasses.replace(settings, queued_readings=mode.queued)
+    schedule = plan(wavelengths, ports, times, state, settings.order)
     n_wavelengths, n_launch = len(wavelengths), len(ports)
     n_receive = instruments.meter.channel_count
     power_w = np.full((n_wavelengths, n_launch, n_receive), np.nan)
@@ -276,7 +279,6 @@ def acquire_matrix(instruments: BenchInstruments, wavelengths_nm: Sequence[float
     overlap = can_overlap(instruments)
     readings_taken = 0
     source, switch, meter = instruments.source, instruments.switch, instruments.meter
-    mode = _ReadMode.of(meter, settings)
     # Moving on before a reading is examined needs a switch on a link of its own that can
     # send a move now and confirm it later.
     move_early = overlap and isinstance(switch, SplitMove)

@@ -15,6 +15,9 @@ What the bound assumes, which is also what `acquire_matrix` does:
   costs nothing on top;
 - all meters integrate at once and their replies come back together: a reading
   costs one averaging time plus one round trip, however many mainframes there are;
+  a meter that takes the next trigger in the fetch's program message (`queued_readings`,
+  the N774x) starts a position's second reading as it answers the first, so the two
+  cost two averaging times and one round trip;
 - a reading that must be repeated (it did not agree with the previous one) is not
   in the bound: the bound is the floor for a bench whose readings settle at once.
 
@@ -62,10 +65,18 @@ class TimingSettings:
     # to the kernel; "poll" polls from the start (a core busy while a cable is measured).
     reply_wait: str = "near-due"
     readings_per_position: int = 2  # the settle rule: two consecutive readings that agree
+    # Not a station setting: `acquire_matrix` sets it from the meter (`QueuedTriggers`).
+    queued_readings: bool = False  # the next reading starts as the meter answers the last
 
     @property
     def reading_s(self) -> float:
         return self.averaging_time_s + self.query_round_trip_s
+
+    @property
+    def position_readings_s(self) -> float:
+        """The settle rule's readings at one position: one round trip for all when queued."""
+        round_trips = 1 if self.queued_readings else self.readings_per_position
+        return self.readings_per_position * self.averaging_time_s + round_trips * self.query_round_trip_s
 
     @property
     def move_s(self) -> float:
@@ -138,7 +149,7 @@ def schedule_cost(steps: Sequence[Step], wavelengths_nm: Sequence[float], launch
             moves += 1
             switch_s = times.move_s
             port = launch_ports[launch_index]
-        bound_s += max(source_s, switch_s) + times.readings_per_position * times.reading_s
+        bound_s += max(source_s, switch_s) + times.position_readings_s
     return Schedule(order, tuple(steps), bound_s, times.readings_per_position * len(steps), moves, changes,
                     needs_laser)
 

@@ -159,7 +159,8 @@ class FaultInjector:
 
     def serve(self, command: str, handle: Callable[[str], Any]) -> Any:
         """Answer `command` through `handle` (the instrument), with the faults applied."""
-        is_query = command.rstrip().endswith("?")
+        # A program message with a query in it (`FETC…?;:INIT…`) is answered like a query.
+        is_query = any(part.rstrip().endswith("?") for part in command.split(";"))
         reference_mode = self.model is not None and getattr(self.model, "dut", 1) is None
         with self._lock:
             hit = next((f for f in self.faults

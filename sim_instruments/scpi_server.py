@@ -169,13 +169,25 @@ class SimulatedInstrument:
         self._reply_at = 0.0
         line = line.strip()
         if ";" in line:
-            reply = _joined([part for part in map(self.execute, split_program_message(line)) if part is not None])
+            reply = _joined(self._sequentially(split_program_message(line)))
         else:
             reply = self.execute(line)
         if reply is None:
             return None, max(started, self._reply_at)
-        deadline = max(started, self._reply_at) + self.latency.query_round_trip_s
+        deadline = max(self.command_started, self._reply_at) + self.latency.query_round_trip_s
         return reply, deadline
+
+    def _sequentially(self, commands: list[str]) -> list[str | bytes]:
+        """The commands of one message, each starting once the one before has completed (IEEE
+        488.2 sequential commands): a command behind a query whose data are not ready yet (a
+        trigger behind a FETCh) starts when they are, one behind a move when it has settled."""
+        replies = []
+        for command in commands:
+            reply = self.execute(command)
+            if reply is not None:
+                replies.append(reply)
+            self.command_started = max(self.command_started, self._busy_until, self._reply_at)
+        return replies
 
     def handle(self, command: str) -> Reply:
         """`respond()`, waiting until the instrument completes the command (serial server, tests)."""

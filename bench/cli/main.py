@@ -53,9 +53,13 @@ def _line(args: argparse.Namespace) -> int:
 
 
 def _certificate(args: argparse.Namespace) -> int:
-    from bench.report.certificate import certificate_from_store, write_certificate
+    from bench.config.station import load_station
+    from bench.report.certificate import certificate_from_store
+    from bench.report.certificate_pdf import write_certificate
+    from bench.report.issuer import issuer_from_station
 
-    data = certificate_from_store(args.file, args.serial, attempt=args.attempt)
+    issuer = issuer_from_station(load_station(args.station)) if args.station else None
+    data = certificate_from_store(args.file, args.serial, attempt=args.attempt, issuer=issuer)
     path = (write_certificate(data, path=args.out) if args.out
             else write_certificate(data, directory=args.dir))
     print(f"{data.outcome} certificate of {data.serial} (attempt {data.attempt}): {path}")
@@ -91,6 +95,9 @@ def _add_bench_options(parser: argparse.ArgumentParser) -> None:
     sim.add_argument("--sim-fail", action="append", metavar="SERIAL",
                      help="the simulated cable with this serial has one or two fibers far above the limit "
                           "(repeat for several)")
+    sim.add_argument("--sim-laser-off", action="append", metavar="SERIAL",
+                     help="the simulated source's laser goes off while this cable is measured (as an interlock "
+                          "would): the bench reports an ERROR, not a FAIL (repeat for several)")
     sim.add_argument("--sim-seed", type=int, default=0, help="simulator seed (default 0): same serial and seed "
                      "give the same simulated cable")
     sim.add_argument("--sim-latency", type=float, default=0.0, metavar="SECONDS",
@@ -166,6 +173,8 @@ def build_parser() -> argparse.ArgumentParser:
     certificate.add_argument("file", help="HDF5 results file (.h5)")
     certificate.add_argument("serial", help="cable serial number")
     certificate.add_argument("--attempt", type=int, help="attempt number (default: the latest measured one)")
+    certificate.add_argument("--station", metavar="STATION.toml",
+                             help="station file whose [certificate] table names the issuer and approver")
     target = certificate.add_mutually_exclusive_group()
     target.add_argument("--out", help="PDF path to write (refused if it exists)")
     target.add_argument("--dir", default="certificates", help="folder for <serial>_attempt<n>.pdf "

@@ -105,12 +105,13 @@ def run_query(args: argparse.Namespace) -> int:
                           "unreadable": [u.as_dict() for u in res.unreadable]}, indent=1, ensure_ascii=False))
         return EXIT_OK
     worst = _worst_margins(res)
-    print(f"{'record':>7}  {'serial':<20} {'lot':<12} {'try':>3}  {'started (UTC)':<20}  {'outcome':<11}"
+    # The full stamp (microseconds): two attempts within a second stay told apart.
+    print(f"{'record':>7}  {'serial':<20} {'lot':<12} {'try':>3}  {'started (UTC)':<27}  {'outcome':<11}"
           f" {'fibers':>6}  {'worst margin dB':>15}")
     for row in res.cables:
         margin = worst.get(int(row["record_index"]))
         print(f"{row['record_index']:>7}  {row['serial']:<20} {row['lot']:<12} {row['attempt']:>3}  "
-              f"{row['started_utc'][:20]:<20}  {row['outcome']:<11} {row['n_fibers']:>6}  "
+              f"{row['started_utc']:<27}  {row['outcome']:<11} {row['n_fibers']:>6}  "
               f"{'' if margin is None else f'{margin:+.3f}':>15}")
     counts: dict[str, int] = {}
     for outcome in res.cables["outcome"].tolist():

@@ -42,11 +42,19 @@ class InstrumentEntry(pydantic.BaseModel):
     address: Text = Field("", description="VISA resource string; ignored on a virtual station")
     timeout_s: float = quantity(0, 600, "I/O timeout of one exchange", default=5.0, exclusive_minimum=True)
     calibration_due: dt.date | None = Field(None, description="YYYY-MM-DD (quoted or a TOML date)")
+    calibration_date: dt.date | None = Field(None, description="last calibration, YYYY-MM-DD")
 
-    @pydantic.field_validator("calibration_due", mode="before")
+    @pydantic.field_validator("calibration_due", "calibration_date", mode="before")
     @classmethod
     def _date_text(cls, value: Any) -> Any:
         return date_from_text(value)
+
+    @pydantic.model_validator(mode="after")
+    def _calibrated_before_due(self) -> InstrumentEntry:
+        if self.calibration_due and self.calibration_date and self.calibration_date > self.calibration_due:
+            raise ValueError(f"calibration_date {self.calibration_date} is after the calibration_due date "
+                             f"{self.calibration_due}; check both dates on the calibration certificate")
+        return self
 
     def options(self) -> dict[str, Any]:
         """The driver options the file set (not the driver's defaults)."""

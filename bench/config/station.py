@@ -118,6 +118,7 @@ class InstrumentConfig:
     options: dict[str, Any] = field(default_factory=dict)
     calibration_due: str | None = None
     timeout_s: float = 5.0
+    calibration_date: str | None = None  # last calibration (certificates print it beside the due date)
 
 
 @section
@@ -156,6 +157,8 @@ class StationFile:
     retest: RetestSection = RetestSection()
     timing: TimingSection = TimingSection()
     launch_conditioner: LaunchConditionerSection | None = None
+    # The optional [certificate] table as written (issuer, approval block); bench.report.issuer checks it.
+    certificate: dict[Name, Any] = Field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -174,6 +177,8 @@ class StationConfig:
     retest_policy: str = "last"  # final verdict of a serial from its attempts: last | best | all_must_pass
     launch_conditioner: LaunchConditioner | None = None  # multimode EF launch (bench.config.cable_fit)
     fixture_polish: tuple[str, str] = ("", "")  # polish of the fixture's connectors at end A, end B ("": unstated)
+    # The optional [certificate] table as written (issuer, approval block); bench.report.issuer checks it.
+    certificate: dict[str, Any] = field(default_factory=dict)
 
     @property
     def fiber_capacity(self) -> int:
@@ -189,6 +194,9 @@ class StationConfig:
 
     def calibration_due_dates(self) -> dict[str, str]:
         return {entry.name: entry.calibration_due for entry in self.instruments if entry.calibration_due}
+
+    def calibration_dates(self) -> dict[str, str]:
+        return {entry.name: entry.calibration_date for entry in self.instruments if entry.calibration_date}
 
 
 def parse_station(data: dict[str, Any], source: str = "<station>") -> StationConfig:
@@ -212,14 +220,16 @@ def parse_station(data: dict[str, Any], source: str = "<station>") -> StationCon
                          parsed.reference, parsed.timing.settings(), head.visa_library, head.sim_file, head.store_path,
                          source, parsed.retest.policy,
                          None if parsed.launch_conditioner is None else parsed.launch_conditioner.conditioner(),
-                         fixture_polish(fixture.polish, fixture.polish_a, fixture.polish_b))
+                         fixture_polish(fixture.polish, fixture.polish_a, fixture.polish_b), dict(parsed.certificate))
 
 
 def _instruments(entries: tuple[InstrumentEntry, ...], source: str) -> tuple[InstrumentConfig, ...]:
     instruments = tuple(InstrumentConfig(entry.name, entry.role, entry.driver, entry.model, entry.address,
                                          entry.options(),
                                          str(entry.calibration_due) if entry.calibration_due else None,
-                                         entry.timeout_s) for entry in entries)
+                                         entry.timeout_s,
+                                         str(entry.calibration_date) if entry.calibration_date else None)
+                        for entry in entries)
     names = [entry.name for entry in instruments]
     duplicate = next((n for n in names if names.count(n) > 1), None)
     if duplicate:

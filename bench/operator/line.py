@@ -9,9 +9,13 @@ Python API (what examples/line_script.py uses)::
                          fixture=MyHandler()) as bench:
         bench.take_reference()                 # reference cords only, no cable in the fixture
         for serial in serials:
-            result = bench.test(serial)        # load (fixture), measure, grade, store, certificate
+            result = bench.test(serial)        # load (fixture), measure, grade, store; certificate queued
             print(result.outcome, result.failing_fibers, result.certificate)
     exit_code = exit_code_for(r.verdict for r in bench.results)   # bench.exit_codes: 0 all PASS, 1 a FAIL, ...
+
+With `certificate_dir` each tested cable's certificate is drawn by a worker process
+(`bench.report.queue.CertificateQueue`): `result.certificate` names the file at once, and it
+is complete when the `with` block ends (closing waits for the queue).
 
 `LineBench.session` is the underlying `bench.run.session.TestSession` for
 anything the wrapper does not cover. `LineBench.test` never prompts and never
@@ -44,7 +48,10 @@ from bench.exit_codes import ExitCode, exit_code_for
 from bench.operator.fixture import Fixture, ManualFixture
 from bench.operator.interrupt import DeferredInterrupt, Progress
 from bench.records import FiberResult, Outcome, ReferenceRecord
-from bench.report.certificate import CertificateData, write_certificate
+from bench.report.certificate import CertificateData
+from bench.report.certificate_pdf import write_certificate
+from bench.report.issuer import CertificateIssuer, issuer_from_station
+from bench.report.queue import CertificateQueue
 from bench.run.labels import check_label
 from bench.run.session import CableOutcome, ReferenceRequired, TestSession
 from bench.run.station import Station, open_station
@@ -132,7 +139,8 @@ class LineBench:
 
     def __init__(self, config: StationConfig, recipe: Recipe, station: Station, store: Any, session: TestSession,
                  fixture: Fixture, *, certificate_dir: Path | None = None,
-                 addresses: Mapping[str, str] | None = None) -> None:
+                 addresses: Mapping[str, str] | None = None, certificates: CertificateQueue | None = None,
+                 issuer: CertificateIssuer | None = None) -> None:
         self.config = config
         self.recipe = recipe
         self.station = station
@@ -140,6 +148,8 @@ class LineBench:
         self.session = session
         self.fixture = fixture
         self.certificate_dir = certificate_dir
+        self.certificates = certificates
+        self.issuer = issuer or issuer_from_station(config)
         self._addresses = addresses
         self.last_reference: ReferenceRecord | None = None
         self.results: list[LineResult] = []
@@ -184,7 +194,7 @@ class LineBench:
         finally:
             self.fixture.disconnect()
         sha256 = self._last_sha256()
-        certificate = self.write_certificate(outcome) if self.certificate_dir is not None else None
+        certificate = self._queue_certificate(outcome)
         result = LineResult(outcome, certificate, sha256)
         self.results.append(result)
         return result
@@ -192,16 +202,29 @@ class LineBench:
     def _last_sha256(self) -> str | None:
         return getattr(self.store, "last_cable_sha256", None)
 
+    def certificate_data(self, outcome: CableOutcome) -> CertificateData:
+        """What the certificate of a stored outcome shows (its reference and the station's issuer)."""
+        reference_id = outcome.record.reference_id
+        reference = self.last_reference if self.last_reference and self.last_reference.reference_id == reference_id \
+            else None
+        lookup = getattr(self.store, "reference", None)
+        if reference is None and callable(lookup) and reference_id:
+            reference = lookup(reference_id)  # read back from the file: ~10 ms, so only when not at hand
+        return CertificateData.from_record(outcome.record, reference, outcome.record_index, self.issuer)
+
+    def _queue_certificate(self, outcome: CableOutcome) -> Path | None:
+        """The certificate's path, its drawing queued off the measurement path (see bench.report.queue)."""
+        if self.certificate_dir is None or not outcome.record.fibers:
+            return None
+        if self.certificates is None:
+            return self.write_certificate(outcome)
+        return self.certificates.submit(self.certificate_data(outcome))
+
     def write_certificate(self, outcome: CableOutcome, directory: Path | None = None) -> Path | None:
-        """Certificate PDF of a stored outcome (None when it has no per-fiber results, e.g. ABORTED)."""
+        """Certificate PDF of a stored outcome, written now (None when it has no per-fiber results, e.g. ABORTED)."""
         if not outcome.record.fibers:
             return None
-        reference = None
-        lookup = getattr(self.store, "reference", None)
-        if callable(lookup) and outcome.record.reference_id:
-            reference = lookup(outcome.record.reference_id)
-        data = CertificateData.from_record(outcome.record, reference, outcome.record_index)
-        return write_certificate(data, directory=directory or self.certificate_dir)
+        return write_certificate(self.certificate_data(outcome), directory=directory or self.certificate_dir)
 
     def safe_state(self) -> None:
         """Best effort after an abort: laser off, so nobody unplugs a lit cord."""
@@ -270,17 +293,21 @@ def open_line_bench(station: str | Path | StationConfig, recipe: str | Path | Re
     """
     config, recipe = load_station_and_recipe(station, recipe)
     operator, lot = check_labels(recipe, operator, lot, serials)
+    issuer = issuer_from_station(config)
     if config.backend == "virtual" and addresses is None:
         raise ConfigError(config.source_path, "station.backend", "a virtual station has no instruments of its own",
                           "open it with bench.sim_launch.open_virtual_line_bench (bench line and bench run do)")
     store_path = Path(store if store is not None else config.store_path)
     store_path.parent.mkdir(parents=True, exist_ok=True)
     with ExitStack() as stack:
+        # Entered first, so it is closed last: the queued certificates finish after the instruments close.
+        queue = (stack.enter_context(CertificateQueue(certificate_dir)) if certificate_dir is not None
+                 else None)
         opened = stack.enter_context(_open(config, addresses))
         result_store = stack.enter_context(ResultStore(store_path))
         session = TestSession(opened, recipe, result_store, operator=operator, lot=lot)
         bench = LineBench(config, recipe, opened, result_store, session, fixture or ManualFixture(),
                           certificate_dir=Path(certificate_dir) if certificate_dir is not None else None,
-                          addresses=addresses)
+                          addresses=addresses, certificates=queue, issuer=issuer)
         stack.callback(bench.close)
         yield bench

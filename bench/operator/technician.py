@@ -18,6 +18,7 @@ function that opens the `LineBench` (the CLI passes `bench.sim_launch.open_bench
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
@@ -27,8 +28,9 @@ from bench.errors import BenchError, ConfigError
 from bench.exit_codes import exit_code_for
 from bench.operator.interrupt import DeferredInterrupt
 from bench.operator.line import LineBench, LineResult, load_station_and_recipe, open_line_bench
+from bench.operator.next_step import next_steps
 from bench.operator.terminal import STYLES, Terminal, shown
-from bench.records import Outcome
+from bench.records import CableRecord, Outcome
 from bench.run.labels import check_label, label_problem
 from bench.run.session import ReferenceRequired
 
@@ -36,15 +38,26 @@ BenchOpener = Callable[..., AbstractContextManager[LineBench]]
 
 @dataclass
 class Tally:
-    counts: dict[str, int] = field(default_factory=dict)
+    """This session's cables (each serial once, by its latest attempt) and attempts."""
 
-    def add(self, outcome: str) -> None:
-        self.counts[outcome] = self.counts.get(outcome, 0) + 1
+    latest: dict[str, str] = field(default_factory=dict)  # serial → outcome of its latest attempt
+    attempts: int = 0
+    fails: dict[str, int] = field(default_factory=dict)  # serial → FAIL attempts this session
+
+    def add(self, serial: str, outcome: str) -> None:
+        self.latest[serial] = outcome
+        self.attempts += 1
+        if outcome == Outcome.FAIL:
+            self.fails[serial] = self.fails.get(serial, 0) + 1
 
     def text(self) -> str:
-        total = sum(self.counts.values())
-        detail = ", ".join(f"{k} {v}" for k, v in sorted(self.counts.items()))
-        return f"{total} cable(s) this session" + (f": {detail}" if detail else "")
+        counts: dict[str, int] = {}
+        for outcome in self.latest.values():
+            counts[outcome] = counts.get(outcome, 0) + 1
+        detail = ", ".join(f"{k} {v}" for k, v in sorted(counts.items()))
+        cables = len(self.latest)
+        return (f"{cables} cable{'' if cables == 1 else 's'}, {self.attempts} attempt"
+                f"{'' if self.attempts == 1 else 's'} this session" + (f"; latest: {detail}" if detail else ""))
 
 
 class TechnicianFlow:
@@ -99,6 +112,7 @@ class TechnicianFlow:
         term, bench = self.term, self.bench
         if not self.ensure_reference(expired=True):
             return False
+        self.new_screen()
         try:
             answer = term.ask(f"Connect cable {term.style(shown(serial), 'bold')} to the fixture and press Enter "
                               "(C and Enter cancels): ")
@@ -130,10 +144,11 @@ class TechnicianFlow:
                 bench.safe_state()
                 if guard.forced:
                     bench.reconnect()
-                self.tally.add(Outcome.ABORTED)
+                self.tally.add(serial, Outcome.ABORTED)
                 term.banner(Outcome.ABORTED, Outcome.ABORTED,
                             f"{shown(serial)} aborted (Ctrl-C) and recorded as ABORTED")
-                term.say("Earlier results are kept. Reconnect the cable and press T to test it again.")
+                term.say(term.style("NEXT: ", "bold") + "Earlier results are kept. Reconnect the cable and press T "
+                         "to test it again.")
                 term.say(term.style(self.tally.text(), "dim"))
                 return True
             except ReferenceRequired as error:
@@ -146,38 +161,61 @@ class TechnicianFlow:
         term = self.term
         record = result.outcome.record
         verdict = record.outcome
-        self.tally.add(verdict)
+        self.tally.add(record.serial, verdict)
         failing = result.failing_fibers
         subtitle = shown(record.serial) + (f"   failing fibers: {', '.join(map(str, failing))}" if failing else "")
         term.banner(verdict, verdict if verdict in STYLES else Outcome.ERROR, subtitle)
-        fibers = [f for f in record.fibers]
-        if verdict == Outcome.PASS and fibers:
-            worst = min(fibers, key=lambda f: f.margin_db)
-            highest = max(fibers, key=lambda f: f.insertion_loss_db)
-            term.say(f"  max IL {highest.insertion_loss_db:.3f} dB (fiber {highest.fiber_position}, "
-                     f"{highest.wavelength_nm:g} nm), worst margin {worst.margin_db:+.3f} dB, "
-                     f"polarity {record.polarity_found}")
+        if verdict == Outcome.PASS and record.fibers:
+            self._pass_summary(record)
         else:
-            by_fiber: dict[int, list[str]] = {}
-            limits: set[str] = set()
-            for f in fibers:
-                if f.verdict != Outcome.PASS:
-                    il = "no light" if f.insertion_loss_db != f.insertion_loss_db else f"{f.insertion_loss_db:.3f} dB"
-                    margin = "" if f.margin_db != f.margin_db else f" ({f.margin_db:+.3f})"
-                    by_fiber.setdefault(f.fiber_position, []).append(f"{f.wavelength_nm:g} nm {il}{margin}")
-                    limits.add(f"{f.limit_db:.3f} dB")
-            if by_fiber:
-                term.say(f"  failing fibers: IL (margin) against the limit {' / '.join(sorted(limits))}")
-            for position, cells in sorted(by_fiber.items()):
-                term.say(term.style(f"  fiber {position:>2}  ", "red") + "   ".join(cells))
-            if record.polarity_found:
-                term.say(f"  polarity found {record.polarity_found}")
-            reason = record.reason
-            if not by_fiber or "polarity" in reason or verdict == Outcome.ERROR:
-                term.say(f"  {shown(reason)}")
+            self._not_passing(record)
+        self._next_steps(record)
         if result.certificate:
             term.say(f"  certificate: {result.certificate}")
         term.say(term.style(self.tally.text(), "dim"))
+
+    def _pass_summary(self, record: CableRecord) -> None:
+        worst = min(record.fibers, key=lambda f: f.margin_db)
+        highest = max(record.fibers, key=lambda f: f.insertion_loss_db)
+        self.term.say(f"  max IL {highest.insertion_loss_db:.3f} dB (fiber {highest.fiber_position}, "
+                      f"{highest.wavelength_nm:g} nm), worst margin {worst.margin_db:+.3f} dB, "
+                      f"polarity {record.polarity_found}")
+
+    def _not_passing(self, record: CableRecord) -> None:
+        term = self.term
+        by_fiber: dict[int, list[str]] = {}
+        limits: set[str] = set()
+        for f in record.fibers:
+            if f.verdict != Outcome.PASS:
+                il = "no light" if f.insertion_loss_db != f.insertion_loss_db else f"{f.insertion_loss_db:.3f} dB"
+                margin = "" if f.margin_db != f.margin_db else f" ({f.margin_db:+.3f})"
+                by_fiber.setdefault(f.fiber_position, []).append(f"{f.wavelength_nm:g} nm {il}{margin}")
+                limits.add(f"{f.limit_db:.3f} dB")
+        if by_fiber:
+            term.say(f"  failing fibers: IL (margin) against the limit {' / '.join(sorted(limits))}")
+        for position, cells in sorted(by_fiber.items()):
+            term.say(term.style(f"  fiber {position:>2}  ", "red") + "   ".join(cells))
+        if record.polarity_found:
+            term.say(f"  polarity found {record.polarity_found}")
+        reason = record.reason
+        if not by_fiber or "polarity" in reason or record.outcome == Outcome.ERROR:
+            for line in textwrap.wrap(shown(reason), term.width - 4):
+                term.say(f"  {line}")
+
+    def _next_steps(self, record: CableRecord) -> None:
+        """After anything but a PASS: what to do now, in plain words (bench.operator.next_step)."""
+        steps = next_steps(record, policy=self.bench.config.retest_policy,
+                           failed_attempts=self.tally.fails.get(record.serial, 0))
+        for number, step in enumerate(steps):
+            for index, line in enumerate(textwrap.wrap(shown(step), self.term.width - 8) or [""]):
+                lead = "NEXT: " if number == 0 and index == 0 else "      "
+                self.term.say(self.term.style(lead, "yellow") + line)
+
+    def new_screen(self) -> None:
+        """Each cable on a clean screen, headed by who tests what and the session's tally."""
+        session = self.bench.session
+        self.term.new_screen(f"{self.bench.config.name} · operator {shown(session.operator)} · lot "
+                             f"{shown(session.lot)} · {self.tally.text()}")
 
     # -- the loop --------------------------------------------------------------
     def run(self) -> int:

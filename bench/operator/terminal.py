@@ -9,6 +9,7 @@ from typing import TextIO
 from bench.records import Outcome
 
 RESET = "\033[0m"
+CLEAR_SCREEN = "\033[H\033[2J"  # cursor home, erase the screen (the scrollback keeps earlier cables)
 STYLES = {
     Outcome.PASS: "\033[1;97;42m",
     Outcome.FAIL: "\033[1;97;41m",
@@ -108,6 +109,16 @@ class Terminal:
         if self._progress_shown:
             self.stdout.write("\r\033[K")
             self._progress_shown = False
+
+    def new_screen(self, header: str) -> None:
+        """Start a clean screen (a TTY is cleared and homed; other output gets a rule) with a header line."""
+        self.clear_progress()
+        if self.tty:
+            self.stdout.write(CLEAR_SCREEN)
+        else:
+            self.stdout.write("-" * min(self.width, 72) + "\n")
+        self.stdout.write(self.style(header[:self.width - 1], "dim") + "\n")
+        self.stdout.flush()
 
     def banner(self, word: str, style: str, subtitle: str = "") -> None:
         width = self.width

@@ -13,6 +13,7 @@ import datetime as dt
 import html
 import io
 import math
+import textwrap
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -190,9 +191,10 @@ def histogram_figure(data: LotReportData, size: tuple[float, float] = A4_PORTRAI
     for index, wavelength in enumerate(wavelengths or [0.0]):
         ax = fig.add_subplot(max(len(wavelengths), 1), 1, index + 1)
         values = data.il_by_wavelength.get(wavelength, np.zeros(0))
+        limits = data.limits_by_wavelength.get(wavelength, ())
         if values.size:
-            ax.hist(values, bins=min(40, max(8, int(np.sqrt(values.size)) * 2)), color="#1f77b4", alpha=0.85)
-        for limit in data.limits_by_wavelength.get(wavelength, ()):
+            _histogram(ax, values, min(limits) if limits else None)
+        for limit in limits:
             ax.axvline(limit, color="#b00020", linestyle="--", linewidth=1.2)
             ax.annotate(f"limit {limit:.3f} dB", (limit, 1.0), xycoords=("data", "axes fraction"), ha="right",
                         va="top", fontsize=8, color="#b00020", rotation=90)
@@ -202,11 +204,26 @@ def histogram_figure(data: LotReportData, size: tuple[float, float] = A4_PORTRAI
                 if stats else "no readings")
         ax.set_title(f"{wavelength:g} nm — {note}", fontsize=9, loc="left")
         ax.set_xlabel("insertion loss (dB)", fontsize=8)
-        ax.set_ylabel("fibers", fontsize=8)
+        ax.set_ylabel("fibers (log scale)", fontsize=8)
         ax.tick_params(labelsize=7)
         ax.grid(linewidth=0.3)
     fig.subplots_adjust(left=0.1, right=0.95, top=0.92, bottom=0.07, hspace=0.35)
     return fig
+
+
+def _histogram(ax: Any, values: np.ndarray, limit_db: float | None) -> None:
+    """Counts on a log axis, so a single fiber above the limit shows beside hundreds below it;
+    the bins above the limit are red and their count is written on the plot."""
+    bins = np.histogram_bin_edges(values, bins=min(40, max(8, int(np.sqrt(values.size)) * 2)))
+    above = values > limit_db if limit_db is not None else np.zeros(values.size, dtype=bool)
+    ax.hist(values[~above], bins=bins, color="#1f77b4", alpha=0.85, label="within limit")
+    if above.any():
+        ax.hist(values[above], bins=bins, color="#c62828", alpha=0.9, label="above limit")
+        ax.annotate(f"{int(above.sum())} above the limit (max {values.max():.3f} dB)", (0.99, 0.70),
+                    xycoords="axes fraction", ha="right", fontsize=8, color="#b00020")
+    ax.set_yscale("log")
+    ax.set_ylim(0.7, None)
+    ax.legend(fontsize=7, loc="upper left", frameon=False)
 
 
 def boxplot_figure(data: LotReportData, size: tuple[float, float] = A4_PORTRAIT) -> Any:
@@ -252,6 +269,44 @@ def _table(ax: Any, header: Sequence[str], body: Sequence[Sequence[str]], font: 
     return table
 
 
+REASON_WIDTH = 118  # monospace 7 pt characters across the page's text width
+
+
+def not_passing_lines(data: LotReportData, *, max_lines: int) -> list[str]:
+    """Each cable not passing with its reason wrapped under it (never past the right edge)."""
+    lines: list[str] = []
+    for shown, (serial, attempt, outcome, reason) in enumerate(data.not_passing):
+        wrapped = textwrap.wrap(f"{serial}  attempt {attempt}  {outcome}: {reason}", REASON_WIDTH,
+                                subsequent_indent="    ", max_lines=3, placeholder=" ...")
+        if len(lines) + len(wrapped) > max_lines - 1:
+            lines.append(f"... and {len(data.not_passing) - shown} more (bench query --lot {data.lot} "
+                         "lists them with their reasons)")
+            break
+        lines += wrapped
+    return lines
+
+
+def _outcome_bar(fig: Any, outcomes: dict[str, int], y: float) -> None:
+    """One segment per outcome, its count written in a legend under the bar (a narrow segment has no room)."""
+    from matplotlib.patches import Rectangle
+
+    bar = fig.add_axes((0.06, y, 0.88, 0.03))
+    left = 0
+    for name, count in outcomes.items():
+        if count:
+            bar.barh(0, count, left=left, color=VERDICT_COLOURS.get(name, ("#999999", "#000000"))[0])
+            left += count
+    bar.set_xlim(0, max(left, 1))
+    bar.axis("off")
+    x = 0.06
+    for name, count in outcomes.items():
+        if count:
+            fig.patches.append(Rectangle((x, y - 0.016), 0.012, 0.009, transform=fig.transFigure,
+                                         color=VERDICT_COLOURS.get(name, ("#999999", "#000000"))[0]))
+            fig.text(x + 0.016, y - 0.016, f"{name} {count}", fontsize=8, va="bottom")
+            x += 0.13
+
+
 def lot_report_figures(data: LotReportData) -> list[Any]:
     """The report's pages: summary, histograms, box plots, per-position statistics."""
     s = data.stats
@@ -259,30 +314,17 @@ def lot_report_figures(data: LotReportData) -> list[Any]:
     first.text(0.06, 0.965, f"Lot report — {data.lot}", fontsize=16, weight="bold", va="top")
     first.text(0.94, 0.965, f"generated {data.generated_utc}", fontsize=7, ha="right", va="top", color="#555555")
     y = text_block(first, 0.06, 0.92, summary_rows(data), label_width=0.18, size=8.5, line=0.019)
-    # Yield bar: one segment per outcome.
-    bar = first.add_axes((0.06, y - 0.05, 0.88, 0.03))
-    left = 0
-    for name, count in s.outcomes.items():
-        if count:
-            colour, ink = VERDICT_COLOURS.get(name, ("#999999", "#000000"))
-            bar.barh(0, count, left=left, color=colour)
-            bar.text(left + count / 2, 0, f"{name} {count}", ha="center", va="center", fontsize=7, color=ink)
-            left += count
-    bar.set_xlim(0, max(left, 1))
-    bar.axis("off")
-    first.text(0.06, y - 0.075, "Per-wavelength statistics (dB)", fontsize=10, weight="bold", va="top")
-    overall_ax = first.add_axes((0.06, y - 0.095 - 0.03 * (len(s.per_wavelength) + 1), 0.88,
+    _outcome_bar(first, s.outcomes, y - 0.05)
+    first.text(0.06, y - 0.085, "Per-wavelength statistics (dB)", fontsize=10, weight="bold", va="top")
+    overall_ax = first.add_axes((0.06, y - 0.105 - 0.03 * (len(s.per_wavelength) + 1), 0.88,
                                  0.03 * (len(s.per_wavelength) + 1)))
     _table(overall_ax, STAT_HEADER, [stat_cells(w) for w in s.per_wavelength])
-    top = y - 0.13 - 0.03 * (len(s.per_wavelength) + 1)
+    top = y - 0.14 - 0.03 * (len(s.per_wavelength) + 1)
     first.text(0.06, top, f"Cables not passing ({len(data.not_passing)})", fontsize=10, weight="bold", va="top")
-    lines = [f"{serial}  attempt {attempt}  {outcome}: {reason}"[:140]
-             for serial, attempt, outcome, reason in data.not_passing[:30]]
-    if len(data.not_passing) > 30:
-        lines.append(f"... and {len(data.not_passing) - 30} more (bench query --lot {data.lot} lists them)")
+    room = int((top - 0.025 - 0.05) / 0.0125)  # 7 pt lines that fit above the footer
+    lines = not_passing_lines(data, max_lines=room)
     first.text(0.06, top - 0.025, "\n".join(lines) or "none", fontsize=7, va="top", family="monospace")
-    first.text(0.06, 0.02, f"source: {data.store_path} · statistics: {s.grade_note}"[:170], fontsize=6,
-               color="#555555")
+    first.text(0.06, 0.02, f"results file: {data.store_path}"[:150], fontsize=7, color="#555555")
     figures = [first, histogram_figure(data), boxplot_figure(data)]
     rows = [stat_cells(r) for r in _stat_rows(s)]
     for start in range(0, len(rows), STAT_ROWS_PER_PAGE):
@@ -342,7 +384,6 @@ img {{ max-width: 100%; }}
 <img alt="IL box plots per fiber position" src="data:image/png;base64,{_png_base64(boxplot_figure(data))}">
 <h2>Statistics per fiber position and wavelength (dB)</h2>
 {_html_table(STAT_HEADER, [stat_cells(r) for r in _stat_rows(s)])}
-<p>{html.escape(s.grade_note)}</p>
 </body></html>
 """
 

@@ -26,10 +26,14 @@ class Station:
     def identities(self) -> list[dict[str, str]]:
         """Identities with the calibration due date from the config, for the record."""
         due = self.config.calibration_due_dates()
+        calibrated = self.config.calibration_dates()
+        roles = {entry.name: entry.role for entry in self.config.instruments}
         rows = []
         for instrument in self.opened:
             row = instrument.identity.as_dict()
             row["name"] = instrument.name
+            row["role"] = roles.get(instrument.name, "")
+            row["calibration_date"] = calibrated.get(instrument.name, "")
             row["calibration_due"] = due.get(instrument.name, "")
             rows.append(row)
         return rows

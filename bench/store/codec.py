@@ -18,7 +18,8 @@ from typing import Any
 import numpy as np
 
 from bench.errors import StoreError
-from bench.records import OUTCOMES, CableRecord, Cause, CauseCode, FiberResult, Outcome, ReferenceRecord
+from bench.records import OUTCOMES, CableRecord, FiberResult, ReferenceRecord
+from bench.store.causes import causes_document, causes_from_docs
 from bench.store.schema import (
     CABLE_DTYPE,
     FIBER_DTYPE,
@@ -227,7 +228,7 @@ def prepare_cable(record: CableRecord, matrix_dtype: np.dtype) -> PreparedCable:
     if np.any(np.isfinite(matrix) & ~np.isfinite(stored_matrix)):
         raise StoreError(f"field 'power_matrix_dbm' has values out of range for {matrix_dtype}")
 
-    causes = _causes_document(record.causes)
+    causes = causes_document(record.causes)
     row = np.zeros(1, dtype=CABLE_DTYPE)
     for name in ("serial", "lot", "kind", "recipe_name", "station_name", "operator", "software_version",
                  "started_utc", "finished_utc", "outcome", "decision_rule", "reference_id", "polarity_found"):
@@ -255,35 +256,6 @@ def prepare_cable(record: CableRecord, matrix_dtype: np.dtype) -> PreparedCable:
         "causes": canonical_json("causes", causes),
     }
     return PreparedCable(row=row, fibers=fibers, matrix=stored_matrix.ravel(), blobs=blobs)
-
-
-def _causes_document(causes: object) -> list[dict[str, str]]:
-    if not isinstance(causes, tuple | list):
-        raise StoreError(f"field 'causes' must be a tuple of bench.records.Cause, got {type(causes).__name__}")
-    document = []
-    for i, cause in enumerate(causes):
-        if not isinstance(cause, Cause):
-            raise StoreError(f"field 'causes[{i}]' must be a bench.records.Cause, got {type(cause).__name__}")
-        if cause.code not in _CAUSE_CODES:
-            raise StoreError(f"field 'causes[{i}].code' = {cause.code!r} is not a known cause code: use a "
-                             "bench.records.CauseCode (docs/causes.md lists them)")
-        if not isinstance(cause.detail, str):
-            raise StoreError(f"field 'causes[{i}].detail' must be a str, got {type(cause.detail).__name__}")
-        document.append({"code": str(cause.code), "detail": cause.detail})
-    return document
-
-
-_CAUSE_CODES = frozenset(CauseCode)
-
-
-def causes_from_docs(docs: Mapping[str, Any], outcome: str, reason: str) -> tuple[Cause, ...]:
-    """A record's causes: as stored (schema v3), or, for a record stored before causes were,
-    one UNCLASSIFIED cause per "; "-separated part of the reason of a record that is no PASS."""
-    if "causes" in docs:
-        return tuple(Cause(CauseCode(c["code"]), c["detail"]) for c in docs["causes"])
-    if outcome == Outcome.PASS or not reason:
-        return ()
-    return tuple(Cause(CauseCode.UNCLASSIFIED, part) for part in reason.split("; ") if part)
 
 
 def _column(fibers: Sequence[FiberResult], name: str, kind: str) -> np.ndarray:

@@ -18,10 +18,10 @@ import numpy as np
 
 from bench.errors import StoreError
 from bench.records import CableRecord, Cause, ReferenceRecord
+from bench.store.causes import causes_from_docs
 from bench.store.codec import (
     REASON_CUT_MARK,
     cable_record_from_rows,
-    causes_from_docs,
     decode_str,
     parse_utc,
     reference_record_from_rows,

@@ -12,6 +12,10 @@ Three findings, kept apart because they call for different actions:
 
 The tables are read chunk by chunk only where a whole read fails, so a healthy
 file costs what it always did.
+
+Over 400 lines on purpose: the checks are one walk down the tables whose state (the hash chain,
+the next expected fiber row and matrix value, the record numbers a repair lost) every check reads;
+split across modules they would pass that state back and forth.
 """
 
 from __future__ import annotations

@@ -1,4 +1,9 @@
-"""ResultStore: the single writer of an HDF5 results store."""
+"""ResultStore: the single writer of an HDF5 results store.
+
+Over 400 lines on purpose: the class is the commit protocol (blobs, key row, fibers, matrix,
+flush, cable row, fsync, and the rollback of each step), and its methods share the open file
+and the committed extents; creating, recovering, migrating and repairing a file live in their
+own modules (recovery, schema, repair), so what remains here is one job."""
 
 from __future__ import annotations
 

@@ -2,8 +2,9 @@
 
     python docs/img/make_screenshots.py
 
-certificate.png      page 1 of the certificate of a failing cable (virtual bench)
-terminal_pass_fail.png  `bench run` in a real terminal (tmux, 100x48) after a PASS and a FAIL
+(The certificate and lot-report samples: examples/render_samples.py.)
+
+terminal_pass_fail.png  `bench run` in a real terminal (tmux, 100x48) after a PASS and then a FAIL
 
 The terminal is captured with `tmux capture-pane -e` (text plus colours) and
 drawn with matplotlib in a monospace font, so what you see is what the
@@ -24,21 +25,9 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
 sys.path.insert(0, str(REPO))
 
-from bench.report.certificate import CertificateData, certificate_figures  # noqa: E402
-from bench.sim_launch import SimOptions, example_path, open_virtual_line_bench  # noqa: E402
+from bench.sim_launch import example_path  # noqa: E402
 
 STATION, RECIPE = str(example_path("station_demo.toml")), str(example_path("recipe_demo.toml"))
-
-
-def certificate_png(work: Path) -> Path:
-    with open_virtual_line_bench(STATION, RECIPE, operator="j.doe", lot="LOT-2026-041", store=work / "cert.h5",
-                                 sim=SimOptions(fail_serials=("MTP12-004711",), seed=11)) as bench:
-        record = bench.take_reference()
-        result = bench.test("MTP12-004711")
-        data = CertificateData.from_record(result.outcome.record, record, result.outcome.record_index)
-    out = HERE / "certificate.png"
-    certificate_figures(data)[0].savefig(out, dpi=100)
-    return out
 
 
 # ------------------------------------------------------------------ terminal capture
@@ -131,7 +120,7 @@ def terminal_png(work: Path) -> Path:
     try:
         for wait, keys in (("Operator:", "j.doe"), ("Lot:", "LOT-2026-041"), ("(Q to quit)", ""),
                            ("serial>", "MTP12-004711"), ("Connect cable", ""),
-                           ("this session: PASS 1", "MTP12-004712"), ("Connect cable MTP12-004712", "")):
+                           ("latest: PASS 1", "MTP12-004712"), ("Connect cable MTP12-004712", "")):
             wait_for(session, wait)
             tmux("send-keys", "-t", session, "-l", keys)
             tmux("send-keys", "-t", session, "Enter")
@@ -153,7 +142,6 @@ def main() -> None:
         sys.exit("tmux is needed for the terminal screenshot; install it (apt-get install tmux)")
     with tempfile.TemporaryDirectory() as folder:
         work = Path(folder)
-        print(certificate_png(work))
         print(terminal_png(work))
 
 

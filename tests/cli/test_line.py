@@ -153,7 +153,7 @@ def test_line_api_certificates_use_safe_unique_names(tested_lot: tuple[Path, lis
     assert [r.verdict for r in results].count("FAIL") == len(FAILING)
     assert {r.serial for r in results if r.verdict == "FAIL"} == set(FAILING)
     # Re-issuing a certificate never overwrites: the second one gets a new name.
-    from bench.report.certificate import CertificateData, write_certificate
+    from bench.report import CertificateData, write_certificate
 
     data = CertificateData.from_record(results[0].outcome.record)
     a = write_certificate(data, directory=tmp_path)

@@ -44,7 +44,7 @@ def test_three_cables_one_failing_one_aborted(tmp_path: Path) -> None:
         term.expect(r"Testing MTP12-000001 +1310 nm +fiber")
         term.expect(r"\s*MTP12-000001\s*\n")  # the banner's subtitle
         term.expect(r"max IL \d\.\d{3} dB")
-        term.expect(r"1 cable\(s\) this session: PASS 1")
+        term.expect(r"1 cable, 1 attempt this session; latest: PASS 1")
 
         term.expect("serial> ")
         term.sendline("MTP12-000002")  # seeded to fail
@@ -55,7 +55,7 @@ def test_three_cables_one_failing_one_aborted(tmp_path: Path) -> None:
         term.expect(r"failing fibers: IL \(margin\) against the limit 0\.750 dB")
         for fiber in failing_fibers:
             term.expect(rf"fiber +{fiber} +1310 nm \d\.\d{{3}} dB \(-\d\.\d{{3}}\) +1550 nm")
-        term.expect(r"2 cable\(s\) this session: FAIL 1, PASS 1")
+        term.expect(r"2 cables, 2 attempts this session; latest: FAIL 1, PASS 1")
 
         term.expect("serial> ")
         term.sendline("MTP12-000003")
@@ -65,7 +65,7 @@ def test_three_cables_one_failing_one_aborted(tmp_path: Path) -> None:
         term.interrupt()  # Ctrl-C in the middle of the cable
         term.expect(r"MTP12-000003 aborted \(Ctrl-C\) and recorded as ABORTED")
         term.expect("Earlier results are kept")
-        term.expect(r"3 cable\(s\) this session: ABORTED 1, FAIL 1, PASS 1")
+        term.expect(r"3 cables, 3 attempts this session; latest: ABORTED 1, FAIL 1, PASS 1")
 
         term.expect("serial> ")
         term.sendline("q")
@@ -104,7 +104,7 @@ def test_reference_expiry_interrupts_the_loop(tmp_path: Path) -> None:
         term.sendline("MTP12-000010")
         term.expect("Connect cable")
         term.sendline()
-        term.expect(r"1 cable\(s\) this session: PASS 1")
+        term.expect(r"1 cable, 1 attempt this session; latest: PASS 1")
         # One cable per reference: the loop stops and says what to do.
         term.expect("the reference has expired")
         term.expect(r"Reference needed: 1 cables were tested on this reference \(limit 1\)")
@@ -115,7 +115,7 @@ def test_reference_expiry_interrupts_the_loop(tmp_path: Path) -> None:
         term.sendline("t")  # retest the last cable: one key
         term.expect("Connect cable MTP12-000010")
         term.sendline()
-        term.expect(r"2 cable\(s\) this session: PASS 2")
+        term.expect(r"1 cable, 2 attempts this session; latest: PASS 1")
         term.expect("Reference needed")
         term.sendline("q")
         term.expect("Session closed")

@@ -226,20 +226,21 @@ def _settled_read_of(meter: KeysightN774x):
 
 
 def test_second_reading_is_queued_behind_the_first_fetch() -> None:
-    """The settle rule's second trigger goes out with the first fetch, before its reply is read,
-    so the meter starts integrating again the moment it has answered."""
+    """The settle rule's second trigger follows the first fetch in its program message, so the
+    meter starts integrating again the moment it has answered (IEEE 488.2 sequential commands),
+    and no message reaches the meter while a reply is unread."""
     csv = "+1.000000E-03,+2.000000E-03,+3.000000E-03,+4.000000E-03"
     exchanges = [("*IDN?", "Keysight Technologies,N7744A,MY1,V1"), (TRIGGER_4, None),
-                 ("FETC:POW:ALL:CSV?", csv), (TRIGGER_4, None), ("FETC:POW:ALL:CSV?", csv)]
+                 (f"FETC:POW:ALL:CSV?;{TRIGGER_4}", csv), ("FETC:POW:ALL:CSV?", csv)]
     with expected_protocol(KeysightN774x, exchanges) as meter:
         readings, _elapsed_s, settled = _settled_read_of(meter)
     assert settled
     np.testing.assert_allclose(readings.power_w, [1e-3, 2e-3, 3e-3, 4e-3])
 
 
-def test_on_a_raw_socket_the_queued_trigger_travels_in_the_first_fetchs_segment() -> None:
+def test_on_a_raw_socket_the_queued_trigger_travels_in_the_first_fetchs_message() -> None:
     """Sent on its own behind the unanswered fetch, TCP (Nagle) would hold the second trigger
-    until the first reply came back; in the fetch's own write it reaches the meter at once."""
+    until the first reply came back; in the fetch's own message it reaches the meter at once."""
     from tests.drivers.recording_instrument import RecordingInstrument
 
     csv = '"+1.0E-03,+2.0E-03,+3.0E-03,+4.0E-03"'
@@ -255,7 +256,7 @@ def test_on_a_raw_socket_the_queued_trigger_travels_in_the_first_fetchs_segment(
         peer.close()
     assert settled
     readings_part = peer.segments[-2:]
-    assert readings_part == [[TRIGGER_4, "FETC:POW:ALL:CSV?", TRIGGER_4], ["FETC:POW:ALL:CSV?"]]
+    assert readings_part == [[TRIGGER_4, f"FETC:POW:ALL:CSV?;{TRIGGER_4}"], ["FETC:POW:ALL:CSV?"]]
 
 
 def test_a_queued_trigger_lost_with_a_reconnect_is_sent_again() -> None:
@@ -264,12 +265,11 @@ def test_a_queued_trigger_lost_with_a_reconnect_is_sent_again() -> None:
 
     csv = "+1.000000E-03,+2.000000E-03,+3.000000E-03,+4.000000E-03"
     idn = ("*IDN?", "Keysight Technologies,N7744A,MY1,V1")
-    exchanges = [idn, (TRIGGER_4, None), ("FETC:POW:ALL:CSV?", csv), (TRIGGER_4, None), idn]
+    exchanges = [idn, (TRIGGER_4, None), (f"FETC:POW:ALL:CSV?;{TRIGGER_4}", csv), idn]
     with expected_protocol(KeysightN774x, exchanges) as meter:
         group = MeterGroup([meter])
         group.trigger()
-        group.request()
-        group.trigger()
+        group.request(trigger_next=True)
         assert group.trigger_armed
         group.collect()
         meter.reconnect()  # a fresh session: what was sent on the old one is gone
@@ -356,8 +356,12 @@ def test_a_meter_group_places_each_channel_by_its_map_and_keeps_over_range_flags
 
 
 def _answers(replies: dict[str, str]):
-    def answer(line: str) -> str | None:
-        return replies.get(line, '+0,"No error"' if line == "SYST:ERR?" else None)
+    def answer_one(command: str) -> str | None:
+        return replies.get(command, '+0,"No error"' if command == "SYST:ERR?" else None)
+
+    def answer(line: str) -> str | None:  # a program message: its queries' replies, `;`-joined
+        found = [reply for reply in map(answer_one, line.split(";")) if reply is not None]
+        return ";".join(found) if found else None
     return answer
 
 

@@ -55,6 +55,25 @@ def test_a_fetch_is_due_when_the_triggered_integration_ends_plus_the_round_trip(
     assert due == pytest.approx(T0 + 2.0 + ROUND_TRIP_S)
 
 
+def test_commands_of_one_message_run_one_after_the_other() -> None:
+    """IEEE 488.2 sequential commands: a trigger behind a FETCh in its program message starts
+    when the fetched integration ends; a query behind a move, when the mirror has settled."""
+    meter = _meter(PhysicalModel(port_count=4, seed=1), "meter1")
+    for slot in range(1, 5):
+        _respond_at(meter, T0, f"INIT{slot}:CONT 0")
+    triggers = ";".join(f":INIT{slot}:IMM" for slot in range(1, 5))
+    _respond_at(meter, T0, triggers)
+    _reply, due = _respond_at(meter, T0, f"FETC:POW:ALL:CSV?;{triggers}")
+    assert due == pytest.approx(T0 + AVERAGING_S + ROUND_TRIP_S)
+    _reply, due = _respond_at(meter, due, "FETC:POW:ALL:CSV?")  # asked as soon as the first reply is in
+    assert due == pytest.approx(T0 + 2 * AVERAGING_S + ROUND_TRIP_S)  # one round trip for the pair
+
+    switch = SimKeysightN773x(PhysicalModel(port_count=8),
+                              latency=Latency(query_round_trip_s=ROUND_TRIP_S, switch_settle_s=0.005))
+    reply, due = _respond_at(switch, T0, ":ROUT1 A,3;:ROUT1?")
+    assert reply == "A,3" and due == pytest.approx(T0 + 0.005 + ROUND_TRIP_S)
+
+
 def test_a_switch_move_holds_the_next_command_until_it_has_settled() -> None:
     switch = SimKeysightN773x(PhysicalModel(port_count=8),
                               latency=Latency(query_round_trip_s=ROUND_TRIP_S, switch_settle_s=0.005))

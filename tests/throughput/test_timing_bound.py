@@ -25,6 +25,17 @@ def test_bound_counts_the_settle_rules_readings_moves_and_changes() -> None:
     assert schedule.bound_s == pytest.approx(expected)
 
 
+def test_queued_readings_cost_one_round_trip_per_position() -> None:
+    """A meter that takes the second trigger in the first fetch's message starts the second
+    reading as it answers the first: per position two averaging times, one round trip."""
+    import dataclasses
+
+    queued = dataclasses.replace(TIMES, queued_readings=True)
+    saved_s = plan(WAVELENGTHS, PORTS, TIMES).bound_s - plan(WAVELENGTHS, PORTS, queued).bound_s
+    assert saved_s == pytest.approx(2 * 12 * TIMES.query_round_trip_s)  # one round trip at each of 24 steps
+    assert queued.position_readings_s == pytest.approx(2 * TIMES.averaging_time_s + TIMES.query_round_trip_s)
+
+
 def test_a_cable_starts_where_the_bench_is() -> None:
     after = InstrumentState(wavelength_nm=1550.0, launch_port=12, laser_on=True)
     schedule = plan(WAVELENGTHS, PORTS, TIMES, after)
