@@ -101,21 +101,24 @@ class LineRun:
                             station_name=bench.config.name)
         self.say(f"station {bench.config.name} ({bench.config.backend}), recipe {bench.recipe.name}, "
                  f"{len(serials)} cable(s), results in {self.summary['store']}")
-        for number, serial in enumerate(serials, start=1):
-            self._reference_if_needed(bench, number, len(serials))
-            with DeferredInterrupt() as guard:
+        # One guard for the whole lot: a Ctrl-C or SIGTERM between two cables (while a line is
+        # written, say) also waits for a safe point instead of cutting the line short.
+        with DeferredInterrupt() as guard:
+            for number, serial in enumerate(serials, start=1):
+                if guard.requested:
+                    self.summary["interrupted"] = True
+                    return
+                self._reference_if_needed(bench, number, len(serials), guard)
                 try:
                     result = bench.test(serial, progress=guard.wrap())
                 except KeyboardInterrupt:
                     self._aborted(bench, number, serial, forced=guard.forced)
                     return
-            self.cable(number, result)
-            if guard.requested:
-                self.summary["interrupted"] = True
-                return
-            if self.out.closed:
-                self.summary["stdout_closed"] = True
-                return
+                self.cable(number, result)
+                if self.out.closed:
+                    self.summary["stdout_closed"] = True
+                    return
+            self.summary["interrupted"] = guard.requested
 
     def _aborted(self, bench: LineBench, number: int, serial: str, *, forced: bool) -> None:
         self.summary["interrupted"] = True
@@ -134,7 +137,7 @@ class LineRun:
             else:
                 self.out.line(f"{number:>4}  {serial:<24} ABORTED  (interrupted; the run stops here)")
 
-    def _reference_if_needed(self, bench: LineBench, number: int, total: int) -> None:
+    def _reference_if_needed(self, bench: LineBench, number: int, total: int, guard: DeferredInterrupt) -> None:
         """Take a reference when none is valid; mid-run only where the fixture needs no person for it."""
         problem = bench.reference_problem()
         if not problem:
@@ -144,8 +147,7 @@ class LineRun:
                 f"{problem} after {number - 1} cable(s); connect the reference cords and run "
                 f"bench line again for the remaining {total - number + 1} serial(s)")
         self.say(f"taking a reference ({problem})")
-        with DeferredInterrupt() as guard:
-            record = bench.take_reference(progress=guard.wrap())
+        record = bench.take_reference(progress=guard.wrap())
         self.summary["references"].append({"reference_id": record.reference_id, "taken_utc": record.taken_utc,
                                            "method": record.method, "before_cable": number})
 

@@ -53,7 +53,7 @@ class LaunchConditionerSection:
     serial: Name
     certificate: Name
     model: Text = ""
-    certificate_due: dt.date | None = Field(None, description="YYYY-MM-DD")
+    certificate_due: Annotated[dt.date, Strict()] | None = Field(None, description="YYYY-MM-DD")
     standard: Name = "IEC 61280-4-1 encircled flux"
 
     @pydantic.field_validator("kind")

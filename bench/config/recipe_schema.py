@@ -14,7 +14,7 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, Discriminator, Field, Tag
+from pydantic import AfterValidator, Discriminator, Field, Strict, Tag
 
 from bench.config.schema import Name, Text, count, quantity, register_tags, section
 from bench.errors import ConfigError
@@ -77,8 +77,9 @@ class CableSection:
     connector_b: Name = Field(description='an array connector (trunk) or a leg connector such as "LC-UPC"')
     cable_type: Literal["trunk", "fanout"] = Field()
     length_m: float = quantity(0, 100_000, "cable length in metres", exclusive_minimum=True)
-    serial_pattern: Text | None = Field(None, description="Python regular expression the whole serial must match")
-    leg_map: dict[Name, int] | None = Field(None, description="fan-outs: leg label = ferrule position")
+    serial_pattern: Name | None = Field(None, description="Python regular expression the whole serial must match")
+    leg_map: dict[Name, Annotated[int, Strict()]] | None = Field(None, description="fan-outs: leg label = ferrule "
+                                                                             "position")
 
 
 @section

@@ -90,7 +90,22 @@ RECIPE_REFUSALS = [
     (("cable", "length_m"), 1e9, "cable.length_m", "out of range"),
     (("decision_rule", "uncertainty_db"), math.nan, "decision_rule.uncertainty_db", "finite"),
     (("test", "wavelengths_nm"), [1310, 1e9], "test.wavelengths_nm[1]", "out of range"),
+    (("cable", "serial_pattern"), "", "cable.serial_pattern", "non-empty"),
 ]
+
+
+def test_a_leg_position_is_a_whole_number_not_true() -> None:
+    data = _set(_read("recipe_fanout8_mpo_lc.toml"), ("cable", "leg_map", "L1"), True)
+    with pytest.raises(ConfigError) as refused:
+        parse_recipe(data, "fo.toml")
+    assert refused.value.field == "cable.leg_map.L1" and "whole number" in refused.value.problem
+
+
+def test_a_certificate_due_date_is_a_date_not_a_number() -> None:
+    data = _set(_read("station_mm24.toml"), ("launch_conditioner", "certificate_due"), 12)
+    with pytest.raises(ConfigError) as refused:
+        parse_station(data, "mm.toml")
+    assert refused.value.field == "launch_conditioner.certificate_due"
 
 
 @pytest.mark.parametrize(("path", "value", "field", "words"), RECIPE_REFUSALS,
