@@ -26,7 +26,7 @@ import numpy as np
 from bench.clock import utc_now
 from bench.config.cable_fit import check_recipe_on_station
 from bench.config.recipe import Recipe, load_recipe
-from bench.config.station import StationConfig, load_station
+from bench.config.station import GoldenCableSettings, StationConfig, load_station
 from bench.errors import ConfigError
 from bench.operator.fixture import Fixture
 from bench.operator.line import LineBench, check_labels, load_station_and_recipe, open_line_bench
@@ -38,6 +38,7 @@ from sim_instruments.faults import Fault
 from sim_instruments.physics import (
     SimulatedCable,
     make_cable,
+    make_golden_cable,
     make_lot,
     with_crossed_fibers,
     with_dark_fibers,
@@ -61,28 +62,34 @@ class VirtualFixture:
     Each serial always gives the same simulated cable for a given seed. Serials
     in `fail_serials` are built with one or two fibers at 1.1-1.8 dB (far above
     any realistic limit), so demos and tests decide which cables fail. It empties
-    itself for a reference, so a run may re-reference without a person.
+    itself for a reference, so a run may re-reference without a person. The station's golden
+    cable's serial gives the simulated golden cable (low, stable IL).
     """
 
     unattended_reference = True
 
     def __init__(self, virtual_bench: VirtualBench, recipe: Recipe, *, seed: int = 0,
                  fail_serials: Iterable[str] = (), laser_off_serials: Iterable[str] = (),
-                 source_name: str = "source") -> None:
+                 source_name: str = "source", golden: GoldenCableSettings | None = None) -> None:
         self.virtual_bench = virtual_bench
         self.recipe = recipe
         self.seed = seed
         self.fail_serials = set(fail_serials)
         self.laser_off_serials = set(laser_off_serials)
         self.source_name = source_name
+        self.golden = golden
         self.connected: str | None = None
 
     def connect(self, serial: str) -> None:
         if serial in self.laser_off_serials:  # as an interlock would, at this cable's wavelength change
             self.virtual_bench.inject(self.source_name, Fault("laser_off", phase="configure"))
-        cable = make_cable(serial, fiber_count=self.recipe.fiber_count, polarity=self.recipe.polarity,
-                           wavelengths_nm=self.recipe.wavelengths_nm, seed=self.seed,
-                           fail=serial in self.fail_serials)
+        if self.golden is not None and serial == self.golden.serial:
+            cable = make_golden_cable(serial, fiber_count=self.golden.fiber_count, polarity=self.golden.polarity,
+                                      wavelengths_nm=self.recipe.wavelengths_nm, seed=self.seed)
+        else:
+            cable = make_cable(serial, fiber_count=self.recipe.fiber_count, polarity=self.recipe.polarity,
+                               wavelengths_nm=self.recipe.wavelengths_nm, seed=self.seed,
+                               fail=serial in self.fail_serials)
         self.virtual_bench.load_dut(cable)
         self.connected = serial
 
@@ -136,7 +143,8 @@ class SimOptions:
 @contextmanager
 def open_virtual_line_bench(station: str | Path | StationConfig, recipe: str | Path | Recipe, *, operator: str,
                             lot: str, store: str | Path | None = None, certificate_dir: str | Path | None = None,
-                            sim: SimOptions = SimOptions(), serials: Iterable[str] = ()) -> Iterator[LineBench]:
+                            sim: SimOptions = SimOptions(), serials: Iterable[str] = (),
+                            accept_golden_baseline: bool = False) -> Iterator[LineBench]:
     """The production `LineBench` on a virtual station: simulated instruments started here, stopped on exit."""
     config, recipe = load_station_and_recipe(station, recipe)
     check_labels(recipe, operator, lot, serials)  # before the simulator starts, as before a real instrument opens
@@ -149,10 +157,11 @@ def open_virtual_line_bench(station: str | Path | StationConfig, recipe: str | P
         virtual_bench = stack.enter_context(VirtualBench(config, seed=sim.seed, latency=latency))
         fixture = VirtualFixture(virtual_bench, recipe, seed=sim.seed, fail_serials=sim.fail_serials,
                                  laser_off_serials=sim.laser_off_serials,
-                                 source_name=config.instrument("source")[0].name)
+                                 source_name=config.instrument("source")[0].name, golden=config.reference.golden)
         yield stack.enter_context(open_line_bench(
             config, recipe, operator=operator, lot=lot, store=store, certificate_dir=certificate_dir,
-            fixture=fixture, addresses=virtual_bench.addresses, serials=serials))
+            fixture=fixture, addresses=virtual_bench.addresses, serials=serials,
+            accept_golden_baseline=accept_golden_baseline))
 
 
 @contextmanager
@@ -172,14 +181,15 @@ def open_virtual_station(station: str | Path | StationConfig, *, seed: int = 0) 
 def open_bench(station: str | Path | StationConfig, recipe: str | Path | Recipe, *, operator: str, lot: str,
                store: str | Path | None = None, certificate_dir: str | Path | None = None,
                fixture: Fixture | None = None, sim: SimOptions = SimOptions(),
-               serials: Iterable[str] = ()) -> Iterator[LineBench]:
+               serials: Iterable[str] = (), accept_golden_baseline: bool = False) -> Iterator[LineBench]:
     """`open_virtual_line_bench` for a virtual station, else `open_line_bench` (simulation options refused).
 
     `serials` (the ones about to be tested) are checked against the recipe before anything is opened."""
     config, recipe = load_station_and_recipe(station, recipe)
     if config.backend == "virtual":
         with open_virtual_line_bench(config, recipe, operator=operator, lot=lot, store=store,
-                                     certificate_dir=certificate_dir, sim=sim, serials=serials) as bench:
+                                     certificate_dir=certificate_dir, sim=sim, serials=serials,
+                                     accept_golden_baseline=accept_golden_baseline) as bench:
             yield bench
         return
     if sim.asks_for_simulation:
@@ -187,7 +197,7 @@ def open_bench(station: str | Path | StationConfig, recipe: str | Path | Recipe,
                           "--sim-latency) only apply to a virtual station",
                           'remove them, or use a station with backend = "virtual"')
     with open_line_bench(config, recipe, operator=operator, lot=lot, store=store, certificate_dir=certificate_dir,
-                         fixture=fixture, serials=serials) as bench:
+                         fixture=fixture, serials=serials, accept_golden_baseline=accept_golden_baseline) as bench:
         yield bench
 
 

@@ -47,9 +47,9 @@ def measure_cable(instruments: BenchInstruments, reference: ReferenceMeasurement
         raise ValueError(f"the reference has no {missing[0]:g} nm; re-reference at the recipe's wavelengths")
     wavelength_rows = [reference.matrix.wavelengths_nm.index(w) for w in wavelengths]
     launch_ports = [reference.matrix.launch_ports[p - 1] for p in positions]
-    # Every polarity maps a cable's fibers onto its own ferrule positions: the light can only
-    # reach the channels that saw those positions in the reference.
-    receive_channels = sorted({int(reference.reference_channel[p - 1]) for p in positions})
+    # Every polarity maps a cable's fibers onto its own ferrule positions (a harness: onto its
+    # end-B connectors' positions): the light can only reach the channels that saw them in the reference.
+    receive_channels = sorted({int(reference.reference_channel[p - 1]) for p in (*positions, *expected)})
     matrix = acquire_matrix(instruments, wavelengths, launch_ports, settings or TimingSettings(), progress,
                             receive_channels=receive_channels)
     reference_power_dbm, dut_power_dbm, insertion_loss_db = insertion_loss_from_matrix(

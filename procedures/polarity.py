@@ -146,7 +146,17 @@ def classify_polarity(power_dbm: np.ndarray, receive_position_of_channel: np.nda
     `isolation_threshold_db` of a fiber's own light.
     """
     maps = maps_for(fiber_count)
-    positions = np.asarray(maps.positions)
+    return classify_wiring(power_dbm, receive_position_of_channel, positions=maps.positions,
+                           templates=maps.templates, expected=expected,
+                           isolation_threshold_db=isolation_threshold_db, dark_below_dbm=dark_below_dbm)
+
+
+def classify_wiring(power_dbm: np.ndarray, receive_position_of_channel: np.ndarray, *,
+                    positions: tuple[int, ...], templates: dict[str, tuple[int, ...]], expected: str | None = None,
+                    isolation_threshold_db: float = 20.0, dark_below_dbm: float = -60.0) -> PolarityResult:
+    """Classify against explicit templates: `positions` name the fibers (rows of `power_dbm`) in the
+    result, each template gives the receive position of every fiber. A harness's fiber map is one."""
+    positions = np.asarray(positions)
     channel_position = np.asarray(receive_position_of_channel)
     power = np.where(np.isnan(power_dbm), -np.inf, power_dbm)
     power = np.where(channel_position[None, :] > 0, power, -np.inf)  # detectors off the fixture see nothing
@@ -166,7 +176,7 @@ def classify_polarity(power_dbm: np.ndarray, receive_position_of_channel: np.nda
         for channel in np.flatnonzero(others[i] > brightest_dbm[i] - isolation_threshold_db):
             leaks.append((int(positions[i]), int(channel_position[channel]),
                           float(brightest_dbm[i] - others[i, channel])))
-    templates = {name: np.asarray(t) for name, t in maps.templates.items()}
+    templates = {name: np.asarray(t) for name, t in templates.items()}
     lit = ~dark
     found = "miswired"
     if lit.any():
@@ -179,7 +189,7 @@ def classify_polarity(power_dbm: np.ndarray, receive_position_of_channel: np.nda
     crossed, misrouted = _faults_against(positions, receive_position, templates[compared_with])
     mismatched: tuple[int, ...] = ()
     if expected is not None:
-        template = expected_receive_positions(fiber_count, expected)
+        template = templates[expected]
         mismatched = tuple(int(p) for p in positions[~dark & (receive_position != template)])
     return PolarityResult(found, receive_position, isolation_db, tuple(int(p) for p in positions[dark]),
                           tuple(int(p) for p in positions[low_isolation]), mismatched, compared_with,

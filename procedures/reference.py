@@ -37,6 +37,11 @@ def measure_reference(instruments: BenchInstruments, *, wavelengths_nm: Sequence
     dark = ~(reference_power_dbm > dark_below_dbm)
     if dark.any():
         wavelength_index, launch = np.argwhere(dark)[0]
+        if matrix.over_range[wavelength_index, launch].any():  # too much light reads as none: say which
+            raise ReferenceProblem(
+                f"a detector was over range on launch position {launch + 1} at "
+                f"{wavelengths_nm[wavelength_index]:g} nm during the reference: the light is too strong for the "
+                "meter's range; set the meter's range (or auto range) or the source power, then re-reference")
         raise ReferenceProblem(
             f"no light on launch position {launch + 1} at {wavelengths_nm[wavelength_index]:g} nm during "
             f"the reference; clean and reconnect the reference cords, then re-reference")

@@ -228,6 +228,23 @@ def make_cable(serial: str, *, fiber_count: int = 12, polarity: str = "B",
                           positions=ferrule_positions(fiber_count))
 
 
+def make_harness(serial: str, fiber_paths: Sequence[tuple[int, int]], *,
+                 wavelengths_nm: Sequence[float] = (1310.0, 1550.0), seed: int = 0,
+                 fail: bool = False) -> SimulatedCable:
+    """A harness (several connectors per end) as the fixture sees it once it is plugged in.
+
+    Fiber i enters at fixture launch position fiber_paths[i][0] and leaves at fixture receive
+    position fiber_paths[i][1]: the caller works these out from the harness drawing and from
+    the ports the operator plugged each connector into. Loss is drawn as for a trunk.
+    """
+    cable = make_cable(serial, fiber_count=len(fiber_paths), polarity="A", wavelengths_nm=wavelengths_nm,
+                       seed=seed, fail=fail)
+    cable.polarity = "harness"
+    cable.positions = np.array([launch for launch, _ in fiber_paths], dtype=np.int64)
+    cable.wiring = np.array([receive for _, receive in fiber_paths], dtype=np.int64)
+    return cable
+
+
 def make_golden_cable(serial: str = "GOLD-0001", *, fiber_count: int = 12, polarity: str = "B",
                       wavelengths_nm: Sequence[float] = (1310.0, 1550.0), seed: int = 0) -> SimulatedCable:
     """A reference-grade cable (low, stable IL) kept at the station to check the bench for drift."""

@@ -48,8 +48,14 @@ def run_line_command(args: Any, stdout: Any, stderr: Any, stdin: Any) -> int:
         serials = read_serials(args.serials, args.serials_file, stdin)
         with open_bench(args.station, args.recipe, operator=args.operator, lot=args.lot, store=args.store,
                         certificate_dir=args.certificates, sim=SimOptions.from_args(args),
-                        serials=serials) as bench:
-            run.test_serials(bench, serials)
+                        serials=serials,
+                        accept_golden_baseline=getattr(args, "accept_golden_baseline", False)) as bench:
+            try:
+                run.test_serials(bench, serials)
+                if not run.summary["interrupted"] and not run.summary["stdout_closed"]:
+                    bench.finish()  # the closing golden check, inside the summary
+            finally:
+                run.note_suspect(bench)
         code = ExitCode.INTERRUPTED if run.summary["interrupted"] else exit_code_for(run.outcomes)
     except BenchError as error:
         run.summary["error"] = str(error)
@@ -78,7 +84,7 @@ class LineRun:
         self.summary: dict[str, Any] = {
             "type": "summary", "station": args.station, "recipe": args.recipe, "operator": args.operator,
             "lot": args.lot, "store": None, "references": [], "interrupted": False, "stdout_closed": False,
-            "error": None}
+            "error": None, "suspect": [], "retest": []}
 
     def say(self, text: str) -> None:
         if not self.json:
@@ -136,6 +142,15 @@ class LineRun:
                                     "record_index": None})
             else:
                 self.out.line(f"{number:>4}  {serial:<24} ABORTED  (interrupted; the run stops here)")
+
+    def note_suspect(self, bench: LineBench) -> None:
+        """SUSPECT marks of this run (bench.run.drift) into the summary, with the retest list: the
+        cables were streamed before the golden check that puts them in doubt."""
+        self.summary["suspect"] = [cable.as_dict() for cable in bench.drift.suspect]
+        self.summary["retest"] = list(bench.drift.retest_serials)
+        if self.summary["suspect"]:
+            self.say(f"{len(self.summary['suspect'])} cable(s) graded on a drifted bench are marked SUSPECT; "
+                     "retest: " + ", ".join(self.summary["retest"]))
 
     def _reference_if_needed(self, bench: LineBench, number: int, total: int, guard: DeferredInterrupt) -> None:
         """Take a reference when none is valid; mid-run only where the fixture needs no person for it."""

@@ -39,17 +39,19 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from bench.cli.fleet import run_with_sync
     from bench.operator.technician import run_technician
     from bench.sim_launch import SimOptions, open_bench
 
-    return run_technician(args, sys.stdin, sys.stdout,
-                          open_bench=functools.partial(open_bench, sim=SimOptions.from_args(args)))
+    return run_with_sync(args, lambda: run_technician(
+        args, sys.stdin, sys.stdout, open_bench=functools.partial(open_bench, sim=SimOptions.from_args(args))))
 
 
 def _line(args: argparse.Namespace) -> int:
+    from bench.cli.fleet import run_with_sync
     from bench.cli.line import run_line_command
 
-    return run_line_command(args, sys.stdout, sys.stderr, sys.stdin)
+    return run_with_sync(args, lambda: run_line_command(args, sys.stdout, sys.stderr, sys.stdin))
 
 
 def _certificate(args: argparse.Namespace) -> int:
@@ -91,6 +93,12 @@ def _add_bench_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--certificates", metavar="DIR",
                         help="write a PDF certificate per measured cable into DIR (names from the serial, made "
                              "file-name safe; existing files are never overwritten)")
+    parser.add_argument("--accept-golden-baseline", action="store_true",
+                        help="the station's golden cable is uncertified: accept its reading after this run's "
+                             "first reference as the baseline later checks compare with (only on a reference "
+                             "you trust; certified values in the station file need no baseline)")
+    parser.add_argument("--sync", action="store_true", help="forward results to the fleet database (the "
+                        "station's [fleet] table) while testing; testing goes on if it is unreachable")
     sim = parser.add_argument_group("virtual station only (backend = \"virtual\")")
     sim.add_argument("--sim-fail", action="append", metavar="SERIAL",
                      help="the simulated cable with this serial has one or two fibers far above the limit "
@@ -194,10 +202,14 @@ def build_parser() -> argparse.ArgumentParser:
                         help="grade table (default: the fiber type of the lot's stored recipe)")
     report.set_defaults(func=_report)
 
+    from bench.cli import fleet as cli_fleet
     from bench.cli import grading as cli_grading
     from bench.cli import store as cli_store
+    from bench.dashboard import command as cli_dashboard
     cli_store.add_subcommands(subparsers)
     cli_grading.add_subcommands(subparsers)
+    cli_fleet.add_subcommands(subparsers)
+    cli_dashboard.add_subcommands(subparsers)
     return parser
 
 

@@ -105,20 +105,23 @@ def run_query(args: argparse.Namespace) -> int:
                           "unreadable": [u.as_dict() for u in res.unreadable]}, indent=1, ensure_ascii=False))
         return EXIT_OK
     worst = _worst_margins(res)
+    suspect = res.suspect
     # The full stamp (microseconds): two attempts within a second stay told apart.
     print(f"{'record':>7}  {'serial':<20} {'lot':<12} {'try':>3}  {'started (UTC)':<27}  {'outcome':<11}"
-          f" {'fibers':>6}  {'worst margin dB':>15}")
+          f" {'fibers':>6}  {'worst margin dB':>15}  mark")
     for row in res.cables:
         margin = worst.get(int(row["record_index"]))
+        mark = "SUSPECT" if int(row["record_index"]) in suspect else ""
         print(f"{row['record_index']:>7}  {row['serial']:<20} {row['lot']:<12} {row['attempt']:>3}  "
               f"{row['started_utc']:<27}  {row['outcome']:<11} {row['n_fibers']:>6}  "
-              f"{'' if margin is None else f'{margin:+.3f}':>15}")
+              f"{'' if margin is None else f'{margin:+.3f}':>15}  {mark}".rstrip())
     counts: dict[str, int] = {}
     for outcome in res.cables["outcome"].tolist():
         counts[outcome] = counts.get(outcome, 0) + 1
     summary = ", ".join(f"{k} {v}" for k, v in sorted(counts.items())) or "no records match"
     unreadable = f"; {len(res.unreadable)} more cannot be read (see the warning)" if res.unreadable else ""
-    print(f"{len(res.cables)} cable record(s): {summary}{unreadable}")
+    marked = (f"; {len(suspect)} SUSPECT (graded before a failed golden check: retest them)" if suspect else "")
+    print(f"{len(res.cables)} cable record(s): {summary}{marked}{unreadable}")
     return EXIT_OK
 
 

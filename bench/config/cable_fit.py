@@ -15,6 +15,7 @@ from typing import Annotated, Any
 import pydantic
 from pydantic import AfterValidator, Field, Strict
 
+from bench.config.harness import plan_harness
 from bench.config.schema import Name, Text, date_from_text, section
 from bench.errors import ConfigError
 
@@ -111,6 +112,8 @@ def check_recipe_on_station(recipe: Any, station: Any) -> None:
                           f"under an encircled-flux launch (IEC 61280-4-1), but the station names no launch "
                           f"conditioner", "add a [launch_conditioner] table (kind, serial, certificate) to the "
                           "station file, or run the recipe on a multimode station")
+    if recipe.harness is not None:
+        plan_harness(recipe.harness, station.fixture_ports, station.source_path)  # a port for every connector
     for end, connector, fixture_polish in (("a", recipe.connector_a, station.fixture_polish[0]),
                                            ("b", recipe.connector_b, station.fixture_polish[1])):
         polish = connector_polish(connector)
@@ -150,4 +153,39 @@ def setup_rows(setup: dict[str, Any] | None) -> list[tuple[str, str]]:
     if polish:
         rows.append(("Polish", f"end A {polish.get('a', '?')}, end B {polish.get('b', '?')} "
                      f"(fixture {fixture.get('a', '?')} / {fixture.get('b', '?')})"))
+    return rows + _leg_rows(setup.get("legs") or [])
+
+
+# Up to this many legs get a row each on a certificate; more are summed up in one row.
+LEG_ROWS_MAX = 4
+
+
+def _leg_rows(legs: list[dict[str, Any]]) -> list[tuple[str, str]]:
+    if len(legs) > LEG_ROWS_MAX:
+        bad = [f"{leg.get('label')} {leg.get('verdict')} "
+               f"{sorted({*leg.get('failing_fibers', ()), *leg.get('miswired_fibers', ())})}"
+               for leg in legs if leg.get("verdict") != "PASS"]
+        ends = {end: sum(leg.get("end") == end for leg in legs) for end in ("a", "b")}
+        return [("Legs", f"{len(legs)} ({ends['a']} at end A, {ends['b']} at end B): "
+                 + ("all PASS" if not bad else "not passing " + "; ".join(bad)))]
+    rows = []
+    for leg in legs:
+        fibers = leg.get("fibers") or []
+        worst = leg.get("worst_il_db")
+        bad = sorted({*leg.get("failing_fibers", ()), *leg.get("miswired_fibers", ())})
+        rows.append((f"Leg {leg.get('label')} (end {str(leg.get('end')).upper()})",
+                     f"{leg.get('verdict') or '-'}: fibers {_ranges(fibers)} on port {leg.get('port')}"
+                     + (f", worst {worst:.3f} dB" if worst is not None else "")
+                     + (f", not passing {bad}" if bad else "")))
     return rows
+
+
+def _ranges(numbers: list[int]) -> str:
+    """[5, 6, 7, 8, 17, 18] → "5-8, 17-18"."""
+    runs: list[list[int]] = []
+    for number in sorted(numbers):
+        if runs and number == runs[-1][1] + 1:
+            runs[-1][1] = number
+        else:
+            runs.append([number, number])
+    return ", ".join(f"{a}-{b}" if b > a else f"{a}" for a, b in runs) or "-"

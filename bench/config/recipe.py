@@ -35,6 +35,7 @@ from typing import Any
 
 from bench.config import recipe_schema as rules
 from bench.config.decision_rule import DecisionRule
+from bench.config.harness import Harness, parse_harness
 from bench.config.recipe_schema import (
     CABLE_TYPES,
     FIBER_TYPE_WINDOWS_NM,
@@ -140,10 +141,13 @@ class Recipe:
     source: str = "<recipe>"
     source_sha256: str | None = None
     fiber_family: str | None = None  # OS1a, OS2, OM1-OM5 (procedures/fiber_families.toml); None: SM/MM only
+    harness: Harness | None = None  # several connectors per end (bench.config.harness); None: one per end
 
     @property
     def fiber_positions(self) -> tuple[int, ...]:
-        """Ferrule positions carrying a fiber, in the column order grade_cable expects."""
+        """Ferrule positions carrying a fiber (a harness: its fiber numbers 1..N), in grade_cable's column order."""
+        if self.harness is not None:
+            return tuple(fiber.number for fiber in self.harness.fibers)
         return fiber_positions_for(self.fiber_count)
 
     def max_il_db(self, wavelength_nm: float, length_m: float | None = None) -> float:
@@ -204,6 +208,7 @@ class Recipe:
             "wavelengths_nm": list(self.wavelengths_nm),
             "serial_pattern": self.serial_pattern,
             "leg_map": None if self.leg_map is None else dict(self.leg_map),
+            "harness": None if self.harness is None else self.harness.as_dict(),
             "limits": self.limits.as_dict(),
             "applied_limits_db": {
                 f"{wl:g}": {"max_il_db": self.max_il_db(wl), "max_mean_il_db": self.max_mean_il_db(wl)}
@@ -278,6 +283,10 @@ def parse_recipe(
     cable_fields = rules.as_keyword_arguments(cable, (f.name for f in dataclasses.fields(Recipe)))
     cable_fields["leg_map"] = None if cable.leg_map is None else MappingProxyType(dict(cable.leg_map))
     cable_fields["fiber_type"] = fiber_type
+    if cable.cable_type == "harness":  # the fiber map is the polarity; its first connectors name the ends
+        harness = parse_harness(cable, source)
+        cable_fields.update(polarity="map", connector_a=harness.end_a[0].connector,
+                            connector_b=harness.end_b[0].connector, harness=harness)
     return Recipe(
         name=parsed.recipe.name,
         product=parsed.recipe.product,

@@ -16,6 +16,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, Discriminator, Field, Strict, Tag
 
+from bench.config.harness import FiberMap, HarnessConnector
 from bench.config.schema import Name, Text, count, quantity, register_tags, section
 from bench.errors import ConfigError
 from procedures.fiber_families import FiberFamily, connector_classes, fiber_families
@@ -26,7 +27,7 @@ from procedures.polarity import maps_for, polarity_maps
 WAVELENGTH_TOLERANCE_NM = 0.5
 
 FIBER_TYPES = ("SM", "MM")
-CABLE_TYPES = ("trunk", "fanout")
+CABLE_TYPES = ("trunk", "fanout", "harness")
 
 # Wavelength windows each fiber type is tested in. A single-mode recipe at
 # 850 nm or a multimode recipe at 1550 nm is a typo, not a product.
@@ -70,16 +71,24 @@ class RecipeHead:
 @section
 class CableSection:
     fiber_count: int = count(1, 144, "8, 12, 16, 24 or 32 (the counts procedures/polarity_maps.toml defines)")
-    polarity: Name = Field(description='"A", "B", "C" (or "B-row-keeping" for 24/32)')
+    # polarity and the connectors are required for a trunk or fan-out (check_cable); a harness
+    # states them per connector and in its fiber map instead.
+    polarity: Name | None = Field(None, description='"A", "B", "C" (or "B-row-keeping" for 24/32); '
+                                  "not for a harness")
     fiber_type: Literal["SM", "MM"] | None = Field(None, description="given by fiber_family when that is set")
     fiber_family: Name | None = Field(None, description="OS1a, OS2, OM1-OM5 (procedures/fiber_families.toml)")
-    connector_a: Name = Field(description='MPO/MTP with gender, optional polish: "MTP-F", "MPO-M-APC"')
-    connector_b: Name = Field(description='an array connector (trunk) or a leg connector such as "LC-UPC"')
-    cable_type: Literal["trunk", "fanout"] = Field()
+    connector_a: Name | None = Field(None, description='MPO/MTP with gender, optional polish: "MTP-F", '
+                                     '"MPO-M-APC"; not for a harness')
+    connector_b: Name | None = Field(None, description='an array connector (trunk) or a leg connector such as '
+                                     '"LC-UPC"; not for a harness')
+    cable_type: Literal["trunk", "fanout", "harness"] = Field()
     length_m: float = quantity(0, 100_000, "cable length in metres", exclusive_minimum=True)
     serial_pattern: Name | None = Field(None, description="Python regular expression the whole serial must match")
     leg_map: dict[Name, Annotated[int, Strict()]] | None = Field(None, description="fan-outs: leg label = ferrule "
                                                                              "position")
+    end_a: tuple[HarnessConnector, ...] | None = Field(None, description="a harness's end-A connectors")
+    end_b: tuple[HarnessConnector, ...] | None = Field(None, description="a harness's end-B connectors")
+    fiber_map: FiberMap | None = Field(None, description="a harness's fiber map (bench.config.harness)")
 
 
 @section
@@ -154,8 +163,39 @@ def family_defaults(limits: LimitsSection, family: FiberFamily, wavelengths_nm: 
     return limits
 
 
+_HARNESS_KEYS = ("end_a", "end_b", "fiber_map")
+
+
 def check_cable(source: str, cable: CableSection) -> None:
     """Fiber count, polarity, connectors, serial pattern and leg map agree with each other."""
+    if cable.cable_type == "harness":
+        _check_harness_keys(source, cable)
+    else:
+        _check_single_connector_cable(source, cable)
+    if cable.serial_pattern is not None:
+        try:
+            re.compile(cable.serial_pattern)
+        except re.error as exc:
+            raise ConfigError(source, "cable.serial_pattern", f"not a valid regular expression ({exc})",
+                              'write a Python regular expression, e.g. "^MTP12-[0-9]{6}$"') from None
+
+
+def _check_harness_keys(source: str, cable: CableSection) -> None:
+    for key in ("polarity", "connector_a", "connector_b", "leg_map"):
+        if getattr(cable, key) is not None:
+            raise ConfigError(source, f"cable.{key}", "a harness states this per connector and in its fiber map",
+                              "remove it; list the connectors in [[cable.end_a]] / [[cable.end_b]]")
+
+
+def _check_single_connector_cable(source: str, cable: CableSection) -> None:
+    key = next((key for key in _HARNESS_KEYS if getattr(cable, key) is not None), None)
+    if key is not None:
+        raise ConfigError(source, f"cable.{key}", f"only a harness lists {key}",
+                          'set cable_type = "harness", or remove it')
+    for key in ("polarity", "connector_a", "connector_b"):
+        if getattr(cable, key) is None:
+            raise ConfigError(source, f"cable.{key}", "required field is missing",
+                              f"add '{key} = ...' (see bench/examples/ for a complete file)")
     # Fiber counts and polarities are those the polarity maps define: a recipe
     # the polarity check could not verify is refused here, not mid-test.
     known_counts = sorted(polarity_maps())
@@ -167,12 +207,6 @@ def check_cable(source: str, cable: CableSection) -> None:
         raise ConfigError(source, "cable.polarity", f"unknown value {cable.polarity!r}",
                           f"use one of {', '.join(repr(p) for p in polarities)}")
     _check_connectors(source, cable.cable_type, cable.connector_a, cable.connector_b)
-    if cable.serial_pattern is not None:
-        try:
-            re.compile(cable.serial_pattern)
-        except re.error as exc:
-            raise ConfigError(source, "cable.serial_pattern", f"not a valid regular expression ({exc})",
-                              'write a Python regular expression, e.g. "^MTP12-[0-9]{6}$"') from None
     if cable.leg_map is not None:
         _check_leg_map(source, cable.leg_map, cable.cable_type, cable.fiber_count)
 

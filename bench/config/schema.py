@@ -121,6 +121,7 @@ def validate(kind: Any, data: Any, source: str, prefix: str = "") -> Any:
 
 
 _BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")
+_WAVELENGTH_KEY = re.compile(r"[0-9]+\.0")
 
 
 def field_path(location: tuple[Any, ...], prefix: str = "") -> str:
@@ -130,8 +131,14 @@ def field_path(location: tuple[Any, ...], prefix: str = "") -> str:
     are left out."""
     path = prefix
     for part in location:
+        if isinstance(part, bool):
+            continue
         if isinstance(part, int):
             path += f"[{part}]"
+        elif isinstance(part, float):  # a table keyed by wavelength, read as numbers
+            path = f"{path}.{part:g}"
+        elif isinstance(part, str) and _WAVELENGTH_KEY.fullmatch(part):  # a float key pydantic wrote as text
+            path = f"{path}.{float(part):g}"
         elif isinstance(part, str) and not _is_tag(part):
             key = part if _BARE_KEY.fullmatch(part) else json.dumps(part, ensure_ascii=False)  # as TOML writes it
             path = f"{path}.{key}" if path else key

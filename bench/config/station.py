@@ -17,6 +17,7 @@ import pydantic
 from pydantic import Field
 
 from bench.config.cable_fit import LaunchConditioner, LaunchConditionerSection, Polish, fixture_polish
+from bench.config.harness import FixturePort, check_fixture_ports
 from bench.config.instruments import ROLES, InstrumentEntry, instrument_union
 from bench.config.schema import Name, Text, count, quantity, section, validate
 from bench.config.tomlio import read_toml
@@ -26,18 +27,41 @@ from procedures.timing import MEASUREMENT_ORDERS, TimingSettings
 BACKENDS = ("virtual", "sim", "visa")
 REFERENCE_METHODS = ("1-cord", "2-cord", "3-cord")
 RETEST_POLICIES = ("last", "best", "all_must_pass")
+EXPIRED_CALIBRATION = ("refuse", "warn")  # what an instrument past calibration_due means
 __all__ = ["MEASUREMENT_ORDERS", "RETEST_POLICIES", "GoldenCableSettings", "InstrumentConfig", "ReferenceSettings",
            "StationConfig", "StationFile", "TimingSettings", "load_station", "parse_station"]
 
 IlDb = Annotated[float, Field(ge=-1.0, le=30.0, strict=True)]
+PowerDbm = Annotated[float, Field(ge=-80.0, le=30.0, strict=True, description="dBm")]
+LossDb = Annotated[float, Field(ge=0.0, le=30.0, strict=True, description="dB")]
+
+
+def _wavelength_keyed(value: Any, example: str) -> Any:
+    """A TOML table keyed by wavelength ("1310") as {1310.0: ...}; a bad key refused naming it."""
+    if not isinstance(value, dict):
+        return value
+    keyed = {}
+    for key, item in value.items():
+        try:
+            wavelength = float(key)
+        except (TypeError, ValueError):
+            raise ValueError(f"key {key!r} is not a wavelength in nm; write it like {example}") from None
+        if not 600 <= wavelength <= 1700:
+            raise ValueError(f"key {key!r} is outside 600..1700 nm; key the table by a test wavelength")
+        keyed[wavelength] = item
+    return keyed
 
 
 @section
 class GoldenCableSettings:
     """A reference-grade cable kept at the station to prove the bench has not drifted.
 
-    `expected_il_db` maps wavelength → IL per fiber (recipe fiber order); when it
-    is empty the golden cable's reading right after each reference is the baseline.
+    `expected_il_db` maps wavelength → IL per fiber (recipe fiber order), the certified values
+    from the cable's certificate (`certificate` names it). Without them the cable is
+    uncertified: its baseline is a reading the operator accepted explicitly
+    (`--accept-golden-baseline`), never simply the first reading after a reference
+    (bench.run.drift). It is checked after every reference, every `check_every_cables`
+    cables, every `check_every_min` minutes (0 = that trigger off) and at the end of a run.
     """
 
     serial: Name
@@ -45,41 +69,72 @@ class GoldenCableSettings:
     polarity: Name = "B"
     tolerance_db: float = quantity(0, 5, "allowed drift of a golden fiber", default=0.10, exclusive_minimum=True)
     expected_il_db: dict[float, tuple[IlDb, ...]] = field(default_factory=dict)
-    check_every_tests: int = count(0, 1_000_000, "0: only after each reference; N: also after every N cables",
-                                   default=0)
+    check_every_cables: int = count(0, 1_000_000, "golden check every N cables (0: this trigger off)", default=10)
+    check_every_min: float = quantity(0, 10_080, "golden check every M minutes (0: this trigger off)",
+                                      default=60.0)
+    certificate: Text = Field("", description="the golden cable's certificate (where expected_il_db comes from)")
 
     @pydantic.field_validator("expected_il_db", mode="before")
     @classmethod
     def _wavelength_keys(cls, value: Any) -> Any:
-        if not isinstance(value, dict):
-            return value
-        keyed = {}
-        for key, values in value.items():
-            try:
-                wavelength = float(key)
-            except (TypeError, ValueError):
-                raise ValueError(f"key {key!r} is not a wavelength in nm; write it like 1310 = [0.12, ...]") from None
-            if not 600 <= wavelength <= 1700:
-                raise ValueError(f"key {key!r} is outside 600..1700 nm; key the table by a test wavelength")
-            keyed[wavelength] = values
-        return keyed
+        return _wavelength_keyed(value, "1310 = [0.12, ...]")
+
+    @property
+    def certified(self) -> bool:
+        return bool(self.expected_il_db)
 
     def __post_init__(self) -> None:
         wrong = next((w for w, values in self.expected_il_db.items() if len(values) != self.fiber_count), None)
         if wrong is not None:
             raise ValueError(f"expected_il_db at {wrong:g} nm does not have {self.fiber_count} numbers; "
                              "list the certified IL of every fiber, in fiber order")
+        if self.check_every_cables == 0 and self.check_every_min == 0:
+            raise ValueError("check_every_cables and check_every_min are both 0: drift would go unnoticed until "
+                             "the end of the run; set check_every_cables (default 10) and/or check_every_min "
+                             "(default 60)")
 
 
 @section
 class ReferenceSettings:
+    """How references are taken and when one is implausible (bench.run.reference_health).
+
+    `expected_power_dbm` (per wavelength, the source's output) with `cord_loss_window_db`
+    (min, max loss of the reference cords and switch) bounds each launch position's reading;
+    `max_spread_db` bounds the spread across positions; `max_step_db` bounds how far one
+    position may move against the others since the previous reference of the same cords.
+    """
+
     method: Literal["1-cord", "2-cord", "3-cord"] = "1-cord"
     cord_ids: tuple[Name, ...] = ()
     max_age_h: float = quantity(0, 720, "re-reference after this many hours", default=8.0, exclusive_minimum=True)
     max_tests: int = count(1, 1_000_000, "re-reference after this many cables", default=500)
-    # Below this, a negative IL is noise; beyond, a bad reference.
-    uncertainty_db: float = quantity(0, 1, "noise band of an IL reading", default=0.05, exclusive_minimum=True)
+    # Test-cord wear (bench.run.cord_wear): matings at which a cord is reported worn, and retired.
+    # 1,000 is the MTP connector's rated mating life; a station usually sets a lower limit.
+    cord_warning_matings: int = count(0, 10**9, "matings at which a test cord is reported worn", default=800)
+    cord_retire_matings: int = count(1, 10**9, "matings at which a test cord is retired", default=1000)
     golden: GoldenCableSettings | None = None
+    expected_power_dbm: dict[float, PowerDbm] = Field(default_factory=dict, description=(
+        "the source's output per wavelength, e.g. { 1310 = -2.0, 1550 = -2.5 }"))
+    cord_loss_window_db: tuple[LossDb, LossDb] = Field((0.0, 1.5), description=(
+        "[min, max] loss of the reference path (cords and switch)"))
+    # Up to 1000 dB: a test bench switches a check off by setting it out of reach.
+    max_spread_db: float = quantity(0, 1000, "spread allowed across launch positions", default=1.5,
+                                    exclusive_minimum=True)
+    max_step_db: float = quantity(0, 1000, "step of one position against the others since the last reference",
+                                  default=0.05, exclusive_minimum=True)
+
+    @pydantic.field_validator("expected_power_dbm", mode="before")
+    @classmethod
+    def _power_keys(cls, value: Any) -> Any:
+        return _wavelength_keyed(value, "{ 1310 = -2.0, 1550 = -2.5 }")
+
+    @pydantic.field_validator("cord_loss_window_db")
+    @classmethod
+    def _window(cls, value: tuple[float, float]) -> tuple[float, float]:
+        if not value[0] < value[1]:
+            raise ValueError(f"expected [min, max] dB, got {list(value)!r}; write the reference path's loss window "
+                             "like [0.0, 1.5]")
+        return value
 
 
 @section
@@ -128,6 +183,8 @@ class StationSection:
     visa_library: Text = "@py"
     sim_file: Text = ""
     store_path: Name = "results/bench.h5"
+    expired_calibration: Literal["refuse", "warn"] = Field("refuse", description=(
+        '"warn": test with instruments past calibration_due, naming them in every record'))
 
 
 @section
@@ -139,6 +196,8 @@ class FixtureSection:
     polish: Polish = Field("", description='the test cords\' end faces at both ends: "APC", "UPC", "PC"')
     polish_a: Polish | None = None
     polish_b: Polish | None = None
+    ports: tuple[FixturePort, ...] = Field((), description=(
+        'named connector ports for harnesses: { label = "A1", end = "a", kind = "MPO-24", first = 1 }'))
 
 
 @section
@@ -159,6 +218,9 @@ class StationFile:
     launch_conditioner: LaunchConditionerSection | None = None
     # The optional [certificate] table as written (issuer, approval block); bench.report.issuer checks it.
     certificate: dict[Name, Any] = Field(default_factory=dict)
+    # The [fleet] table as written; bench.fleet.settings.parse_fleet validates it (the fleet room
+    # sits above config, so config keeps it opaque).
+    fleet: dict[Name, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -179,6 +241,10 @@ class StationConfig:
     fixture_polish: tuple[str, str] = ("", "")  # polish of the fixture's connectors at end A, end B ("": unstated)
     # The optional [certificate] table as written (issuer, approval block); bench.report.issuer checks it.
     certificate: dict[str, Any] = field(default_factory=dict)
+    expired_calibration: str = "refuse"  # "warn": test, with the overdue instruments in every record
+    fixture_ports: tuple[FixturePort, ...] = ()  # named connector ports for harnesses (bench.config.harness)
+    # The [fleet] table as written; bench.fleet.settings.parse_fleet validates it.
+    fleet: dict[str, Any] | None = None
 
     @property
     def fiber_capacity(self) -> int:
@@ -201,11 +267,13 @@ class StationConfig:
 
 def parse_station(data: dict[str, Any], source: str = "<station>") -> StationConfig:
     """A station file already read into a dict, validated (ConfigError naming the field otherwise)."""
-    if isinstance(data, dict) and isinstance(data.get("timing"), dict) and "poll_replies" in data["timing"]:
-        raise ConfigError(source, "timing.poll_replies", "was replaced by timing.reply_wait",
-                          'write reply_wait = "poll" (was poll_replies = true) or "sleep" (was false), '
-                          'or leave it out for "near-due"')
+    _refuse_removed_keys(data, source)
     parsed: StationFile = validate(StationFile, data, source)
+    reference = parsed.reference
+    if not reference.cord_warning_matings < reference.cord_retire_matings:
+        raise ConfigError(source, "reference.cord_warning_matings",
+                          f"warning at {reference.cord_warning_matings}, retirement at "
+                          f"{reference.cord_retire_matings} matings", "warn (≥ 0) before the retirement count")
     instruments = _instruments(parsed.instruments, source)
     launch_ports = _launch_ports(parsed.fixture, source)
     receive_channels = _receive_channels(parsed.fixture, source, instruments)
@@ -220,7 +288,33 @@ def parse_station(data: dict[str, Any], source: str = "<station>") -> StationCon
                          parsed.reference, parsed.timing.settings(), head.visa_library, head.sim_file, head.store_path,
                          source, parsed.retest.policy,
                          None if parsed.launch_conditioner is None else parsed.launch_conditioner.conditioner(),
-                         fixture_polish(fixture.polish, fixture.polish_a, fixture.polish_b), dict(parsed.certificate))
+                         fixture_polish(fixture.polish, fixture.polish_a, fixture.polish_b), dict(parsed.certificate),
+                         expired_calibration=head.expired_calibration,
+                         fixture_ports=check_fixture_ports(fixture.ports, source, len(launch_ports),
+                                                           len(receive_channels)),
+                         fleet=None if parsed.fleet is None else dict(parsed.fleet))
+
+
+def _table(data: Any, *path: str) -> dict[str, Any]:
+    for key in path:
+        data = data.get(key) if isinstance(data, dict) else None
+    return data if isinstance(data, dict) else {}
+
+
+def _refuse_removed_keys(data: Any, source: str) -> None:
+    """Keys an older station file may still carry, refused with what replaced them."""
+    if "poll_replies" in _table(data, "timing"):
+        raise ConfigError(source, "timing.poll_replies", "was replaced by timing.reply_wait",
+                          'write reply_wait = "poll" (was poll_replies = true) or "sleep" (was false), '
+                          'or leave it out for "near-due"')
+    if "uncertainty_db" in _table(data, "reference"):
+        raise ConfigError(source, "reference.uncertainty_db", "was removed: it had no effect (a negative IL is "
+                          "judged against the recipe's decision rule U)",
+                          "delete the line; set U in the recipe's [decision_rule]")
+    if "check_every_tests" in _table(data, "reference", "golden"):
+        raise ConfigError(source, "reference.golden.check_every_tests", "was renamed check_every_cables",
+                          "write check_every_cables = N (default 10) and, if wanted, check_every_min = M "
+                          "(default 60)")
 
 
 def _instruments(entries: tuple[InstrumentEntry, ...], source: str) -> tuple[InstrumentConfig, ...]:

@@ -40,7 +40,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from bench.clock import utc_now
 from bench.config.cable_fit import check_recipe_on_station
+from bench.config.crosscheck import check_station_and_recipe
 from bench.config.recipe import Recipe, load_recipe
 from bench.config.station import StationConfig, load_station
 from bench.errors import BenchError, ConfigError
@@ -52,10 +54,12 @@ from bench.report.certificate import CertificateData
 from bench.report.certificate_pdf import write_certificate
 from bench.report.issuer import CertificateIssuer, issuer_from_station
 from bench.report.queue import CertificateQueue
+from bench.run.drift import DriftWatch
 from bench.run.labels import check_label
 from bench.run.session import CableOutcome, ReferenceRequired, TestSession
 from bench.run.station import Station, open_station
 from bench.store import ResultStore
+from procedures.operator import CONNECT, Prompt
 
 EXIT_PASS, EXIT_FAIL, EXIT_ERROR, EXIT_INTERRUPTED = (ExitCode.PASS, ExitCode.FAIL, ExitCode.REFUSED,
                                                      ExitCode.INTERRUPTED)
@@ -134,13 +138,24 @@ def _fibers(fibers: Iterable[FiberResult]) -> list[dict[str, Any]]:
     return [by_position[position] for position in sorted(by_position)]
 
 
+class FixtureGoldenOperator:
+    """Connects the golden cable for a check through the fixture (a handler, or the virtual fixture)."""
+
+    def __init__(self, fixture: Fixture) -> None:
+        self.fixture = fixture
+
+    def prompt(self, prompt: Prompt) -> None:
+        if prompt.action == CONNECT:
+            self.fixture.connect(prompt.serial)
+
+
 class LineBench:
     """A station opened for testing: instruments, store, `TestSession` and fixture. See the module doc."""
 
     def __init__(self, config: StationConfig, recipe: Recipe, station: Station, store: Any, session: TestSession,
                  fixture: Fixture, *, certificate_dir: Path | None = None,
                  addresses: Mapping[str, str] | None = None, certificates: CertificateQueue | None = None,
-                 issuer: CertificateIssuer | None = None) -> None:
+                 issuer: CertificateIssuer | None = None, accept_golden_baseline: bool = False) -> None:
         self.config = config
         self.recipe = recipe
         self.station = station
@@ -153,6 +168,9 @@ class LineBench:
         self._addresses = addresses
         self.last_reference: ReferenceRecord | None = None
         self.results: list[LineResult] = []
+        # The golden check after each reference, at the station's cadence and at run end
+        # (bench.run.drift); `drift.operator` is who connects the golden cable.
+        self.drift = DriftWatch(session, FixtureGoldenOperator(fixture), accept_baseline=accept_golden_baseline)
 
     @property
     def unattended_reference(self) -> bool:
@@ -169,8 +187,13 @@ class LineBench:
 
     def take_reference(self, progress: Progress | None = None) -> ReferenceRecord:
         """Store a new reference. The fixture must hold the reference cords only (the virtual one is emptied)."""
+        self.drift.before_reference()
         self.fixture.disconnect()
         self.last_reference = self.session.take_reference(progress=progress)
+        try:
+            self.drift.after_reference()
+        finally:
+            self.fixture.disconnect()
         return self.last_reference
 
     def check_serial(self, serial: str) -> str:
@@ -180,6 +203,11 @@ class LineBench:
     def test(self, serial: str, progress: Progress | None = None) -> LineResult:
         """Connect, measure, grade and store one cable; write its certificate when a folder is set."""
         serial = self.check_serial(serial)
+        if self.drift.enabled and self.session.health.check_due():
+            try:
+                self.drift.before_cable()
+            finally:
+                self.fixture.disconnect()
         problem = self.reference_problem()
         if problem:
             raise ReferenceRequired(f"{problem}; take a new reference before testing")
@@ -193,6 +221,7 @@ class LineBench:
             raise
         finally:
             self.fixture.disconnect()
+        self.drift.cable_stored(outcome)
         sha256 = self._last_sha256()
         certificate = self._queue_certificate(outcome)
         result = LineResult(outcome, certificate, sha256)
@@ -225,6 +254,13 @@ class LineBench:
         if not outcome.record.fibers:
             return None
         return write_certificate(self.certificate_data(outcome), directory=directory or self.certificate_dir)
+
+    def finish(self) -> None:
+        """End of a run: the golden check vouches for the cables since the last one (BenchDrifted if not)."""
+        try:
+            self.drift.finish()
+        finally:
+            self.fixture.disconnect()
 
     def safe_state(self) -> None:
         """Best effort after an abort: laser off, so nobody unplugs a lit cord."""
@@ -276,6 +312,7 @@ def load_station_and_recipe(station: str | Path | StationConfig,
         recipe = load_recipe(recipe, station_wavelengths_nm=config.wavelengths_nm or None,
                              station_fiber_capacity=config.fiber_capacity)
     check_recipe_on_station(recipe, config)  # launch conditioner, polish: before any instrument is opened
+    check_station_and_recipe(config, recipe, utc_now().date())  # method vs connections, calibration
     return config, recipe
 
 
@@ -283,13 +320,15 @@ def load_station_and_recipe(station: str | Path | StationConfig,
 def open_line_bench(station: str | Path | StationConfig, recipe: str | Path | Recipe, *, operator: str, lot: str,
                     store: str | Path | None = None, certificate_dir: str | Path | None = None,
                     fixture: Fixture | None = None, addresses: Mapping[str, str] | None = None,
-                    serials: Iterable[str] = ()) -> Iterator[LineBench]:
+                    serials: Iterable[str] = (), accept_golden_baseline: bool = False) -> Iterator[LineBench]:
     """Open instruments, store and session for unattended testing; close everything on exit.
 
     `store` defaults to the station's `store_path`; `addresses` overrides the station file's
     instrument addresses (how the virtual bench hands over its loopback ports). Labels, and the
     `serials` to be tested, are checked, and the store's folder made, before any instrument is
-    opened or the store file created.
+    opened or the store file created. On a normal exit the closing golden check runs
+    (`LineBench.finish`); `accept_golden_baseline` makes the uncertified golden cable's first
+    check of this run its baseline.
     """
     config, recipe = load_station_and_recipe(station, recipe)
     operator, lot = check_labels(recipe, operator, lot, serials)
@@ -308,6 +347,8 @@ def open_line_bench(station: str | Path | StationConfig, recipe: str | Path | Re
         session = TestSession(opened, recipe, result_store, operator=operator, lot=lot)
         bench = LineBench(config, recipe, opened, result_store, session, fixture or ManualFixture(),
                           certificate_dir=Path(certificate_dir) if certificate_dir is not None else None,
-                          addresses=addresses, certificates=queue, issuer=issuer)
+                          addresses=addresses, certificates=queue, issuer=issuer,
+                          accept_golden_baseline=accept_golden_baseline)
         stack.callback(bench.close)
         yield bench
+        bench.finish()

@@ -33,6 +33,7 @@ from bench.operator.terminal import STYLES, Terminal, shown
 from bench.records import CableRecord, Outcome
 from bench.run.labels import check_label, label_problem
 from bench.run.session import ReferenceRequired
+from procedures.operator import CONNECT, Prompt
 
 BenchOpener = Callable[..., AbstractContextManager[LineBench]]
 
@@ -60,6 +61,22 @@ class Tally:
                 f"{'' if self.attempts == 1 else 's'} this session" + (f"; latest: {detail}" if detail else ""))
 
 
+class GoldenPrompt:
+    """The technician connects the golden cable when the drift watch (bench.run.drift) asks for it."""
+
+    def __init__(self, term: Terminal, bench: LineBench) -> None:
+        self.term = term
+        self.bench = bench
+
+    def prompt(self, prompt: Prompt) -> None:
+        if prompt.action != CONNECT:
+            return
+        answer = self.term.ask(f"Golden-cable check: connect {shown(prompt.serial)} to the fixture and press Enter: ")
+        if answer is None:
+            raise KeyboardInterrupt  # no golden check, no testing: the flow ends as on a quit
+        self.bench.fixture.connect(prompt.serial)
+
+
 class TechnicianFlow:
     """The interactive loop over an opened LineBench."""
 
@@ -68,6 +85,7 @@ class TechnicianFlow:
         self.term = term
         self.last_serial: str | None = None
         self.tally = Tally()
+        bench.drift.operator = GoldenPrompt(term, bench)
 
     # -- reference -------------------------------------------------------------
     def reference(self, why: str, *, expired: bool) -> bool:
@@ -107,12 +125,19 @@ class TechnicianFlow:
         return True if problem is None else self.reference(problem, expired=expired)
 
     # -- one cable -------------------------------------------------------------
+    def say_connections(self) -> None:
+        """For a harness, which connector goes into which fixture port (bench.config.harness)."""
+        plan = getattr(self.bench.session, "harness_plan", None)
+        for instruction in plan.instructions() if plan is not None else ():
+            self.term.say(instruction[0].upper() + instruction[1:] + ".")
+
     def test(self, serial: str) -> bool:
         """Connect prompt, measurement, verdict. False if the technician quit at a prompt."""
         term, bench = self.term, self.bench
         if not self.ensure_reference(expired=True):
             return False
         self.new_screen()
+        self.say_connections()
         try:
             answer = term.ask(f"Connect cable {term.style(shown(serial), 'bold')} to the fixture and press Enter "
                               "(C and Enter cancels): ")
@@ -305,7 +330,8 @@ def run_technician(args: Any, stdin: TextIO, stdout: TextIO, *, open_bench: Benc
         term.say("Quit before testing.")
         return 0
     with open_bench(config, recipe, operator=operator, lot=lot, store=args.store,
-                    certificate_dir=args.certificates) as bench:
+                    certificate_dir=args.certificates,
+                    accept_golden_baseline=getattr(args, "accept_golden_baseline", False)) as bench:
         term.say(f"Operator {shown(operator)}, lot {shown(lot)}. Results go to {bench.store_path.resolve()}")
         flow = TechnicianFlow(bench, term)
         try:

@@ -1,14 +1,24 @@
-"""The golden-cable check: measure a cable of known IL on the current reference, store it, refuse on drift."""
+"""The golden-cable check: measure a cable of known IL on the current reference, store it, refuse on drift.
+
+What the golden cable should read comes from its certificate (`[reference.golden]
+expected_il_db`) or, for an uncertified cable, from a baseline the operator accepted
+explicitly (`accept_baseline=True`, `--accept-golden-baseline`). The accepted baseline is kept
+in the store (the golden-check record with `extra["baseline_accepted"]`), so later references
+and later runs are checked against it; it is never taken silently from the first reading after
+a reference, which would make a bad reference or early drift the yardstick.
+"""
 
 from __future__ import annotations
 
 import numpy as np
 
+from bench.config.station import GoldenCableSettings
 from bench.errors import BenchError
 from bench.records import Cause, CauseCode, Outcome
 from bench.run.reference_health import BenchDrifted
 from bench.run.session import ReferenceRequired, TestSession
 from bench.run.session_records import build_record, fiber_rows
+from bench.store import load_results
 from procedures.operator import CONNECT, Operator, Prompt
 from procedures.polarity import expected_receive_positions, fiber_positions
 from procedures.reference import GoldenCheck, check_golden
@@ -16,12 +26,64 @@ from procedures.reference import GoldenCheck, check_golden
 GOLDEN_KIND = "golden_check"
 
 
-def verify_golden(session: TestSession, operator: Operator | None = None) -> GoldenCheck:
+class GoldenBaselineRequired(BenchError):
+    """An uncertified golden cable has no accepted baseline at the recipe's wavelengths."""
+
+
+def _stored_baseline(session: TestSession, golden: GoldenCableSettings,
+                     wavelengths: tuple[float, ...]) -> np.ndarray | None:
+    """The latest accepted baseline of this golden cable on this station covering `wavelengths`."""
+    path = getattr(session.store, "path", None)
+    if path is None:
+        return None
+    stored = load_results(path, serial=golden.serial)
+    rows = stored.cables[(stored.cables["kind"] == GOLDEN_KIND) & (stored.cables["station_name"]
+                                                                  == session.station.config.name)]
+    for index in reversed(rows["record_index"].tolist()):
+        extra = stored.extra(int(index))
+        if not extra.get("baseline_accepted"):
+            continue
+        have = [float(w) for w in stored.wavelengths_nm(int(index))]
+        if all(w in have for w in wavelengths):
+            il = np.asarray(extra["measured_il_db"], dtype=np.float64)
+            return il[[have.index(w) for w in wavelengths]]
+    return None
+
+
+def expected_golden_il(session: TestSession, golden: GoldenCableSettings, accept_baseline: bool) -> np.ndarray | None:
+    """What the golden cable should read [wavelength, fiber]; None: this reading becomes the baseline."""
+    wavelengths = tuple(session.recipe.wavelengths_nm)
+    if golden.certified:
+        missing = [w for w in wavelengths if w not in golden.expected_il_db]
+        if missing:
+            raise BenchError(f"golden cable {golden.serial} has no expected IL at {missing[0]:g} nm; add it to "
+                             "[reference.golden.expected_il_db]")
+        return np.array([golden.expected_il_db[w] for w in wavelengths])
+    if accept_baseline:
+        return None
+    health = session.health
+    if health.baseline_il_db is not None and health.baseline_wavelengths_nm == wavelengths:
+        return health.baseline_il_db
+    baseline = _stored_baseline(session, golden, wavelengths)
+    if baseline is None:
+        raise GoldenBaselineRequired(
+            f"golden cable {golden.serial} is uncertified and has no accepted baseline at "
+            f"{', '.join(f'{w:g}' for w in wavelengths)} nm on station {session.station.config.name}: add its "
+            "certified values ([reference.golden] expected_il_db, from its certificate), or take a reference you "
+            "trust and accept the golden cable's reading as the baseline (--accept-golden-baseline)")
+    health.baseline_il_db, health.baseline_wavelengths_nm = baseline, wavelengths
+    return baseline
+
+
+def verify_golden(session: TestSession, operator: Operator | None = None, *,
+                  accept_baseline: bool = False) -> GoldenCheck:
     """Measure the station's golden cable on the current reference, store it, refuse on drift.
 
-    The first check on a reference without certified values becomes the
-    baseline. Raises `BenchDrifted` (after storing the record) when any fiber
-    moved beyond the tolerance, and `ReferenceRequired` without a reference.
+    Compared with the certified values, else with the accepted baseline; `accept_baseline`
+    makes this reading the baseline (the operator vouches for the reference). Raises
+    `BenchDrifted` (after storing the record) when any fiber moved beyond the tolerance,
+    `GoldenBaselineRequired` for an uncertified cable without a baseline, and
+    `ReferenceRequired` without a reference.
     """
     golden = session.station.config.reference.golden
     if golden is None:
@@ -30,13 +92,7 @@ def verify_golden(session: TestSession, operator: Operator | None = None) -> Gol
         raise ReferenceRequired("no reference has been taken on this station yet; take one before the golden check")
     health = session.health
     wavelengths = tuple(session.recipe.wavelengths_nm)
-    expected = health.baseline_il_db
-    if golden.expected_il_db:
-        missing = [w for w in wavelengths if w not in golden.expected_il_db]
-        if missing:
-            raise BenchError(f"golden cable {golden.serial} has no expected IL at {missing[0]:g} nm; add it to "
-                             "[reference.golden.expected_il_db]")
-        expected = np.array([golden.expected_il_db[w] for w in wavelengths])
+    expected = expected_golden_il(session, golden, accept_baseline)
     if operator is not None:
         operator.prompt(Prompt(CONNECT, f"Connect the golden cable {golden.serial}", serial=golden.serial))
     positions = fiber_positions(golden.fiber_count)
@@ -59,17 +115,22 @@ def verify_golden(session: TestSession, operator: Operator | None = None) -> Gol
         extra={"baseline": check.baseline, "tolerance_db": golden.tolerance_db,
                "expected_il_db": check.expected_il_db.tolist(), "delta_il_db": delta.tolist(),
                "worst_delta_db": check.worst_delta_db, "fiber_count": golden.fiber_count,
-               "polarity": golden.polarity, "certified": bool(golden.expected_il_db)},
+               "polarity": golden.polarity, "certified": golden.certified, "certificate": golden.certificate,
+               "baseline_accepted": check.baseline, "measured_il_db": check.measurement.insertion_loss_db.tolist()},
         recipe_snapshot={"name": f"golden:{golden.serial}", "fiber_count": golden.fiber_count,
                          "polarity": golden.polarity})
-    session.store.append_cable(record)
+    index = session.store.append_cable(record)
     health.tests_since_check = 0
+    health.last_check_utc = session.clock()
+    health.last_check_record_index = index
     if drifted:
         health.drift = reason
-        raise BenchDrifted(f"{reason}: the bench drifted since the reference was taken; testing is refused. "
-                           "Check the source and the launch cord, take a new reference, then check the golden "
-                           "cable again")
+        raise BenchDrifted(f"{reason}: the bench drifted; testing is stopped. Check the source and the launch "
+                           "cord, take a new reference, check the golden cable again, then retest the cables "
+                           "marked SUSPECT", check_record_index=index)
     if check.baseline:
         health.baseline_il_db = check.measurement.insertion_loss_db.copy()
+        health.baseline_wavelengths_nm = wavelengths
     health.checked = True
+    session.trusted_reference = session.reference_record  # the yardstick for the next reference's plausibility
     return check

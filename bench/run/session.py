@@ -17,18 +17,28 @@ import numpy as np
 
 from bench.clock import Clock, iso_utc, utc_now
 from bench.config.cable_fit import cable_setup, check_recipe_on_station
+from bench.config.crosscheck import check_station_and_recipe
+from bench.config.harness import plan_harness
 from bench.config.recipe import Recipe
 from bench.errors import BenchError
 from bench.grading.cable import CableVerdict, grade_cable
 from bench.records import CableRecord, Cause, CauseCode, FiberResult, Outcome, ReferenceRecord, reason_text
+from bench.run.cord_wear import CordLedger
+from bench.run.harness_legs import leg_results
 from bench.run.labels import check_label
-from bench.run.reference_health import ReferenceHealth
+from bench.run.reference_health import ReferenceHealth, implausible_reference
 from bench.run.station import Station
 from drivers.errors import InstrumentError, InstrumentTimeout, OverRangeError, ScpiError, WrongInstrumentError
 from drivers.scpi import InstrumentReplacedError, RetryBudget
 from procedures.acquisition import Progress
 from procedures.insertion_loss import measure_cable
-from procedures.polarity import PolarityResult, classify_polarity, expected_receive_positions, fiber_positions
+from procedures.polarity import (
+    PolarityResult,
+    classify_polarity,
+    classify_wiring,
+    expected_receive_positions,
+    fiber_positions,
+)
 from procedures.reference import ReferenceProblem, measure_reference
 from procedures.results import CableMeasurement, ReferenceMeasurement
 from procedures.sanity import (
@@ -135,6 +145,9 @@ class TestSession:
         self.station = station
         self.last_stored: CableOutcome | None = None
         self.clock = clock  # every stamp and the reference's age; a test passes a fake one
+        # Reference method vs the recipe's connections, calibration dates (ConfigError before any
+        # measurement); instruments the station accepts overdue are named in every record.
+        self.calibration_overdue = check_station_and_recipe(station.config, recipe, clock().date())
         self.recipe = recipe
         self.store = store
         self.operator = operator
@@ -142,10 +155,26 @@ class TestSession:
         self.settings = station.config.timing
         self.reference: ReferenceMeasurement | None = None
         self.reference_id = ""
+        self.reference_record: ReferenceRecord | None = None
+        self.trusted_reference: ReferenceRecord | None = None  # set by a passing golden check
+        self._looked_for_trusted = False
+        self._trusted_before: ReferenceRecord | None = None
         self.tests_on_reference = 0
-        self.health = ReferenceHealth(station.config.reference.golden)  # golden check, bad-reference flag
-        self.fiber_positions = fiber_positions(recipe.fiber_count)
-        self.expected_receive_position = expected_receive_positions(recipe.fiber_count, recipe.polarity)
+        self.health = ReferenceHealth(station.config.reference.golden, clock)  # golden check, bad-reference flag
+        # A harness's fibers sit where its connectors plug in (bench.config.harness); a trunk's
+        # at its ferrule positions.
+        self.harness_plan = None if recipe.harness is None else plan_harness(
+            recipe.harness, station.config.fixture_ports, station.config.source_path)
+        if self.harness_plan is not None:
+            self.fiber_positions = np.asarray(self.harness_plan.launch_positions, dtype=np.int64)
+            self.expected_receive_position = np.asarray(self.harness_plan.receive_positions, dtype=np.int64)
+        else:
+            self.fiber_positions = fiber_positions(recipe.fiber_count)
+            self.expected_receive_position = expected_receive_positions(recipe.fiber_count, recipe.polarity)
+        policy = station.config.reference
+        self.cord_ledger = CordLedger.beside(getattr(store, "path", None), warning_matings=policy.cord_warning_matings,
+                                             retire_matings=policy.cord_retire_matings)
+        self.cord_matings: dict[str, int] = {}  # counts after the mating of the cable being tested
         # One recovery budget for all instruments, reset for every cable and reference.
         self.retry_budget = RetryBudget(recoveries_per_cable)
         for instrument in station.opened:
@@ -177,6 +206,7 @@ class TestSession:
     def take_reference(self, progress: Progress | None = None) -> ReferenceRecord:
         """Measure and store a reference over every fixture position at the recipe's wavelengths."""
         config = self.station.config
+        self.cord_ledger.check(self.test_cords)  # a retired cord is not referenced again
         self.retry_budget.reset()
         try:
             measurement = measure_reference(
@@ -192,6 +222,13 @@ class TestSession:
             raise ReferenceProblem(faults[0].describe() if faults else
                                    "a reference reading never settled (unstable source or meter); check the "
                                    "source's warm-up and the reference cords' connections, then re-reference")
+        implausible = implausible_reference(
+            measurement.reference_power_dbm, measurement.matrix.wavelengths_nm, tuple(config.launch_ports),
+            config.reference, self._trusted_reference())
+        if implausible:
+            # The cords were handled: the earlier reference no longer describes them either.
+            self.health.bad_reference = f"implausible reference: {implausible}"
+            raise ReferenceProblem(self.health.bad_reference)
         record = ReferenceRecord(
             reference_id=uuid.uuid4().hex, method=measurement.method, taken_utc=iso_utc(measurement.taken_utc),
             station_name=config.name, operator=self.operator, cord_ids=measurement.cord_ids,
@@ -201,8 +238,28 @@ class TestSession:
             instruments=tuple(self.station.identities()))
         self.store.add_reference(record)
         self.reference, self.reference_id, self.tests_on_reference = measurement, record.reference_id, 0
+        self.reference_record = record
+        self._trusted_before = self._trusted_reference()
+        if config.reference.golden is None:
+            self.trusted_reference = record  # nothing more will vouch for it
         self.health.new_reference()
         return record
+
+    def _trusted_reference(self) -> ReferenceRecord | None:
+        """What a new reference is compared with: the last one a golden check passed on (this
+        session), else the station's latest stored one. A reference the golden cable refused is
+        never the yardstick, so the clean reference after a dirty one is not refused for differing."""
+        if self.trusted_reference is None and not self._looked_for_trusted:
+            self._looked_for_trusted = True
+            latest = getattr(self.store, "latest_reference", None)
+            self.trusted_reference = latest(self.station.config.name) if callable(latest) else None
+        return self.trusted_reference
+    @property
+    def test_cords(self) -> tuple[str, ...]:
+        """The reference cords and the harness fixture ports every cable tested here mates with."""
+        ports = () if self.harness_plan is None else tuple(
+            f"{self.station.config.name}:port-{port.label}" for _, port in self.harness_plan.binding)
+        return (*self.station.config.reference.cord_ids, *ports)
 
     def reference_problem(self) -> str | None:
         """Why the current reference may not be used, or None if it may."""
@@ -228,6 +285,8 @@ class TestSession:
         if problem:
             raise ReferenceRequired(f"{problem}; take a new reference before testing")
         assert self.reference is not None
+        self.cord_ledger.check(self.test_cords)
+        self.cord_matings = self.cord_ledger.mate(self.test_cords)  # the cable is connected: one mating each
         started = self.clock()
         self.retry_budget.reset()
         measurement: CableMeasurement | None = None
@@ -264,6 +323,8 @@ class TestSession:
         assert polarity is not None and verdict is not None
         self.tests_on_reference += 1
         self.health.cable_tested(verdict, readings_trustworthy=not measurement.problems)
+        if self.health.bad_reference and self.trusted_reference is self.reference_record:
+            self.trusted_reference = self._trusted_before  # a negative IL disowns it as a yardstick
         outcome, causes = self._judged(verdict, measurement, polarity)
         details = [c.detail for c in causes] + ([verdict.summary] if verdict.summary else [])
         if measurement.problems:
@@ -296,13 +357,17 @@ class TestSession:
         receive_position_of_channel = np.zeros(measurement.matrix.power_w.shape[2], dtype=np.int64)
         receive_position_of_channel[self.reference.reference_channel] = np.arange(
             1, self.reference.reference_channel.size + 1)
+        if self.harness_plan is not None:
+            return classify_wiring(measurement.matrix.power_dbm[0], receive_position_of_channel,
+                                   positions=self.recipe.fiber_positions, expected=self.recipe.polarity,
+                                   templates={self.recipe.polarity: self.harness_plan.receive_positions})
         return classify_polarity(measurement.matrix.power_dbm[0], receive_position_of_channel,
                                  fiber_count=self.recipe.fiber_count, expected=self.recipe.polarity)
 
     def _fiber_results(self, measurement: CableMeasurement, verdict: CableVerdict) -> tuple[FiberResult, ...]:
         assert self.reference is not None
         wavelengths = list(measurement.wavelengths_nm)
-        index_of_position = {int(p): i for i, p in enumerate(self.fiber_positions)}
+        index_of_position = {int(p): i for i, p in enumerate(self.recipe.fiber_positions)}
         rows = []
         for fiber in verdict.fibers:
             w, i = wavelengths.index(fiber.wavelength_nm), index_of_position[fiber.fiber_position]
@@ -340,7 +405,11 @@ class TestSession:
                    # Achieved vs the instruments' floor for the order used (procedures.timing).
                    **(cycle_timing(measurement, cycle_time_s) if measurement else {}),
                    "polarity": polarity.as_dict() if polarity else None,
-                   "cable_setup": cable_setup(self.recipe, self.station.config),
+                   **({"calibration_overdue": self.calibration_overdue} if self.calibration_overdue else {}),
+                                      "cable_setup": {**cable_setup(self.recipe, self.station.config),
+                                   **leg_results(self.recipe, self.harness_plan, verdict, polarity)},
+                   "cord_matings": dict(self.cord_matings),
+                   "cord_wear_warnings": self.cord_ledger.warnings(self.test_cords),
                    # link faults recovered during this attempt (drivers.scpi): the record tells the truth
                    **({"recoveries": [r.as_dict() for r in self.retry_budget.used]}
                       if self.retry_budget.used else {})})

@@ -53,7 +53,8 @@ def export_csv(path: str | os.PathLike[str], out_path: str | os.PathLike[str], *
 def write_csv(res: LoadedResults, out_path: str | os.PathLike[str]) -> int:
     """export_csv for results already loaded (the CLI warns about res.unreadable itself)."""
     by_index = {int(r): k for k, r in enumerate(res.cables["record_index"])}
-    header = ["record_index", *CSV_CABLE_COLUMNS, *CSV_FIBER_COLUMNS[1:]]
+    suspect = res.suspect  # SUSPECT marks appended after the record (bench.store.annotations)
+    header = ["record_index", *CSV_CABLE_COLUMNS, *CSV_FIBER_COLUMNS[1:], "suspect"]
     with open(out_path, "w", newline="", encoding="utf-8") as fh:
         writer = csv.writer(fh)
         writer.writerow(header)
@@ -62,7 +63,8 @@ def write_csv(res: LoadedResults, out_path: str | os.PathLike[str]) -> int:
         for k in range(len(res.fibers)):
             cable_pos = by_index[fiber_values[0][k]]
             writer.writerow(
-                [fiber_values[0][k], *(col[cable_pos] for col in cable_values), *(col[k] for col in fiber_values[1:])]
+                [fiber_values[0][k], *(col[cable_pos] for col in cable_values), *(col[k] for col in fiber_values[1:]),
+                 suspect.get(fiber_values[0][k], "")]
             )
         # An attempt without fiber rows (ABORTED, or an ERROR before any reading) is still an attempt:
         # one row with its cable columns and the fiber columns empty.
@@ -80,9 +82,15 @@ def cable_documents(res: LoadedResults, with_power_matrix: bool = True) -> Itera
     columns = {c: res.fibers[c].tolist() for c in fiber_columns}
     for k, index in enumerate(res.fibers["record_index"].tolist()):
         fiber_lists.setdefault(index, []).append({c: _plain(columns[c][k]) for c in fiber_columns})
+    notes: dict[int, list[dict[str, Any]]] = {}
+    for note in res.annotations:
+        notes.setdefault(note.record_index, []).append(note.as_dict())
+    suspect = res.suspect
     for row in res.cables:
         index = int(row["record_index"])
         doc = {c: _plain(row[c]) for c in CABLE_COLUMNS}
+        doc["suspect"] = suspect.get(index)  # None, or why (bench.store.annotations)
+        doc["annotations"] = notes.get(index, [])
         doc["wavelengths_nm"] = res.wavelengths_nm(index)
         doc["recipe_snapshot"] = _plain_nested(res.recipe_snapshot(index))
         doc["instruments"] = _plain_nested(res.instruments(index))

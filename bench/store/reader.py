@@ -18,6 +18,7 @@ import numpy as np
 
 from bench.errors import StoreError
 from bench.records import CableRecord, Cause, ReferenceRecord
+from bench.store.annotations import Annotation, read_annotations, suspect_by_record
 from bench.store.causes import causes_from_docs
 from bench.store.codec import (
     REASON_CUT_MARK,
@@ -268,6 +269,13 @@ class LoadedResults:
     # damaged there (`bench verify` lists every damaged range, `bench repair` keeps the rest).
     unreadable: list[UnreadableRecord] = field(default_factory=list)
     damaged: list[DamagedRange] = field(default_factory=list)
+    # Later knowledge about these records, append-only (bench.store.annotations): SUSPECT marks.
+    annotations: list[Annotation] = field(default_factory=list)
+
+    @property
+    def suspect(self) -> dict[int, str]:
+        """record index → why it is SUSPECT (graded before a failed golden check), for these records."""
+        return suspect_by_record(self.annotations)
 
     def __len__(self) -> int:
         return len(self.cables)
@@ -304,6 +312,14 @@ class LoadedResults:
 
     def extra(self, record_index: int) -> dict[str, Any]:
         return self._documents(record_index)["extra"]
+
+    def documents_of_all(self, name: str) -> dict[int, Any]:
+        """One JSON document ("recipe", "instruments", "wavelengths", "extra", "reason") of every
+        record here, by record number: one file open, each distinct document parsed once (a
+        station repeats its recipe and instrument identities on every cable)."""
+        with open_for_read(self.path) as f:
+            blobs = BlobReader(f)
+            return {int(row["record_index"]): blobs.doc(int(row[f"{name}_blob"])) for row in self._stored}
 
     def causes(self, record_index: int) -> tuple[Cause, ...]:
         """Why the record is not a PASS, as (code, detail); a record stored before causes were
@@ -350,12 +366,14 @@ def load_results(
         cables = _decode_columns(selected, CABLE_COLUMNS)
         cables = _full_reasons(f, selected, cables)
         damaged = list(scan.damaged)
+        wanted = set(selected["record_index"].tolist())
+        notes = [a for a in read_annotations(f) if a.record_index in wanted]
     if unreadable:
         # Reports and scripts that only look at .cables must still hear of it (stderr by default).
         log.warning("%s: %s", path, unreadable_warning(unreadable))
     fibers = _join_fibers(fiber_rows, selected)
     return LoadedResults(path=path, cables=cables, fibers=fibers, _stored=selected, unreadable=unreadable,
-                         damaged=damaged)
+                         damaged=damaged, annotations=notes)
 
 
 def _full_reasons(f: Any, selected: np.ndarray, cables: np.ndarray) -> np.ndarray:

@@ -22,7 +22,7 @@ import numpy as np
 from bench.clock import utc_now_text
 from bench.errors import StoreError
 from bench.records import CableRecord, ReferenceRecord
-from bench.store import recovery
+from bench.store import annotations, recovery
 from bench.store.codec import (
     CABLE_BLOBS,
     cable_digest,
@@ -190,6 +190,7 @@ class ResultStore:
         """Drop the torn tail, reserve record numbers, switch SWMR on, read the writer's indexes."""
         self._repair_tail()
         self._reserve_record_numbers()
+        annotations.ensure_group(self._file)  # the migration of a file written before annotations
         self._file.swmr_mode = True
         self._load_state()
 
@@ -413,6 +414,13 @@ class ResultStore:
             self._reference_rows[record.reference_id] = position
             self._note_reference(position, row[0])
             return index
+
+    def annotate(self, record_indexes: list[int], *, kind: str, reason: str, check_record_index: int = -1) -> int:
+        """Append annotations (bench.store.annotations) about committed records; never rewrites a record."""
+        with self._mutex:
+            f = self._writable()
+            return annotations.append_annotations(f, [int(i) for i in record_indexes], kind=kind, reason=reason,
+                                                  check_record_index=check_record_index, annotated_utc=utc_now_text())
 
     # -- queries on the writer side --------------------------------------
     @property

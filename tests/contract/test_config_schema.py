@@ -57,7 +57,14 @@ STATION_REFUSALS = [
     (("instruments", 0, "driver"), "acme", "instruments[0].driver", "unknown value 'acme'"),
     (("instruments", 0, "timeout_s"), math.inf, "instruments[0].timeout_s", "finite"),
     (("reference", "max_age_h"), math.nan, "reference.max_age_h", "finite"),
-    (("reference", "uncertainty_db"), math.nan, "reference.uncertainty_db", "finite"),
+    (("reference", "max_step_db"), math.nan, "reference.max_step_db", "finite"),
+    (("reference", "max_spread_db"), math.inf, "reference.max_spread_db", "finite"),
+    (("reference", "cord_loss_window_db"), [0.0, math.nan], "reference.cord_loss_window_db[1]", "finite"),
+    (("reference", "cord_loss_window_db"), [1.0, 0.5], "reference.cord_loss_window_db", "[min, max]"),
+    (("reference", "expected_power_dbm"), {"1310": math.inf}, "reference.expected_power_dbm.1310", "finite"),
+    (("reference", "expected_power_dbm"), {"red": -2.0}, "reference.expected_power_dbm", "not a wavelength"),
+    (("reference", "cord_retire_matings"), "1000", "reference.cord_retire_matings", "whole number"),
+    (("station", "expired_calibration"), "ignore", "station.expired_calibration", "unknown value"),
     (("reference", "max_tests"), 0, "reference.max_tests", "out of range"),
     (("timing", "settle_tolerance_db"), math.inf, "timing.settle_tolerance_db", "finite"),
     (("timing", "averaging_time_s"), math.inf, "timing.averaging_time_s", "finite"),
@@ -218,3 +225,27 @@ def test_a_mutated_recipe_file_never_crashes(mutation) -> None:
         _check_refusal(error, name, {"recipe", "cable", "test", "limits", "decision_rule"} | set(data))
     else:
         _assert_clean(recipe)
+
+
+@pytest.mark.parametrize(("path", "value", "field", "words"), [
+    (("reference", "uncertainty_db"), 0.05, "reference.uncertainty_db", "was removed"),
+    (("reference", "cord_warning_matings"), 1000, "reference.cord_warning_matings", "retirement at 1000"),
+])
+def test_removed_and_contradictory_reference_keys_are_refused_with_the_fix(path, value, field, words) -> None:
+    with pytest.raises(ConfigError) as refused:
+        parse_station(_set(_read("station_demo.toml"), path, value), "s.toml")
+    assert refused.value.field == field and words in refused.value.problem and refused.value.fix
+
+
+@pytest.mark.parametrize(("golden", "field", "words"), [
+    ({"check_every_tests": 5}, "reference.golden.check_every_tests", "renamed check_every_cables"),
+    ({"check_every_cables": 0, "check_every_min": 0}, "reference.golden", "both 0"),
+    ({"check_every_min": math.nan}, "reference.golden.check_every_min", "finite"),
+    ({"check_every_cables": -1}, "reference.golden.check_every_cables", "negative"),
+])
+def test_golden_cadence_is_checked(golden, field, words) -> None:
+    data = _read("station_demo.toml")
+    data["reference"]["golden"] = {"serial": "GOLD-1", **golden}
+    with pytest.raises(ConfigError) as refused:
+        parse_station(data, "s.toml")
+    assert refused.value.field == field and words in refused.value.problem

@@ -124,5 +124,5 @@ def reference_and_golden(session: TestSession, bench: VirtualBench) -> None:
     """What the technician does at the start of a shift: reference, then the golden-cable check."""
     bench.load_dut(None)
     session.take_reference()
-    verify_golden(session, SimOperator(bench, {GOLDEN.serial: GOLDEN}))
+    verify_golden(session, SimOperator(bench, {GOLDEN.serial: GOLDEN}), accept_baseline=True)
     bench.load_dut(None)

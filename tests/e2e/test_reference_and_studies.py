@@ -30,7 +30,7 @@ def test_drifted_bench_is_refused_until_rereferenced(station32, store32, bench32
     with pytest.raises(ReferenceRequired):
         session.test_cable("E2E-DRIFT-1")
     operator = SimOperator(bench32_clean, {GOLDEN.serial: GOLDEN})
-    baseline = verify_golden(session, operator)
+    baseline = verify_golden(session, operator, accept_baseline=True)
     assert baseline.baseline and session.reference_problem() is None
     bench32_clean.load_dut(make_cable("E2E-DRIFT-1", seed=1))
     assert session.test_cable("E2E-DRIFT-1").outcome == "PASS"
@@ -71,10 +71,12 @@ def test_certified_golden_cable_catches_a_dirty_reference(station32_config, benc
         assert session.reference_problem() is None
 
 
-def test_negative_il_beyond_uncertainty_flags_bad_reference(station32, store32, bench32_clean) -> None:
+def test_negative_il_beyond_uncertainty_flags_bad_reference(station32, bench32_clean, tmp_path) -> None:
     recipe = make_recipe(12, "A")
+    # A fresh store: no earlier reference of these cords for the plausibility check to compare with.
+    store32 = ResultStore(tmp_path / "badref.h5", fsync=False)
     session = TestSession(station32, recipe, store32, operator="e2e", lot="BADREF")
-    # A dirty adapter during the reference; the uncertified golden cable only records a baseline.
+    # A dirty adapter during the reference; the golden cable's baseline is accepted on it.
     bench32_clean.model.reference_connection_loss_db[3] = 0.6
     reference_and_golden(session, bench32_clean)
     bench32_clean.model.reference_connection_loss_db.clear()  # ... then the adapter is cleaned
@@ -89,6 +91,7 @@ def test_negative_il_beyond_uncertainty_flags_bad_reference(station32, store32, 
     bench32_clean.load_dut(cable)
     assert session.test_cable("E2E-BADREF-1").outcome == "PASS"
     assert [str(o) for o in load_results(store32.path, serial="E2E-BADREF-1").cables["outcome"]] == ["ERROR", "PASS"]
+    store32.close()
 
 
 @pytest.mark.parametrize(("policy", "expected"), [("last", "PASS"), ("best", "PASS"), ("all_must_pass", "FAIL")])
