@@ -239,7 +239,10 @@ class ProgressLine:
 def run_demo(*, cables: int = 20, seed: int = 2026, failing: tuple[int, ...] = DEFAULT_FAILING,
              station: StationConfig | None = None, recipe: Recipe | None = None,
              store_path: Path | None = None, stream: TextIO = sys.stdout, lot: str = "DEMO-LOT-1",
-             operator: str = "demo") -> DemoResult:
+             operator: str = "demo", bench_seed: int | None = None) -> DemoResult:
+    # `bench_seed` is the virtual bench's own (its cords, its instruments' noise); by default the
+    # lot's seed. Several lots on one store with one bench_seed are one station with the same cords,
+    # which is what its reference step check expects.
     station = station or load_station(example_path("station_demo.toml"))
     recipe = recipe or load_recipe(example_path("recipe_demo.toml"), station_wavelengths_nm=station.wavelengths_nm,
                                    station_fiber_capacity=station.fiber_capacity)
@@ -252,7 +255,7 @@ def run_demo(*, cables: int = 20, seed: int = 2026, failing: tuple[int, ...] = D
     result = DemoResult(store_path, seeded_to_fail=[c.serial for c in lot_cables if c.seeded_to_fail])
     progress_line = ProgressLine(stream)
     errors_db: list[float] = []
-    with VirtualBench(station, seed=seed) as virtual_bench, \
+    with VirtualBench(station, seed=seed if bench_seed is None else bench_seed) as virtual_bench, \
             open_station(station, addresses=virtual_bench.addresses) as opened, \
             ResultStore(store_path) as store:
         session = TestSession(opened, recipe, store, operator=operator, lot=lot)

@@ -3,6 +3,9 @@
 This is the production API: a line script builds a `TestSession` and calls
 `take_reference()` and `test_cable(serial)`; the CLI and the demo are thin
 layers over it. Every attempt, including errors and aborts, becomes a record.
+
+Just over 400 lines: `TestSession` is the one place where reference, drift watch, cord wear,
+harness plan and grading meet for a cable; its helpers already live in bench/run/*.
 """
 
 from __future__ import annotations

@@ -218,8 +218,8 @@ def test_the_technician_is_told_which_connector_goes_where(harness_config) -> No
     recipe = _recipe("recipe_harness_mpo24_2x12.toml", harness_config)
     plan = plan_harness(recipe.harness, harness_config.fixture_ports, "h")
     said: list[str] = []
-    flow = TechnicianFlow(SimpleNamespace(session=SimpleNamespace(harness_plan=plan),  # type: ignore[arg-type]
-                                          drift=SimpleNamespace(operator=None)),
+    line_bench = SimpleNamespace(session=SimpleNamespace(harness_plan=plan), drift=SimpleNamespace(operator=None))
+    flow = TechnicianFlow(line_bench,  # type: ignore[arg-type]
                           SimpleNamespace(say=said.append))  # type: ignore[arg-type]
     flow.say_connections()
     assert said == ["Connect end-A connector P1 (MTP-M, 24 fibers) to fixture port A1.",

@@ -83,6 +83,7 @@ class FilledStore:
     recipe: Recipe
     outcomes: list[Tested] = field(default_factory=list)
     golden_checks: int = 0
+    suspect_serials: list[str] = field(default_factory=list)
     references: int = 0
     trend_serials: list[str] = field(default_factory=list)
 
@@ -126,11 +127,12 @@ def _run_day(session: TestSession, bench: VirtualBench, filled: FilledStore, clo
     bench.load_dut(None)
     session.take_reference()
     filled.references += 1
-    # The golden cable is uncertified: its first reading, on the first morning's reference, is the
-    # accepted baseline (as `--accept-golden-baseline` does); later checks compare with it.
     verify_golden(session, Hands(bench, {golden.serial: golden}), accept_baseline=filled.golden_checks == 0)
     filled.golden_checks += 1
     for cable in cables:
+        if session.health.check_due():  # the station's golden cadence, as a line flow keeps it
+            verify_golden(session, Hands(bench, {golden.serial: golden}))
+            filled.golden_checks += 1
         bench.load_dut(cable)
         outcome = session.test_cable(cable.serial)
         filled.outcomes.append(Tested(day, session.lot, cable.serial, outcome.record.attempt, outcome.outcome,
@@ -152,10 +154,6 @@ def _fixed(cable: SimulatedCable) -> SimulatedCable:
 @pytest.fixture(scope="session")
 def filled_store(tmp_path_factory: pytest.TempPathFactory) -> FilledStore:
     station = load_station(example_path("station_32.toml"))
-    # The fixture checks the golden cable itself, every morning and evening; the session's own cadence
-    # (every N cables) would interrupt a day's lot, so it is set out of reach.
-    golden = dataclasses.replace(station.reference.golden, check_every_cables=1_000_000, check_every_min=0.0)
-    station = dataclasses.replace(station, reference=dataclasses.replace(station.reference, golden=golden))
     recipe = load_recipe(example_path("recipe_demo.toml"), station_wavelengths_nm=station.wavelengths_nm,
                          station_fiber_capacity=station.fiber_capacity)
     path = tmp_path_factory.mktemp("dashboard") / "bench.h5"
@@ -180,7 +178,14 @@ def filled_store(tmp_path_factory: pytest.TempPathFactory) -> FilledStore:
                                                reason=f"{HOSTILE_SERIAL} {HOSTILE_LOT}"))
         filled.outcomes.append(Tested(DAY3, HOSTILE_LOT, HOSTILE_SERIAL, 1, record.outcome, record.station_name,
                                       record.recipe_name))
+        # One SUSPECT mark, as a failed golden check appends it (bench.run.drift), on a LOT-A cable.
+        marked = load_results(path, serial=lot_a[4].serial)
+        store.annotate([int(marked.cables["record_index"][0])], kind="SUSPECT", reason=SUSPECT_REASON)
+        filled.suspect_serials = [lot_a[4].serial]
     return filled
+
+
+SUSPECT_REASON = "graded since the last passing golden check; the check after it failed"
 
 
 class ServedApp:

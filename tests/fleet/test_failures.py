@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import io
 import os
 import re
@@ -18,7 +17,6 @@ from typing import Any
 import h5py
 import psycopg
 
-from bench.config.station import load_station
 from bench.fleet.check import check_station
 from bench.fleet.forwarder import BackgroundForwarder, send_batch, sync_store
 from bench.fleet.migrate import migrate
@@ -56,21 +54,13 @@ def test_server_down_mid_lot_the_station_keeps_testing_and_catches_up(tmp_path: 
                                  sslmode="prefer", interval_s=0.05, connect_timeout_s=2)
         forwarder = BackgroundForwarder(settings, store, "line-2",
                                         connect_fn=lambda: psycopg.connect(**server.conninfo(), connect_timeout=2))
-        # Each seed is another simulated bench, its cords reading differently: the reference step
-        # check (bench.run.reference_health) would rightly refuse them as the same cords, so it is off here.
-        demo_station = load_station(REPO / "bench/examples/station_demo.toml")
-        demo_station = dataclasses.replace(demo_station, reference=dataclasses.replace(
-            demo_station.reference, max_step_db=1000.0))
-        run_demo(cables=20, failing=(), seed=11, store_path=store, stream=io.StringIO(), lot="L1",
-                 station=demo_station)
+        run_demo(cables=20, failing=(), seed=11, bench_seed=11, store_path=store, stream=io.StringIO(), lot="L1")
         assert forwarder.run_round().cables_new == 20
 
         server.stop()
-        run_demo(cables=20, failing=(2,), seed=12, store_path=store, stream=io.StringIO(), lot="L1",
-                 station=demo_station)
+        run_demo(cables=20, failing=(2,), seed=12, bench_seed=11, store_path=store, stream=io.StringIO(), lot="L1")
         assert forwarder.run_round() is None and forwarder.last_error  # unreachable: logged, not raised
-        run_demo(cables=20, failing=(), seed=13, store_path=store, stream=io.StringIO(), lot="L2",
-                 station=demo_station)
+        run_demo(cables=20, failing=(), seed=13, bench_seed=11, store_path=store, stream=io.StringIO(), lot="L2")
         assert len(load_results(store)) == 60  # the station tested on
 
         server.start()
