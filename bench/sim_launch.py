@@ -29,11 +29,10 @@ from bench.config.recipe import Recipe, load_recipe
 from bench.config.station import GoldenCableSettings, StationConfig, load_station
 from bench.errors import ConfigError
 from bench.operator.fixture import Fixture
-from bench.operator.line import LineBench, load_station_and_recipe, open_line_bench
+from bench.operator.line import LineBench, check_labels, load_station_and_recipe, open_line_bench
 from bench.records import Outcome
-from bench.run.labels import check_label
 from bench.run.session import CableOutcome, TestSession
-from bench.run.station import open_station
+from bench.run.station import Station, open_station
 from bench.store import ResultStore
 from sim_instruments.faults import Fault
 from sim_instruments.physics import (
@@ -144,12 +143,11 @@ class SimOptions:
 @contextmanager
 def open_virtual_line_bench(station: str | Path | StationConfig, recipe: str | Path | Recipe, *, operator: str,
                             lot: str, store: str | Path | None = None, certificate_dir: str | Path | None = None,
-                            sim: SimOptions = SimOptions(), accept_golden_baseline: bool = False
-                            ) -> Iterator[LineBench]:
+                            sim: SimOptions = SimOptions(), serials: Iterable[str] = (),
+                            accept_golden_baseline: bool = False) -> Iterator[LineBench]:
     """The production `LineBench` on a virtual station: simulated instruments started here, stopped on exit."""
     config, recipe = load_station_and_recipe(station, recipe)
-    check_label("operator name", operator)  # before the simulator starts, as before a real instrument opens
-    check_label("lot", lot)
+    check_labels(recipe, operator, lot, serials)  # before the simulator starts, as before a real instrument opens
     if config.backend != "virtual":
         raise ConfigError(config.source_path, "station.backend", f"the station's backend is {config.backend!r}",
                           'use a station with backend = "virtual" for the simulated bench')
@@ -162,19 +160,35 @@ def open_virtual_line_bench(station: str | Path | StationConfig, recipe: str | P
                                  source_name=config.instrument("source")[0].name, golden=config.reference.golden)
         yield stack.enter_context(open_line_bench(
             config, recipe, operator=operator, lot=lot, store=store, certificate_dir=certificate_dir,
-            fixture=fixture, addresses=virtual_bench.addresses, accept_golden_baseline=accept_golden_baseline))
+            fixture=fixture, addresses=virtual_bench.addresses, serials=serials,
+            accept_golden_baseline=accept_golden_baseline))
+
+
+@contextmanager
+def open_virtual_station(station: str | Path | StationConfig, *, seed: int = 0) -> Iterator[Station]:
+    """A virtual station's `Station` (instruments only): the virtual bench started here on 127.0.0.1,
+    stopped on exit. `bench.run.open_station` refuses a virtual station without it."""
+    config = station if isinstance(station, StationConfig) else load_station(station)
+    if config.backend != "virtual":
+        raise ConfigError(config.source_path, "station.backend", f"the station's backend is {config.backend!r}",
+                          "use bench.run.open_station for a real station")
+    with VirtualBench(config, seed=seed) as virtual_bench, open_station(config, addresses=virtual_bench.addresses
+                                                                          ) as opened:
+        yield opened
 
 
 @contextmanager
 def open_bench(station: str | Path | StationConfig, recipe: str | Path | Recipe, *, operator: str, lot: str,
                store: str | Path | None = None, certificate_dir: str | Path | None = None,
                fixture: Fixture | None = None, sim: SimOptions = SimOptions(),
-               accept_golden_baseline: bool = False) -> Iterator[LineBench]:
-    """`open_virtual_line_bench` for a virtual station, else `open_line_bench` (simulation options refused)."""
+               serials: Iterable[str] = (), accept_golden_baseline: bool = False) -> Iterator[LineBench]:
+    """`open_virtual_line_bench` for a virtual station, else `open_line_bench` (simulation options refused).
+
+    `serials` (the ones about to be tested) are checked against the recipe before anything is opened."""
     config, recipe = load_station_and_recipe(station, recipe)
     if config.backend == "virtual":
         with open_virtual_line_bench(config, recipe, operator=operator, lot=lot, store=store,
-                                     certificate_dir=certificate_dir, sim=sim,
+                                     certificate_dir=certificate_dir, sim=sim, serials=serials,
                                      accept_golden_baseline=accept_golden_baseline) as bench:
             yield bench
         return
@@ -183,7 +197,7 @@ def open_bench(station: str | Path | StationConfig, recipe: str | Path | Recipe,
                           "--sim-latency) only apply to a virtual station",
                           'remove them, or use a station with backend = "virtual"')
     with open_line_bench(config, recipe, operator=operator, lot=lot, store=store, certificate_dir=certificate_dir,
-                         fixture=fixture, accept_golden_baseline=accept_golden_baseline) as bench:
+                         fixture=fixture, serials=serials, accept_golden_baseline=accept_golden_baseline) as bench:
         yield bench
 
 

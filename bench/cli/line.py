@@ -1,4 +1,4 @@
-"""`bench line`: the production line's command, serials in, one line (or one JSON document) per cable out.
+"""`bench line`: the production line's command, serials in, one line (or one JSON object) per cable out.
 
 The work is `bench.operator.line.LineBench`; this module reads the serials, reports, and maps the
 outcomes to the exit code. A virtual station is opened through `bench.sim_launch.open_bench`.
@@ -6,14 +6,16 @@ outcomes to the exit code. A virtual station is opened through `bench.sim_launch
 
 from __future__ import annotations
 
-import json
-from collections.abc import Callable, Sequence
+import traceback
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from bench.cli.stream import Output
 from bench.errors import BenchError
+from bench.exit_codes import ExitCode, exit_code_for
 from bench.operator.interrupt import DeferredInterrupt
-from bench.operator.line import EXIT_ERROR, EXIT_INTERRUPTED, LineBench, ReferenceRequired, exit_code_for
+from bench.operator.line import LineBench, LineResult, ReferenceRequired
 from bench.records import Outcome
 from bench.sim_launch import SimOptions, open_bench
 
@@ -37,112 +39,140 @@ def read_serials(serials: Sequence[str], serials_file: str | None, stdin: Any) -
 
 
 def run_line_command(args: Any, stdout: Any, stderr: Any, stdin: Any) -> int:
-    """`bench line`: test the given serials unattended; no prompts. Returns the exit code."""
-    report: dict[str, Any] = {"station": args.station, "recipe": args.recipe, "operator": args.operator,
-                              "lot": args.lot, "store": None, "references": [], "cables": [],
-                              "suspect": [], "retest": [], "interrupted": False, "error": None}
-    human = not args.json
+    """`bench line`: test the given serials unattended; no prompts. Returns the exit code (bench.exit_codes).
 
-    def say(text: str) -> None:
-        if human:
-            stdout.write(text + "\n")
-            stdout.flush()
-
+    With `--json` standard output is JSON Lines: one object per cable, written and flushed as soon
+    as its record is committed, then one summary object (docs/operator.md lists the fields)."""
+    run = LineRun(args, Output(stdout))
     try:
         serials = read_serials(args.serials, args.serials_file, stdin)
         with open_bench(args.station, args.recipe, operator=args.operator, lot=args.lot, store=args.store,
                         certificate_dir=args.certificates, sim=SimOptions.from_args(args),
+                        serials=serials,
                         accept_golden_baseline=getattr(args, "accept_golden_baseline", False)) as bench:
             try:
-                _test_serials(bench, serials, report, say)
-                if not report["interrupted"]:
-                    bench.finish()  # the closing golden check, inside the report
+                run.test_serials(bench, serials)
+                if not run.summary["interrupted"] and not run.summary["stdout_closed"]:
+                    bench.finish()  # the closing golden check, inside the summary
             finally:
-                _note_suspect(bench, report, say)
-        code = EXIT_INTERRUPTED if report["interrupted"] else exit_code_for(c["outcome"] for c in report["cables"])
+                run.note_suspect(bench)
+        code = ExitCode.INTERRUPTED if run.summary["interrupted"] else exit_code_for(run.outcomes)
     except BenchError as error:
-        report["error"] = str(error)
+        run.summary["error"] = str(error)
         print(f"error: {error}", file=stderr)
-        code = EXIT_ERROR
+        code = ExitCode.REFUSED
     except KeyboardInterrupt:
-        report["interrupted"] = True
+        run.summary["interrupted"] = True
         print("interrupted", file=stderr)
-        code = EXIT_INTERRUPTED
-    _print_summary(report, code, args.json, stdout, say)
+        code = ExitCode.INTERRUPTED
+    except Exception as error:  # noqa: BLE001 - a bug ends the run with its own code and the summary, never as a FAIL
+        run.summary["error"] = f"internal error: {error!r}"
+        print(f"internal error (a bug in bench, not a verdict on any cable; please report it):\n"
+              f"{traceback.format_exc()}", file=stderr)
+        code = ExitCode.INTERNAL
+    run.finish(code)
     return code
 
 
-def _test_serials(bench: LineBench, serials: Sequence[str], report: dict[str, Any],
-                  say: Callable[[str], None]) -> None:
-    """Every serial in order, a reference first and whenever it expires; stops at a Ctrl-C."""
-    report["store"] = str(bench.store_path.resolve())
-    report["recipe_name"] = bench.recipe.name
-    report["station_name"] = bench.config.name
-    for serial in serials:
-        bench.check_serial(serial)  # refuse a bad list before measuring anything
-    say(f"station {bench.config.name} ({bench.config.backend}), recipe {bench.recipe.name}, "
-        f"{len(serials)} cable(s), results in {report['store']}")
-    for number, serial in enumerate(serials, start=1):
-        _reference_if_needed(bench, report, number, len(serials), say)
-        with DeferredInterrupt() as guard:
-            try:
-                result = bench.test(serial, progress=guard.wrap())
-            except KeyboardInterrupt:
-                report["interrupted"] = True
-                report["cables"].append({"serial": serial, "outcome": Outcome.ABORTED,
-                                         "reason": "interrupted (Ctrl-C); the run stopped"})
-                bench.safe_state()
-                if guard.forced:
-                    bench.reconnect()
-                say(f"{number:>4}  {serial:<24} ABORTED  (interrupted; the run stops here)")
-                return
-        report["cables"].append(result.as_dict())
-        failing = ", ".join(map(str, result.failing_fibers)) or "-"
-        say(f"{number:>4}  {serial:<24} {result.verdict:<11} failing fibers: {failing}"
-            + (f"  certificate: {result.certificate}" if result.certificate else ""))
-        if guard.requested:
-            report["interrupted"] = True
+class LineRun:
+    """One `bench line` run's reporting: a line (or JSON object) per cable as it is stored, a summary."""
+
+    def __init__(self, args: Any, out: Output) -> None:
+        self.out = out
+        self.json = bool(args.json)
+        self.outcomes: list[str] = []
+        self.summary: dict[str, Any] = {
+            "type": "summary", "station": args.station, "recipe": args.recipe, "operator": args.operator,
+            "lot": args.lot, "store": None, "references": [], "interrupted": False, "stdout_closed": False,
+            "error": None, "suspect": [], "retest": []}
+
+    def say(self, text: str) -> None:
+        if not self.json:
+            self.out.line(text)
+
+    def cable(self, number: int, result: LineResult) -> None:
+        self.outcomes.append(result.verdict)
+        if self.json:
+            self.out.json_line(result.as_dict())
             return
+        failing = ", ".join(map(str, result.failing_fibers)) or "-"
+        note = ("  (interrupted; the run stops here)" if result.verdict == Outcome.ABORTED
+                else f"  certificate: {result.certificate}" if result.certificate else "")
+        self.out.line(f"{number:>4}  {result.serial:<24} {result.verdict:<11} failing fibers: {failing}{note}")
 
+    def test_serials(self, bench: LineBench, serials: Sequence[str]) -> None:
+        """Every serial in order, a reference first and whenever it expires; stops at a Ctrl-C, a
+        SIGTERM or a closed standard output (the cable under test is finished and stored first)."""
+        self.summary.update(store=str(bench.store_path.resolve()), recipe_name=bench.recipe.name,
+                            station_name=bench.config.name)
+        self.say(f"station {bench.config.name} ({bench.config.backend}), recipe {bench.recipe.name}, "
+                 f"{len(serials)} cable(s), results in {self.summary['store']}")
+        # One guard for the whole lot: a Ctrl-C or SIGTERM between two cables (while a line is
+        # written, say) also waits for a safe point instead of cutting the line short.
+        with DeferredInterrupt() as guard:
+            for number, serial in enumerate(serials, start=1):
+                if guard.requested:
+                    self.summary["interrupted"] = True
+                    return
+                self._reference_if_needed(bench, number, len(serials), guard)
+                try:
+                    result = bench.test(serial, progress=guard.wrap())
+                except KeyboardInterrupt:
+                    self._aborted(bench, number, serial, forced=guard.forced)
+                    return
+                self.cable(number, result)
+                if self.out.closed:
+                    self.summary["stdout_closed"] = True
+                    return
+            self.summary["interrupted"] = guard.requested
 
-def _note_suspect(bench: LineBench, report: dict[str, Any], say: Callable[[str], None]) -> None:
-    """SUSPECT marks of this run (bench.run.drift) into the report, with the retest list."""
-    suspect = {cable.record_index: cable.reason for cable in bench.drift.suspect}
-    for cable in report["cables"]:
-        cable["suspect"] = suspect.get(cable.get("record_index", -1))
-    report["suspect"] = [cable.as_dict() for cable in bench.drift.suspect]
-    report["retest"] = bench.drift.retest_serials
-    if suspect:
-        say(f"{len(suspect)} cable(s) graded on a drifted bench are marked SUSPECT; retest: "
-            + ", ".join(report["retest"]))
+    def _aborted(self, bench: LineBench, number: int, serial: str, *, forced: bool) -> None:
+        self.summary["interrupted"] = True
+        bench.safe_state()
+        if forced:
+            bench.reconnect()
+        stored = bench.results[-1] if bench.results and bench.results[-1].serial == serial else None
+        if stored is not None and stored.verdict == Outcome.ABORTED:
+            self.cable(number, stored)
+        else:  # interrupted before the attempt was stored (while connecting): nothing in the store
+            self.outcomes.append(Outcome.ABORTED)
+            if self.json:
+                self.out.json_line({"type": "cable", "serial": serial, "outcome": Outcome.ABORTED,
+                                    "reason": "interrupted before the measurement started; nothing stored",
+                                    "record_index": None})
+            else:
+                self.out.line(f"{number:>4}  {serial:<24} ABORTED  (interrupted; the run stops here)")
 
+    def note_suspect(self, bench: LineBench) -> None:
+        """SUSPECT marks of this run (bench.run.drift) into the summary, with the retest list: the
+        cables were streamed before the golden check that puts them in doubt."""
+        self.summary["suspect"] = [cable.as_dict() for cable in bench.drift.suspect]
+        self.summary["retest"] = list(bench.drift.retest_serials)
+        if self.summary["suspect"]:
+            self.say(f"{len(self.summary['suspect'])} cable(s) graded on a drifted bench are marked SUSPECT; "
+                     "retest: " + ", ".join(self.summary["retest"]))
 
-def _reference_if_needed(bench: LineBench, report: dict[str, Any], number: int, total: int,
-                         say: Callable[[str], None]) -> None:
-    """Take a reference when none is valid; mid-run only where the fixture needs no person for it."""
-    problem = bench.reference_problem()
-    if not problem:
-        return
-    if report["references"] and not bench.unattended_reference:
-        raise ReferenceRequired(
-            f"{problem} after {number - 1} cable(s); connect the reference cords and run "
-            f"bench line again for the remaining {total - number + 1} serial(s)")
-    say(f"taking a reference ({problem})")
-    with DeferredInterrupt() as guard:
+    def _reference_if_needed(self, bench: LineBench, number: int, total: int, guard: DeferredInterrupt) -> None:
+        """Take a reference when none is valid; mid-run only where the fixture needs no person for it."""
+        problem = bench.reference_problem()
+        if not problem:
+            return
+        if self.summary["references"] and not bench.unattended_reference:
+            raise ReferenceRequired(
+                f"{problem} after {number - 1} cable(s); connect the reference cords and run "
+                f"bench line again for the remaining {total - number + 1} serial(s)")
+        self.say(f"taking a reference ({problem})")
         record = bench.take_reference(progress=guard.wrap())
-    report["references"].append({"reference_id": record.reference_id, "taken_utc": record.taken_utc,
-                                 "method": record.method, "before_cable": number})
+        self.summary["references"].append({"reference_id": record.reference_id, "taken_utc": record.taken_utc,
+                                           "method": record.method, "before_cable": number})
 
-
-def _print_summary(report: dict[str, Any], code: int, as_json: bool, stdout: Any, say: Callable[[str], None]) -> None:
-    counts: dict[str, int] = {}
-    for cable in report["cables"]:
-        counts[cable["outcome"]] = counts.get(cable["outcome"], 0) + 1
-    report["summary"] = {"tested": len(report["cables"]), **counts}
-    report["exit_code"] = code
-    if as_json:
-        stdout.write(json.dumps(report, indent=1, ensure_ascii=False, allow_nan=False) + "\n")
-    elif report["cables"]:
-        say(f"{len(report['cables'])} tested: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items()))
-            + f"; exit code {code}")
-    stdout.flush()
+    def finish(self, code: int) -> None:
+        counts: dict[str, int] = {}
+        for outcome in self.outcomes:
+            counts[str(outcome)] = counts.get(str(outcome), 0) + 1
+        self.summary.update(tested=len(self.outcomes), counts=counts, exit_code=int(code))
+        if self.json:
+            self.out.json_line(self.summary)
+        elif self.outcomes:
+            self.say(f"{len(self.outcomes)} tested: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items()))
+                     + f"; exit code {int(code)}")

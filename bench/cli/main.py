@@ -3,16 +3,23 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import functools
+import signal
 import sys
-from collections.abc import Sequence
+import threading
+import traceback
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from bench.errors import BenchError
+from bench.exit_codes import ExitCode
 
 EPILOG = """\
-exit status: 0 success (line: every cable PASS), 1 a cable did not pass (line),
-2 an error (bad configuration, instruments unreachable, a cable ERROR), 130 interrupted.
+exit status (every command): 0 done (line/run: every cable PASS), 1 a measured cable FAIL or
+CONDITIONAL (verify: a record fails its hash), 2 refused input (configuration, serial, arguments,
+unusable store, unreachable instruments) or a cable ERROR, 3 the store is DAMAGED (verify),
+4 internal error (a bug, traceback on stderr), 130 interrupted (Ctrl-C or SIGTERM).
 Start with 'bench demo' (no hardware needed); the technician and line guide is docs/operator.md."""
 
 
@@ -144,15 +151,15 @@ def build_parser() -> argparse.ArgumentParser:
     run.set_defaults(func=_run)
 
     line = subparsers.add_parser(
-        "line", help="production line: test serials unattended, --json for scripts, exit code 0/1/2",
+        "line", help="production line: test serials unattended, --json (JSON Lines) for scripts, exit codes",
         description="Test the given cables without any prompt: take a reference (the fixture must hold the "
                     "reference cords only), then test each serial in order, storing every attempt. On a "
                     "virtual station the simulated cable for each serial is connected automatically; on a "
                     "real station a cable handler must load each one: drive it from Python "
                     "(bench.operator.line.open_line_bench with a Fixture, see examples/line_script.py). Exit status: "
-                    "0 every cable PASS, 1 a cable FAIL/CONDITIONAL/ABORTED, 2 an error (configuration, "
-                    "instruments, a cable ERROR), 130 interrupted (Ctrl-C stops after storing the current "
-                    "cable as ABORTED).",
+                    "0 every cable PASS, 1 a cable FAIL/CONDITIONAL, 2 refused input or a cable ERROR, "
+                    "4 internal error, 130 interrupted (Ctrl-C or SIGTERM stores the current cable as "
+                    "ABORTED and stops).",
         epilog="example: bench line --station st.toml --recipe rc.toml --operator line3 --lot L42 --json "
                "MTP12-000001 MTP12-000002")
     _add_bench_options(line)
@@ -160,8 +167,9 @@ def build_parser() -> argparse.ArgumentParser:
     line.add_argument("--lot", required=True, help="lot recorded with every result")
     line.add_argument("--serials-file", metavar="FILE", help="read serials from FILE, one per line ('-': "
                       "standard input; '#' starts a comment)")
-    line.add_argument("--json", action="store_true", help="print one JSON document (per-cable outcome, failing "
-                      "fibers, record index, certificate) instead of text")
+    line.add_argument("--json", action="store_true", help="JSON Lines: one object per cable, flushed when its "
+                      "record is stored (outcome, per-fiber IL, record index and hash, ...), then a summary; "
+                      "fields in docs/operator.md")
     line.add_argument("serials", nargs="*", metavar="SERIAL", help="serial numbers, tested in this order")
     line.set_defaults(func=_line)
 
@@ -205,15 +213,44 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+@contextlib.contextmanager
+def terminate_as_interrupt() -> Iterator[None]:
+    """SIGTERM (a line controller stopping the run) is handled exactly like Ctrl-C."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.getsignal(signal.SIGTERM)
+    signal.signal(signal.SIGTERM, lambda _signum, _frame: signal.raise_signal(signal.SIGINT))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    try:
-        return int(args.func(args))
-    except BenchError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("\ninterrupted", file=sys.stderr)
-        return 130
+    with terminate_as_interrupt():
+        try:
+            return int(args.func(args))
+        except BenchError as error:
+            print(f"error: {error}", file=sys.stderr)
+            return ExitCode.REFUSED
+        except KeyboardInterrupt:
+            print("\ninterrupted", file=sys.stderr)
+            return ExitCode.INTERRUPTED
+        except BrokenPipeError:
+            return closed_stdout()
+        except Exception:  # noqa: BLE001 - a bug must never read as a cable verdict (exit 1)
+            print(f"internal error (a bug in bench, not a verdict on any cable; please report it):\n"
+                  f"{traceback.format_exc()}", file=sys.stderr)
+            return ExitCode.INTERNAL
+
+
+def closed_stdout() -> int:
+    """The reader of standard output went away (`bench query ... | head`): stop quietly, exit 0."""
+    from bench.cli.stream import silence
+
+    silence(sys.stdout)
+    return ExitCode.PASS
 

@@ -75,7 +75,7 @@ def run_export(args: argparse.Namespace) -> int:
         res = load_results(args.file, **_filters(args))
         if args.csv:
             n = write_csv(res, args.csv)
-            print(f"wrote {n} fiber rows to {args.csv}")
+            print(f"wrote {n} rows to {args.csv}")
         else:
             n = write_json(res, args.json, _filters(args))
             print(f"wrote {n} cable records to {args.json}")

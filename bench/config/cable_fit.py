@@ -10,10 +10,13 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any
+
+import pydantic
+from pydantic import AfterValidator, Field, Strict
 
 from bench.config.harness import plan_harness
-from bench.config.tomlio import Fields
+from bench.config.schema import Name, Text, date_from_text, section
 from bench.errors import ConfigError
 
 # An encircled-flux launch needs a device qualified for it: an EF-compliant test cord or
@@ -43,50 +46,52 @@ class LaunchConditioner:
                 f"certificate {self.certificate}" + (f" (due {self.certificate_due})" if self.certificate_due else ""))
 
 
-def parse_launch_conditioner(table: Any, source: str) -> LaunchConditioner | None:
-    if table is None:
-        return None
-    fields = Fields(table, source, "launch_conditioner")
-    kind = fields.get("kind", str)
-    if kind == "mandrel":
-        raise ConfigError(source, "launch_conditioner.kind", "a mandrel wrap alone is not an encircled-flux launch",
-                          "use an EF-compliant test cord (\"ef-cord\") or a mode controller (\"mode-controller\"), "
-                          "IEC 61280-4-1")
-    if kind not in LAUNCH_CONDITIONER_KINDS:
-        raise ConfigError(source, "launch_conditioner.kind", f"unknown kind {kind!r}",
-                          f"use one of {', '.join(LAUNCH_CONDITIONER_KINDS)}")
-    serial = fields.get("serial", str).strip()
-    certificate = fields.get("certificate", str).strip()
-    for name, value in (("serial", serial), ("certificate", certificate)):
-        if not value:
-            raise ConfigError(source, f"launch_conditioner.{name}", "is empty",
-                              f"write the {name} printed on the launch conditioner's label or certificate")
-    due = fields.get("certificate_due", (str, dt.date), None)
-    if isinstance(due, str):
-        try:
-            dt.date.fromisoformat(due)
-        except ValueError as error:
-            raise ConfigError(source, "launch_conditioner.certificate_due", f"not a date: {due!r}",
-                              "write it as YYYY-MM-DD") from error
-    conditioner = LaunchConditioner(kind, serial, certificate, fields.get("model", str, ""),
-                                    None if due is None else str(due),
-                                    fields.get("standard", str, "IEC 61280-4-1 encircled flux"))
-    fields.finish()
-    return conditioner
+@section
+class LaunchConditionerSection:
+    """The station file's `[launch_conditioner]` table."""
+
+    kind: Name = Field(description='"ef-cord" (an EF-compliant test cord) or "mode-controller"')
+    serial: Name
+    certificate: Name
+    model: Text = ""
+    certificate_due: Annotated[dt.date, Strict()] | None = Field(None, description="YYYY-MM-DD")
+    standard: Name = "IEC 61280-4-1 encircled flux"
+
+    @pydantic.field_validator("kind")
+    @classmethod
+    def _encircled_flux(cls, kind: str) -> str:
+        if kind == "mandrel":
+            raise ValueError("a mandrel wrap alone is not an encircled-flux launch; use an EF-compliant test cord "
+                             '("ef-cord") or a mode controller ("mode-controller"), IEC 61280-4-1')
+        if kind not in LAUNCH_CONDITIONER_KINDS:
+            raise ValueError(f"is an unknown kind; use one of {', '.join(LAUNCH_CONDITIONER_KINDS)}")
+        return kind
+
+    @pydantic.field_validator("certificate_due", mode="before")
+    @classmethod
+    def _date_text(cls, value: Any) -> Any:
+        return date_from_text(value)
+
+    def conditioner(self) -> LaunchConditioner:
+        return LaunchConditioner(self.kind, self.serial.strip(), self.certificate.strip(), self.model,
+                                 None if self.certificate_due is None else str(self.certificate_due), self.standard)
 
 
-def parse_fixture_polish(fixture: Fields, source: str) -> tuple[str, str]:
+def _polish(value: str) -> str:
+    if value and value not in POLISHES:
+        raise ValueError(f"unknown polish {value!r}; use one of {', '.join(POLISHES)} (or leave it out)")
+    return value
+
+
+Polish = Annotated[str, Strict(), AfterValidator(_polish)]
+
+
+def fixture_polish(polish: str, polish_a: str | None, polish_b: str | None) -> tuple[str, str]:
     """(end A, end B) polish of the fixture's connectors: `polish` for both, `polish_a`/`polish_b` per end.
 
     "" (not stated) checks nothing: stations written before polish was a field keep working.
     """
-    both = fixture.get("polish", str, "")
-    ends = (fixture.get("polish_a", str, both), fixture.get("polish_b", str, both))
-    for key, value in zip(("polish_a", "polish_b"), ends, strict=True):
-        if value and value not in POLISHES:
-            raise ConfigError(source, f"fixture.{key}", f"unknown polish {value!r}",
-                              f"use one of {', '.join(POLISHES)}")
-    return ends
+    return (polish if polish_a is None else polish_a, polish if polish_b is None else polish_b)
 
 
 def connector_polish(connector: str) -> str:

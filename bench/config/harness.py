@@ -17,9 +17,11 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
-from bench.config.tomlio import Fields
+from pydantic import Field
+
+from bench.config.schema import Name, count, section
 from bench.errors import ConfigError
 
 # Fixture port kinds: how many fixture positions a port spans, and which ferrule positions of
@@ -32,11 +34,13 @@ _DUPLEX = re.compile(r"^LC(-(APC|UPC|PC))?$")
 _FIBER = re.compile(r"^([A-Za-z0-9_-]+):([0-9]+)$")
 
 
-@dataclass(frozen=True)
+@section
 class HarnessConnector:
-    label: str
-    connector: str  # "MTP-F-APC", "LC-UPC", ...
-    fibers: int
+    """One `[[cable.end_a]]` / `[[cable.end_b]]` entry."""
+
+    label: Name
+    connector: Name = Field(description='"MTP-F", "MPO-M-APC" (arrays) or "LC-UPC" (duplex legs)')
+    fibers: int = count(1, 24, "fibers the connector carries: 8, 12 or 24 (MPO/MTP), 2 (LC duplex)")
 
     @property
     def port_kind(self) -> str:
@@ -61,6 +65,14 @@ class HarnessFiber:
         return f"{self.connector_a}:{self.position_a}->{self.connector_b}:{self.position_b}"
 
 
+@section
+class FiberMap:
+    """`[cable.fiber_map]`: the drawing it comes from, and where every end-A fiber arrives at end B."""
+
+    source: Name = Field(description="the drawing the map is copied from")
+    map: dict[Name, Name] = Field(description='"<end-A connector>:<position>" = "<end-B connector>:<position>"')
+
+
 @dataclass(frozen=True)
 class Harness:
     end_a: tuple[HarnessConnector, ...]
@@ -83,18 +95,13 @@ class Harness:
                               for f in self.fibers}, "map_source": self.map_source}
 
 
-def _connectors(cable: Mapping[str, Any], end: str, source: str) -> tuple[HarnessConnector, ...]:
+def _connectors(connectors: Sequence[HarnessConnector] | None, end: str, source: str
+                ) -> tuple[HarnessConnector, ...]:
     key = f"end_{end}"
-    tables = cable.get(key)
-    if not isinstance(tables, list) or not tables:
+    if not connectors:
         raise ConfigError(source, f"cable.{key}", "a harness needs its connectors listed",
                           f"add [[cable.{key}]] tables with label, connector and fibers")
-    connectors = []
-    for index, table in enumerate(tables):
-        fields = Fields(table, source, f"cable.{key}[{index}]")
-        connector = HarnessConnector(fields.get("label", str), fields.get("connector", str),
-                                     fields.get("fibers", int))
-        fields.finish()
+    for index, connector in enumerate(connectors):
         if not (_ARRAY.match(connector.connector) or _DUPLEX.match(connector.connector)):
             raise ConfigError(source, f"cable.{key}[{index}].connector", f"unknown connector {connector.connector!r}",
                               'use "MTP-F", "MPO-M-APC" (arrays) or "LC-UPC" (duplex legs)')
@@ -102,7 +109,6 @@ def _connectors(cable: Mapping[str, Any], end: str, source: str) -> tuple[Harnes
             raise ConfigError(source, f"cable.{key}[{index}].fibers",
                               f"{connector.fibers} fibers in a {connector.connector}",
                               "MPO/MTP connectors carry 8, 12 or 24 fibers, an LC duplex 2")
-        connectors.append(connector)
     labels = [c.label for c in connectors]
     if len(set(labels)) != len(labels):
         raise ConfigError(source, f"cable.{key}", "a connector label is used twice",
@@ -122,15 +128,14 @@ def _endpoint(text: str, connectors: Mapping[str, HarnessConnector], source: str
     return label, position
 
 
-def parse_harness(cable: Mapping[str, Any], fiber_count: int, source: str) -> Harness:
-    end_a, end_b = _connectors(cable, "a", source), _connectors(cable, "b", source)
-    table = cable.get("fiber_map")
-    if not isinstance(table, Mapping):
+def parse_harness(cable: Any, source: str) -> Harness:
+    """The harness of a validated `[cable]` section (its end_a, end_b, fiber_map and fiber_count)."""
+    end_a, end_b = _connectors(cable.end_a, "a", source), _connectors(cable.end_b, "b", source)
+    fiber_count = cable.fiber_count
+    if cable.fiber_map is None:
         raise ConfigError(source, "cable.fiber_map", "a harness needs its fiber map",
                           'add [cable.fiber_map] with source = "<drawing>" and map = { "P1:1" = "L1:1", ... }')
-    fields = Fields(dict(table), source, "cable.fiber_map")
-    map_source, raw = fields.get("source", str), fields.get("map", dict)
-    fields.finish()
+    map_source, raw = cable.fiber_map.source, cable.fiber_map.map
     by_a, by_b = {c.label: c for c in end_a}, {c.label: c for c in end_b}
     pairs = []
     for key, value in raw.items():
@@ -168,35 +173,29 @@ def _check_same_polish(connectors: Sequence[HarnessConnector], end: str, source:
 # -------------------------------------------------------------------------- fixture ports
 
 
-@dataclass(frozen=True)
+@section
 class FixturePort:
-    label: str
-    end: str  # "a": launch positions, "b": receive positions
-    kind: str  # a PORT_POSITIONS key
-    first: int  # first fixture position it spans
+    """One `[fixture] ports` entry."""
+
+    label: Name
+    end: Literal["a", "b"] = Field(description='"a": launch positions, "b": receive positions')
+    kind: Literal["MPO-12", "MPO-24", "LC-duplex"] = Field(description="how many fixture positions it spans")
+    first: int = count(1, 1024, "first fixture position it spans")
 
     def position(self, ferrule_position: int) -> int:
         return self.first + ferrule_position - 1
 
 
-def parse_fixture_ports(fixture: Fields, source: str, launch_count: int, receive_count: int
+def check_fixture_ports(ports: tuple[FixturePort, ...], source: str, launch_count: int, receive_count: int
                         ) -> tuple[FixturePort, ...]:
-    ports = []
-    for index, table in enumerate(fixture.get("ports", list, [])):
-        fields = Fields(table, source, f"fixture.ports[{index}]")
-        port = FixturePort(fields.get("label", str), fields.get("end", str), fields.get("kind", str),
-                           fields.get("first", int))
-        fields.finish()
+    """The fixture's ports, each inside the fixture and none sharing a position with another."""
+    for index, port in enumerate(ports):
         where = f"fixture.ports[{index}]"
-        if port.end not in ("a", "b") or port.kind not in PORT_POSITIONS:
-            raise ConfigError(source, where, f"end {port.end!r}, kind {port.kind!r}",
-                              f"end is \"a\" or \"b\"; kind one of {', '.join(PORT_POSITIONS)}")
-        count = launch_count if port.end == "a" else receive_count
-        if port.first < 1 or port.first + PORT_POSITIONS[port.kind] - 1 > count:
+        at_end = launch_count if port.end == "a" else receive_count
+        if port.first < 1 or port.first + PORT_POSITIONS[port.kind] - 1 > at_end:
             raise ConfigError(source, f"{where}.first", f"positions {port.first}-"
-                              f"{port.first + PORT_POSITIONS[port.kind] - 1} exceed the fixture's {count}",
+                              f"{port.first + PORT_POSITIONS[port.kind] - 1} exceed the fixture's {at_end}",
                               "start the port inside the fixture's launch_ports / receive_channels")
-        ports.append(port)
     for end in ("a", "b"):
         taken: dict[int, str] = {}
         for port in (p for p in ports if p.end == end):

@@ -1,31 +1,58 @@
 """Station configuration: which instruments, how the fixture is wired, reference and timing policy.
 
-Validated once at the edge; the rest of the toolkit receives these frozen
-objects and trusts them.
+Validated once at the edge (the schema layer, `bench.config.schema`); the rest of the toolkit
+receives these frozen objects and trusts them. Each `[table]` of the file is a `@section` class
+below: adding a field to a table is one line in its class (see `bench.config.schema`), and a new
+table is a new section plus one line in `StationFile` and one in `StationConfig`.
 """
 
 from __future__ import annotations
 
-import datetime as dt
+import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
 
-from bench.config.cable_fit import LaunchConditioner, parse_fixture_polish, parse_launch_conditioner
-from bench.config.harness import FixturePort, parse_fixture_ports
-from bench.config.tomlio import Fields, read_toml
+import pydantic
+from pydantic import Field
+
+from bench.config.cable_fit import LaunchConditioner, LaunchConditionerSection, Polish, fixture_polish
+from bench.config.harness import FixturePort, check_fixture_ports
+from bench.config.instruments import ROLES, InstrumentEntry, instrument_union
+from bench.config.schema import Name, Text, count, quantity, section, validate
+from bench.config.tomlio import read_toml
 from bench.errors import ConfigError
-from drivers.scpi import REPLY_WAITS
 from procedures.timing import MEASUREMENT_ORDERS, TimingSettings
 
 BACKENDS = ("virtual", "sim", "visa")
-ROLES = ("meter", "source", "switch")
 REFERENCE_METHODS = ("1-cord", "2-cord", "3-cord")
 RETEST_POLICIES = ("last", "best", "all_must_pass")
 EXPIRED_CALIBRATION = ("refuse", "warn")  # what an instrument past calibration_due means
+__all__ = ["MEASUREMENT_ORDERS", "RETEST_POLICIES", "GoldenCableSettings", "InstrumentConfig", "ReferenceSettings",
+           "StationConfig", "StationFile", "TimingSettings", "load_station", "parse_station"]
+
+IlDb = Annotated[float, Field(ge=-1.0, le=30.0, strict=True)]
+PowerDbm = Annotated[float, Field(ge=-80.0, le=30.0, strict=True, description="dBm")]
+LossDb = Annotated[float, Field(ge=0.0, le=30.0, strict=True, description="dB")]
 
 
-@dataclass(frozen=True)
+def _wavelength_keyed(value: Any, example: str) -> Any:
+    """A TOML table keyed by wavelength ("1310") as {1310.0: ...}; a bad key refused naming it."""
+    if not isinstance(value, dict):
+        return value
+    keyed = {}
+    for key, item in value.items():
+        try:
+            wavelength = float(key)
+        except (TypeError, ValueError):
+            raise ValueError(f"key {key!r} is not a wavelength in nm; write it like {example}") from None
+        if not 600 <= wavelength <= 1700:
+            raise ValueError(f"key {key!r} is outside 600..1700 nm; key the table by a test wavelength")
+        keyed[wavelength] = item
+    return keyed
+
+
+@section
 class GoldenCableSettings:
     """A reference-grade cable kept at the station to prove the bench has not drifted.
 
@@ -37,18 +64,103 @@ class GoldenCableSettings:
     cables, every `check_every_min` minutes (0 = that trigger off) and at the end of a run.
     """
 
-    serial: str
-    fiber_count: int = 12
-    polarity: str = "B"
-    tolerance_db: float = 0.10
-    expected_il_db: dict[float, tuple[float, ...]] = field(default_factory=dict)
-    check_every_cables: int = 10
-    check_every_min: float = 60.0
-    certificate: str = ""
+    serial: Name
+    fiber_count: int = count(1, 144, "fibers of the golden cable", default=12)
+    polarity: Name = "B"
+    tolerance_db: float = quantity(0, 5, "allowed drift of a golden fiber", default=0.10, exclusive_minimum=True)
+    expected_il_db: dict[float, tuple[IlDb, ...]] = field(default_factory=dict)
+    check_every_cables: int = count(0, 1_000_000, "golden check every N cables (0: this trigger off)", default=10)
+    check_every_min: float = quantity(0, 10_080, "golden check every M minutes (0: this trigger off)",
+                                      default=60.0)
+    certificate: Text = Field("", description="the golden cable's certificate (where expected_il_db comes from)")
+
+    @pydantic.field_validator("expected_il_db", mode="before")
+    @classmethod
+    def _wavelength_keys(cls, value: Any) -> Any:
+        return _wavelength_keyed(value, "1310 = [0.12, ...]")
 
     @property
     def certified(self) -> bool:
         return bool(self.expected_il_db)
+
+    def __post_init__(self) -> None:
+        wrong = next((w for w, values in self.expected_il_db.items() if len(values) != self.fiber_count), None)
+        if wrong is not None:
+            raise ValueError(f"expected_il_db at {wrong:g} nm does not have {self.fiber_count} numbers; "
+                             "list the certified IL of every fiber, in fiber order")
+        if self.check_every_cables == 0 and self.check_every_min == 0:
+            raise ValueError("check_every_cables and check_every_min are both 0: drift would go unnoticed until "
+                             "the end of the run; set check_every_cables (default 10) and/or check_every_min "
+                             "(default 60)")
+
+
+@section
+class ReferenceSettings:
+    """How references are taken and when one is implausible (bench.run.reference_health).
+
+    `expected_power_dbm` (per wavelength, the source's output) with `cord_loss_window_db`
+    (min, max loss of the reference cords and switch) bounds each launch position's reading;
+    `max_spread_db` bounds the spread across positions; `max_step_db` bounds how far one
+    position may move against the others since the previous reference of the same cords.
+    """
+
+    method: Literal["1-cord", "2-cord", "3-cord"] = "1-cord"
+    cord_ids: tuple[Name, ...] = ()
+    max_age_h: float = quantity(0, 720, "re-reference after this many hours", default=8.0, exclusive_minimum=True)
+    max_tests: int = count(1, 1_000_000, "re-reference after this many cables", default=500)
+    # Test-cord wear (bench.run.cord_wear): matings at which a cord is reported worn, and retired.
+    # 1,000 is the MTP connector's rated mating life; a station usually sets a lower limit.
+    cord_warning_matings: int = count(0, 10**9, "matings at which a test cord is reported worn", default=800)
+    cord_retire_matings: int = count(1, 10**9, "matings at which a test cord is retired", default=1000)
+    golden: GoldenCableSettings | None = None
+    expected_power_dbm: dict[float, PowerDbm] = Field(default_factory=dict, description=(
+        "the source's output per wavelength, e.g. { 1310 = -2.0, 1550 = -2.5 }"))
+    cord_loss_window_db: tuple[LossDb, LossDb] = Field((0.0, 1.5), description=(
+        "[min, max] loss of the reference path (cords and switch)"))
+    # Up to 1000 dB: a test bench switches a check off by setting it out of reach.
+    max_spread_db: float = quantity(0, 1000, "spread allowed across launch positions", default=1.5,
+                                    exclusive_minimum=True)
+    max_step_db: float = quantity(0, 1000, "step of one position against the others since the last reference",
+                                  default=0.05, exclusive_minimum=True)
+
+    @pydantic.field_validator("expected_power_dbm", mode="before")
+    @classmethod
+    def _power_keys(cls, value: Any) -> Any:
+        return _wavelength_keyed(value, "{ 1310 = -2.0, 1550 = -2.5 }")
+
+    @pydantic.field_validator("cord_loss_window_db")
+    @classmethod
+    def _window(cls, value: tuple[float, float]) -> tuple[float, float]:
+        if not value[0] < value[1]:
+            raise ValueError(f"expected [min, max] dB, got {list(value)!r}; write the reference path's loss window "
+                             "like [0.0, 1.5]")
+        return value
+
+
+@section
+class TimingSection:
+    """The `[timing]` table; the run receives it as `procedures.timing.TimingSettings`."""
+
+    averaging_time_s: float = quantity(0, 10, "meter averaging time per reading", default=0.001,
+                                       exclusive_minimum=True)
+    settle_tolerance_db: float = quantity(0, 1, "two consecutive readings must agree within this", default=0.01,
+                                          exclusive_minimum=True)
+    settle_timeout_s: float = quantity(0, 600, default=2.0, exclusive_minimum=True)
+    laser_on_settle_s: float = quantity(0, 600, default=0.0)
+    # The instruments' specified times (data sheets; 0 = not specified). They set the floor under a cable's
+    # cycle time and choose the measurement order (procedures.timing).
+    switch_settle_s: float = quantity(0, 10, "switch move until the write's operation completes", default=0.0)
+    wavelength_change_s: float = quantity(0, 60, "source wavelength change until it completes", default=0.0)
+    query_round_trip_s: float = quantity(0, 10, "LAN/bus round trip of one query", default=0.0)
+    order: Literal["auto", "wavelength-outer", "switch-outer"] = "auto"
+    # How the host waits for a reply (drivers.scpi): "near-due" sleeps until just before the
+    # reply is due (from the times above) and polls the link from then on, so neither the
+    # kernel's wake-up latency nor a busy core is paid for the whole wait; "sleep" leaves it
+    # to the kernel; "poll" polls from the start (a core busy while a cable is measured).
+    reply_wait: Literal["near-due", "sleep", "poll"] = "near-due"
+
+    def settings(self) -> TimingSettings:
+        return TimingSettings(**dataclasses.asdict(self))
 
 
 @dataclass(frozen=True)
@@ -64,31 +176,51 @@ class InstrumentConfig:
     calibration_date: str | None = None  # last calibration (certificates print it beside the due date)
 
 
-@dataclass(frozen=True)
-class ReferenceSettings:
-    """How references are taken and when one is implausible (bench.run.reference_health).
-
-    `expected_power_dbm` (per wavelength, the source's output) with `cord_loss_window_db`
-    (min, max loss of the reference cords and switch) bounds each launch position's reading;
-    `max_spread_db` bounds the spread across positions; `max_step_db` bounds how far one
-    position may move against the others since the previous reference of the same cords.
-    """
-
-    method: str = "1-cord"
-    cord_ids: tuple[str, ...] = ()
-    max_age_h: float = 8.0
-    max_tests: int = 500
-    # Test-cord wear (bench.run.cord_wear): matings at which a cord is reported worn, and retired.
-    # 1,000 is the MTP connector's rated mating life; a station usually sets a lower limit.
-    cord_warning_matings: int = 800
-    cord_retire_matings: int = 1000
-    golden: GoldenCableSettings | None = None
-    expected_power_dbm: dict[float, float] = field(default_factory=dict)
-    cord_loss_window_db: tuple[float, float] = (0.0, 1.5)
-    max_spread_db: float = 1.5
-    max_step_db: float = 0.05
+@section
+class StationSection:
+    name: Name
+    backend: Literal["virtual", "sim", "visa"] = "virtual"
+    visa_library: Text = "@py"
+    sim_file: Text = ""
+    store_path: Name = "results/bench.h5"
+    expired_calibration: Literal["refuse", "warn"] = Field("refuse", description=(
+        '"warn": test with instruments past calibration_due, naming them in every record'))
 
 
+@section
+class FixtureSection:
+    launch_ports: Annotated[tuple[Annotated[int, Field(ge=1, le=1024, strict=True)], ...], Field(
+        min_length=1, max_length=1024, description="switch port of fixture position 1, 2, ...")]
+    receive_channels: Annotated[tuple[Name, ...], Field(
+        min_length=1, max_length=1024, description='"<meter name>:<slot>" of end-B position 1, 2, ...')]
+    polish: Polish = Field("", description='the test cords\' end faces at both ends: "APC", "UPC", "PC"')
+    polish_a: Polish | None = None
+    polish_b: Polish | None = None
+    ports: tuple[FixturePort, ...] = Field((), description=(
+        'named connector ports for harnesses: { label = "A1", end = "a", kind = "MPO-24", first = 1 }'))
+
+
+@section
+class RetestSection:
+    policy: Literal["last", "best", "all_must_pass"] = "last"
+
+
+@section
+class StationFile:
+    """A whole station file."""
+
+    station: StationSection
+    instruments: Annotated[tuple[instrument_union(), ...], Field(min_length=1)]  # type: ignore[valid-type]
+    fixture: FixtureSection
+    reference: ReferenceSettings = ReferenceSettings()
+    retest: RetestSection = RetestSection()
+    timing: TimingSection = TimingSection()
+    launch_conditioner: LaunchConditionerSection | None = None
+    # The optional [certificate] table as written (issuer, approval block); bench.report.issuer checks it.
+    certificate: dict[Name, Any] = Field(default_factory=dict)
+    # The [fleet] table as written; bench.fleet.settings.parse_fleet validates it (the fleet room
+    # sits above config, so config keeps it opaque).
+    fleet: dict[Name, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -111,8 +243,7 @@ class StationConfig:
     certificate: dict[str, Any] = field(default_factory=dict)
     expired_calibration: str = "refuse"  # "warn": test, with the overdue instruments in every record
     fixture_ports: tuple[FixturePort, ...] = ()  # named connector ports for harnesses (bench.config.harness)
-    # The [fleet] table as written; bench.fleet.settings.parse_fleet validates it (the fleet room
-    # sits above config, so config keeps it opaque).
+    # The [fleet] table as written; bench.fleet.settings.parse_fleet validates it.
     fleet: dict[str, Any] | None = None
 
     @property
@@ -134,127 +265,96 @@ class StationConfig:
         return {entry.name: entry.calibration_date for entry in self.instruments if entry.calibration_date}
 
 
-def _parse_instrument(table: Any, source: str, index: int) -> InstrumentConfig:
-    fields = Fields(table, source, f"instruments[{index}]")
-    name = fields.get("name", str)
-    role = fields.get("role", str)
-    if role not in ROLES:
-        raise ConfigError(source, f"instruments[{index}].role", f"unknown role {role!r}",
-                          f"use one of {', '.join(ROLES)}")
-    driver = fields.get("driver", str)
-    model = fields.get("model", str, "")
-    address = fields.get("address", str, "")
-    timeout_s = fields.positive("timeout_s", 5.0)
-    due = _date_field(fields, "calibration_due", source, index)
-    calibrated = _date_field(fields, "calibration_date", source, index)
-    if due and calibrated and calibrated > due:
-        raise ConfigError(source, f"instruments[{index}].calibration_date", f"{calibrated} is after the "
-                          f"calibration_due date {due}", "check both dates on the calibration certificate")
-    options = {key: value for key, value in table.items() if key not in fields.used}
-    fields.used.update(options)  # driver-specific options are checked by the driver factory
-    return InstrumentConfig(name, role, driver, model, address, options, due, timeout_s, calibrated)
-
-
-def _date_field(fields: Fields, key: str, source: str, index: int) -> str | None:
-    """An optional YYYY-MM-DD date (TOML date or string), as its ISO text."""
-    value = fields.get(key, (str, dt.date), None)
-    if isinstance(value, str):
-        try:
-            dt.date.fromisoformat(value)
-        except ValueError as error:
-            raise ConfigError(source, f"instruments[{index}].{key}", f"not a date: {value!r}",
-                              "write it as YYYY-MM-DD") from error
-    return str(value) if value is not None else None
-
-
 def parse_station(data: dict[str, Any], source: str = "<station>") -> StationConfig:
-    top = Fields(data, source, "")
-    station = Fields(top.get("station", dict), source, "station")
-    name = station.get("name", str)
-    backend = station.get("backend", str, "virtual")
-    if backend not in BACKENDS:
-        raise ConfigError(source, "station.backend", f"unknown backend {backend!r}",
-                          f"use one of {', '.join(BACKENDS)}")
-    visa_library = station.get("visa_library", str, "@py")
-    sim_file = station.get("sim_file", str, "")
-    store_path = station.get("store_path", str, "results/bench.h5")
-    expired_calibration = station.get("expired_calibration", str, "refuse")
-    if expired_calibration not in EXPIRED_CALIBRATION:
-        raise ConfigError(source, "station.expired_calibration", f"unknown policy {expired_calibration!r}",
-                          f"use one of {', '.join(EXPIRED_CALIBRATION)}")
-    station.finish()
-
-    instruments = _parse_instruments(top.get("instruments", list), source)
-    fixture = Fields(top.get("fixture", dict), source, "fixture")
-    launch_ports = _parse_launch_ports(fixture, source)
-    receive_channels = _parse_receive_channels(fixture, source, instruments)
-    fixture_polish = parse_fixture_polish(fixture, source)
-    fixture_ports = parse_fixture_ports(fixture, source, len(launch_ports), len(receive_channels))
-    fixture.finish()
-    launch_conditioner = parse_launch_conditioner(top.get("launch_conditioner", dict, None), source)
-    reference = _parse_reference(Fields(top.get("reference", dict, {}), source, "reference"), source)
-
-    retest_fields = Fields(top.get("retest", dict, {}), source, "retest")
-    retest_policy = retest_fields.get("policy", str, "last")
-    if retest_policy not in RETEST_POLICIES:
-        raise ConfigError(source, "retest.policy", f"unknown policy {retest_policy!r}",
-                          f"use one of {', '.join(RETEST_POLICIES)}")
-    retest_fields.finish()
-
-    timing = _parse_timing(Fields(top.get("timing", dict, {}), source, "timing"), source)
-    certificate = dict(top.get("certificate", dict, {}))
-    fleet = top.get("fleet", dict, None)
-    top.finish()
-
+    """A station file already read into a dict, validated (ConfigError naming the field otherwise)."""
+    _refuse_removed_keys(data, source)
+    parsed: StationFile = validate(StationFile, data, source)
+    reference = parsed.reference
+    if not reference.cord_warning_matings < reference.cord_retire_matings:
+        raise ConfigError(source, "reference.cord_warning_matings",
+                          f"warning at {reference.cord_warning_matings}, retirement at "
+                          f"{reference.cord_retire_matings} matings", "warn (≥ 0) before the retirement count")
+    instruments = _instruments(parsed.instruments, source)
+    launch_ports = _launch_ports(parsed.fixture, source)
+    receive_channels = _receive_channels(parsed.fixture, source, instruments)
     switch = next(entry for entry in instruments if entry.role == "switch")
     port_count = switch.options.get("port_count")
     if isinstance(port_count, int) and max(launch_ports) > port_count:
         raise ConfigError(source, "fixture.launch_ports", f"port {max(launch_ports)} exceeds the switch's "
                           f"port_count {port_count}", "use ports the switch has, or fix port_count")
-    return StationConfig(name, backend, instruments, launch_ports, receive_channels,
-                         reference, timing, visa_library, sim_file, store_path, source, retest_policy,
-                         launch_conditioner, fixture_polish, certificate,
-                         expired_calibration=expired_calibration, fixture_ports=fixture_ports, fleet=fleet)
+    head = parsed.station
+    fixture = parsed.fixture
+    return StationConfig(head.name, head.backend, instruments, launch_ports, receive_channels,
+                         parsed.reference, parsed.timing.settings(), head.visa_library, head.sim_file, head.store_path,
+                         source, parsed.retest.policy,
+                         None if parsed.launch_conditioner is None else parsed.launch_conditioner.conditioner(),
+                         fixture_polish(fixture.polish, fixture.polish_a, fixture.polish_b), dict(parsed.certificate),
+                         expired_calibration=head.expired_calibration,
+                         fixture_ports=check_fixture_ports(fixture.ports, source, len(launch_ports),
+                                                           len(receive_channels)),
+                         fleet=None if parsed.fleet is None else dict(parsed.fleet))
 
 
-def _parse_instruments(raw_instruments: list[Any], source: str) -> tuple[InstrumentConfig, ...]:
-    instruments = tuple(_parse_instrument(table, source, index) for index, table in enumerate(raw_instruments))
+def _table(data: Any, *path: str) -> dict[str, Any]:
+    for key in path:
+        data = data.get(key) if isinstance(data, dict) else None
+    return data if isinstance(data, dict) else {}
+
+
+def _refuse_removed_keys(data: Any, source: str) -> None:
+    """Keys an older station file may still carry, refused with what replaced them."""
+    if "poll_replies" in _table(data, "timing"):
+        raise ConfigError(source, "timing.poll_replies", "was replaced by timing.reply_wait",
+                          'write reply_wait = "poll" (was poll_replies = true) or "sleep" (was false), '
+                          'or leave it out for "near-due"')
+    if "uncertainty_db" in _table(data, "reference"):
+        raise ConfigError(source, "reference.uncertainty_db", "was removed: it had no effect (a negative IL is "
+                          "judged against the recipe's decision rule U)",
+                          "delete the line; set U in the recipe's [decision_rule]")
+    if "check_every_tests" in _table(data, "reference", "golden"):
+        raise ConfigError(source, "reference.golden.check_every_tests", "was renamed check_every_cables",
+                          "write check_every_cables = N (default 10) and, if wanted, check_every_min = M "
+                          "(default 60)")
+
+
+def _instruments(entries: tuple[InstrumentEntry, ...], source: str) -> tuple[InstrumentConfig, ...]:
+    instruments = tuple(InstrumentConfig(entry.name, entry.role, entry.driver, entry.model, entry.address,
+                                         entry.options(),
+                                         str(entry.calibration_due) if entry.calibration_due else None,
+                                         entry.timeout_s,
+                                         str(entry.calibration_date) if entry.calibration_date else None)
+                        for entry in entries)
     names = [entry.name for entry in instruments]
     duplicate = next((n for n in names if names.count(n) > 1), None)
     if duplicate:
-        raise ConfigError(source, "instruments.name", f"name {duplicate!r} used twice",
-                          "give every instrument a unique name")
+        raise ConfigError(source, f"instruments[{names.index(duplicate, names.index(duplicate) + 1)}].name",
+                          f"name {duplicate!r} used twice", "give every instrument a unique name")
     for role in ROLES:
-        count = sum(entry.role == role for entry in instruments)
-        if count == 0:
+        found = sum(entry.role == role for entry in instruments)
+        if found == 0:
             raise ConfigError(source, "instruments", f"no instrument with role '{role}'",
                               f"add an [[instruments]] entry with role = \"{role}\"")
-        if role != "meter" and count > 1:
-            raise ConfigError(source, "instruments", f"{count} instruments with role '{role}'",
+        if role != "meter" and found > 1:
+            raise ConfigError(source, "instruments", f"{found} instruments with role '{role}'",
                               f"keep exactly one {role}")
     return instruments
 
 
-def _parse_launch_ports(fixture: Fields, source: str) -> tuple[int, ...]:
-    launch_ports = fixture.get("launch_ports", list)
-    if not launch_ports or not all(isinstance(p, int) and not isinstance(p, bool) and p >= 1
-                                   for p in launch_ports):
-        raise ConfigError(source, "fixture.launch_ports", "must be a non-empty list of switch ports ≥ 1",
-                          "list the switch port for fixture position 1, 2, ... in order")
-    if len(set(launch_ports)) != len(launch_ports):
+def _launch_ports(fixture: FixtureSection, source: str) -> tuple[int, ...]:
+    if len(set(fixture.launch_ports)) != len(fixture.launch_ports):
         raise ConfigError(source, "fixture.launch_ports", "a switch port is listed twice",
                           "each fixture position needs its own switch port")
-    return tuple(launch_ports)
+    return fixture.launch_ports
 
 
-def _parse_receive_channels(fixture: Fields, source: str, instruments: tuple[InstrumentConfig, ...]
-                            ) -> tuple[tuple[str, int], ...]:
+def _receive_channels(fixture: FixtureSection, source: str, instruments: tuple[InstrumentConfig, ...]
+                      ) -> tuple[tuple[str, int], ...]:
     receive_channels: list[tuple[str, int]] = []
     meter_names = {entry.name for entry in instruments if entry.role == "meter"}
-    for position, spec in enumerate(fixture.get("receive_channels", list), start=1):
-        meter, _, slot = str(spec).partition(":")
-        if meter not in meter_names or not slot.isdigit():
-            raise ConfigError(source, f"fixture.receive_channels[{position - 1}]",
+    for position, spec in enumerate(fixture.receive_channels):
+        meter, _, slot = spec.rpartition(":")
+        if meter not in meter_names or not slot.isascii() or not slot.isdigit() or not 1 <= int(slot) <= 1024:
+            raise ConfigError(source, f"fixture.receive_channels[{position}]",
                               f"{spec!r} is not '<meter name>:<slot>' of a configured meter",
                               f"write it like \"{sorted(meter_names)[0]}:1\"")
         receive_channels.append((meter, int(slot)))
@@ -262,122 +362,6 @@ def _parse_receive_channels(fixture: Fields, source: str, instruments: tuple[Ins
         raise ConfigError(source, "fixture.receive_channels", "a meter channel is listed twice",
                           "each receive position needs its own detector")
     return tuple(receive_channels)
-
-
-def _parse_reference(reference_fields: Fields, source: str) -> ReferenceSettings:
-    method = reference_fields.get("method", str, "1-cord")
-    if method not in REFERENCE_METHODS:
-        raise ConfigError(source, "reference.method", f"unknown method {method!r}",
-                          f"use one of {', '.join(REFERENCE_METHODS)}")
-    if "uncertainty_db" in reference_fields.table:
-        raise ConfigError(source, "reference.uncertainty_db", "was removed: it had no effect (a negative IL is "
-                          "judged against the recipe's decision rule U)",
-                          "delete the line; set U in the recipe's [decision_rule]")
-    window = reference_fields.get("cord_loss_window_db", list, [0.0, 1.5])
-    if (len(window) != 2 or not all(isinstance(v, int | float) and not isinstance(v, bool) for v in window)
-            or not 0 <= window[0] < window[1]):
-        raise ConfigError(source, "reference.cord_loss_window_db", f"expected [min, max] dB, got {window!r}",
-                          "write the reference path's loss window like [0.0, 1.5]")
-    reference = ReferenceSettings(
-        method=method,
-        cord_ids=tuple(reference_fields.get("cord_ids", list, [])),
-        max_age_h=reference_fields.positive("max_age_h", 8.0),
-        max_tests=int(reference_fields.get("max_tests", int, 500)),
-        cord_warning_matings=int(reference_fields.get("cord_warning_matings", int, 800)),
-        cord_retire_matings=int(reference_fields.get("cord_retire_matings", int, 1000)),
-        golden=_parse_golden(reference_fields.get("golden", dict, None), source),
-        expected_power_dbm=_parse_power_table(reference_fields.get("expected_power_dbm", dict, {}), source),
-        cord_loss_window_db=(float(window[0]), float(window[1])),
-        max_spread_db=reference_fields.positive("max_spread_db", 1.5),
-        max_step_db=reference_fields.positive("max_step_db", 0.05),
-    )
-    if not 0 <= reference.cord_warning_matings < reference.cord_retire_matings:
-        raise ConfigError(source, "reference.cord_warning_matings",
-                          f"warning at {reference.cord_warning_matings}, retirement at "
-                          f"{reference.cord_retire_matings} matings", "warn (≥ 0) before the retirement count")
-    reference_fields.finish()
-    return reference
-
-
-def _parse_power_table(table: dict[str, Any], source: str) -> dict[float, float]:
-    powers: dict[float, float] = {}
-    for key, value in table.items():
-        try:
-            wavelength = float(key)
-        except ValueError:
-            wavelength = float("nan")
-        if wavelength != wavelength or isinstance(value, bool) or not isinstance(value, int | float):
-            raise ConfigError(source, f"reference.expected_power_dbm.{key}", f"{key} = {value!r} is not "
-                              "wavelength = power in dBm", "write it like { 1310 = -2.0, 1550 = -2.5 }")
-        powers[wavelength] = float(value)
-    return powers
-
-
-def _parse_timing(timing_fields: Fields, source: str) -> TimingSettings:
-    if "poll_replies" in timing_fields.table:
-        raise ConfigError(source, "timing.poll_replies", "was replaced by timing.reply_wait",
-                          'write reply_wait = "poll" (was poll_replies = true) or "sleep" (was false), '
-                          'or leave it out for "near-due"')
-    timing = TimingSettings(
-        averaging_time_s=timing_fields.positive("averaging_time_s", 0.001),
-        settle_tolerance_db=timing_fields.positive("settle_tolerance_db", 0.01),
-        settle_timeout_s=timing_fields.positive("settle_timeout_s", 2.0),
-        laser_on_settle_s=timing_fields.positive("laser_on_settle_s", 0.0, allow_zero=True),
-        switch_settle_s=timing_fields.positive("switch_settle_s", 0.0, allow_zero=True),
-        wavelength_change_s=timing_fields.positive("wavelength_change_s", 0.0, allow_zero=True),
-        query_round_trip_s=timing_fields.positive("query_round_trip_s", 0.0, allow_zero=True),
-        order=timing_fields.get("order", str, "auto"),
-        reply_wait=timing_fields.get("reply_wait", str, "near-due"),
-    )
-    if timing.reply_wait not in REPLY_WAITS:
-        raise ConfigError(source, "timing.reply_wait", f"unknown way to wait for replies {timing.reply_wait!r}",
-                          f"use one of {', '.join(REPLY_WAITS)}")
-    if timing.order not in MEASUREMENT_ORDERS:
-        raise ConfigError(source, "timing.order", f"unknown measurement order {timing.order!r}",
-                          f"use one of {', '.join(MEASUREMENT_ORDERS)}")
-    timing_fields.finish()
-    return timing
-
-
-def _parse_golden(table: Any, source: str) -> GoldenCableSettings | None:
-    if table is None:
-        return None
-    fields = Fields(table, source, "reference.golden")
-    serial = fields.get("serial", str)
-    fiber_count = int(fields.get("fiber_count", int, 12))
-    polarity = fields.get("polarity", str, "B")
-    tolerance_db = fields.positive("tolerance_db", 0.10)
-    if "check_every_tests" in fields.table:
-        raise ConfigError(source, "reference.golden.check_every_tests", "was renamed check_every_cables",
-                          "write check_every_cables = N (default 10) and, if wanted, check_every_min = M "
-                          "(default 60)")
-    check_every = int(fields.get("check_every_cables", int, 10))
-    check_every_min = fields.positive("check_every_min", 60.0, allow_zero=True)
-    certificate = fields.get("certificate", str, "")
-    raw_expected = fields.get("expected_il_db", dict, {})
-    expected: dict[float, tuple[float, ...]] = {}
-    for key, values in raw_expected.items():
-        try:
-            wavelength = float(key)
-        except ValueError:
-            raise ConfigError(source, f"reference.golden.expected_il_db.{key}", "not a wavelength in nm",
-                              "write it like 1310 = [0.12, 0.15, ...]") from None
-        if not isinstance(values, list) or len(values) != fiber_count or not all(
-                isinstance(v, int | float) and not isinstance(v, bool) for v in values):
-            raise ConfigError(source, f"reference.golden.expected_il_db.{key}",
-                              f"expected a list of {fiber_count} numbers (one per fiber)",
-                              "list the golden cable's certified IL per fiber, in fiber order")
-        expected[wavelength] = tuple(float(v) for v in values)
-    fields.finish()
-    if check_every < 0:
-        raise ConfigError(source, "reference.golden.check_every_cables", "must be ≥ 0",
-                          "give a number of cables between golden checks (default 10)")
-    if check_every == 0 and check_every_min == 0:
-        raise ConfigError(source, "reference.golden", "check_every_cables and check_every_min are both 0: "
-                          "drift would go unnoticed until the end of the run",
-                          "set check_every_cables (default 10) and/or check_every_min (default 60)")
-    return GoldenCableSettings(serial, fiber_count, polarity, tolerance_db, expected, check_every,
-                               check_every_min, certificate)
 
 
 def load_station(path: str | Path) -> StationConfig:

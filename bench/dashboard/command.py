@@ -52,9 +52,13 @@ def source_from_args(args: argparse.Namespace) -> Any:
 
 
 def run_dashboard(args: argparse.Namespace) -> int:
-    import uvicorn
+    try:
+        import uvicorn
 
-    from bench.dashboard.app import create_app
+        from bench.dashboard.app import create_app
+    except ImportError as missing:
+        raise BenchError(f"bench dashboard needs the optional extra 'dashboard' ({missing.name} is not installed): "
+                         "pip install 'mpo-bench[dashboard]'") from None
 
     if not 1 <= args.port <= 65535:
         raise BenchError(f"--port must be from 1 to 65535, got {args.port}")

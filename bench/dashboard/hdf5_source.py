@@ -7,6 +7,7 @@ pages (cached until the file changes); the fleet database is the source for a pl
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import os
 from collections import Counter
@@ -65,7 +66,14 @@ class Hdf5Source:
 
     def lot(self, lot: str) -> LotView | None:
         results = load_results(self.path, lot=lot)
-        return views.lot_view(lot, _keyed(results.cables), _keyed(results.fibers))
+        view = views.lot_view(lot, _keyed(results.cables), _keyed(results.fibers))
+        if view is None:
+            return None
+        marked = results.suspect  # record index -> why (bench.store.annotations, append-only)
+        cables = results.cables
+        suspect = tuple((str(row["serial"]), int(row["attempt"]), marked[int(row["record_index"])])
+                        for row in cables if int(row["record_index"]) in marked)
+        return dataclasses.replace(view, suspect=suspect)
 
     def serial(self, serial: str) -> SerialView | None:
         results = load_results(self.path, serial=serial)

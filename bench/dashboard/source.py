@@ -98,7 +98,7 @@ class LotView:
     pareto: tuple[tuple[str, int], ...]  # (cause, cables), most frequent first
     retests: tuple[RetestRow, ...]
     cables: tuple[CableRow, ...]
-    # SUSPECT annotations are appended by issue #17 (bench.store.annotations); None until a source has them.
+    # SUSPECT marks (bench.store.annotations; fleet.annotations): (serial, attempt, why); None: not known.
     suspect: tuple[tuple[str, int, str], ...] | None = None
 
 

@@ -14,8 +14,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from pydantic import Field
 
-from bench.config.tomlio import Fields, read_toml
+from bench.config.schema import Name, Text, count, quantity, section, validate
+from bench.config.tomlio import read_toml
 from bench.errors import ConfigError
 
 RULES_PATH = Path(__file__).with_name("spc_rules.toml")
@@ -79,18 +81,27 @@ def load_rules(path: str | Path = RULES_PATH) -> tuple[Rule, ...]:
     return rules
 
 
+@section
+class RuleSection:
+    """One `[[rule]]` table as written (bench.config.schema: strict types, unknown keys refused)."""
+
+    name: Name
+    kind: Name = Field(description=f"one of {', '.join(RULE_KINDS)}")
+    points: int = count(1, 1000, "observations in the rule's window")
+    count: int | None = count(1, 1000, "observations of the window that must match (default: all)", default=None)
+    sigma: float = quantity(0, 6, "zone edge in standard deviations", default=0.0)
+    source: Text = ""
+    description: Text = ""
+
+
 def _rule(table: object, source: str, prefix: str) -> Rule:
-    fields = Fields(table, source, prefix)
-    name = fields.get("name", str)
-    kind = fields.get("kind", str)
+    entry: RuleSection = validate(RuleSection, table, source, prefix)
+    kind, points, sigma = entry.kind, entry.points, entry.sigma
     if kind not in RULE_KINDS:
         raise ConfigError(source, f"{prefix}.kind", f"unknown kind {kind!r}", f"use one of {', '.join(RULE_KINDS)}")
-    points = fields.get("points", int)
-    count = fields.get("count", int, points)
-    sigma = fields.get("sigma", float, 0.0)
-    rule = Rule(name=name, source=fields.get("source", str, ""), description=fields.get("description", str, ""),
+    count = points if entry.count is None else entry.count
+    rule = Rule(name=entry.name, source=entry.source, description=entry.description,
                 kind=kind, points=points, count=count, sigma=sigma)
-    fields.finish()
     minimum = {"trend": 3, "alternating": 4}.get(kind, 1)
     if points < minimum:
         raise ConfigError(source, f"{prefix}.points", f"must be ≥ {minimum} for a {kind} rule, got {points}",

@@ -17,11 +17,13 @@ The password is never in the file: libpq reads PGPASSWORD or the password file
 
 from __future__ import annotations
 
+import dataclasses
 import re
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
-from bench.config.tomlio import Fields
+from pydantic import Field
+
+from bench.config.schema import Name, count, quantity, section, validate
 from bench.errors import ConfigError
 
 SSLMODES = ("disable", "allow", "prefer", "require", "verify-ca", "verify-full")
@@ -29,16 +31,18 @@ _HOST = re.compile(r"^[A-Za-z0-9._:\-/]+$")
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_\-]*$")
 
 
-@dataclass(frozen=True)
+@section
 class FleetSettings:
-    host: str
-    port: int = 5432
-    dbname: str = "mpo_fleet"
-    user: str = "bench_station"
-    sslmode: str = "prefer"
-    batch_cables: int = 200
-    interval_s: float = 5.0
-    connect_timeout_s: int = 5
+    """The `[fleet]` table (bench.config.schema: strict types, ranges, unknown keys refused)."""
+
+    host: Name = Field(description="the fleet database's host name or address")
+    port: int = count(1, 65535, "PostgreSQL's TCP port", default=5432)
+    dbname: Name = "mpo_fleet"
+    user: Name = Field("bench_station", description="a login role granted fleet_station (docs/fleet.md)")
+    sslmode: Literal["disable", "allow", "prefer", "require", "verify-ca", "verify-full"] = "prefer"
+    batch_cables: int = count(1, 10_000, "records per transaction", default=200)
+    interval_s: float = quantity(0, 86_400, "pause between sync rounds", default=5.0, exclusive_minimum=True)
+    connect_timeout_s: int = count(1, 300, "seconds to wait for a connection", default=5)
 
     def conninfo(self, application_name: str = "bench-sync") -> dict[str, Any]:
         """libpq connection keywords (no password: libpq finds it in PGPASSWORD or a pgpass file)."""
@@ -47,12 +51,10 @@ class FleetSettings:
                 "application_name": application_name}
 
 
-def _text(fields: Fields, key: str, default: Any, pattern: re.Pattern[str], what: str) -> str:
-    value = fields.get(key, str, default)
+def _check_text(source: str, key: str, value: str, pattern: re.Pattern[str], what: str) -> None:
     if not pattern.match(value):
-        raise ConfigError(fields.source, f"fleet.{key}", f"{value!r} is not a valid {what}",
+        raise ConfigError(source, f"fleet.{key}", f"{value!r} is not a valid {what}",
                           f"set '{key}' to a {what} (letters, digits, '_', '-')")
-    return value
 
 
 def parse_fleet(table: Any, source: str) -> FleetSettings:
@@ -61,25 +63,20 @@ def parse_fleet(table: Any, source: str) -> FleetSettings:
         raise ConfigError(source, "fleet.password", "a password must never be stored in the station file",
                           "remove it; set PGPASSWORD in the forwarder's environment or put the password in "
                           "a PostgreSQL password file (~/.pgpass, mode 0600, or PGPASSFILE)")
-    fields = Fields(table, source, "fleet")
-    host = _text(fields, "host", ..., _HOST, "host name or address")
-    port = fields.get("port", int, 5432)
-    if not 1 <= port <= 65535:
-        raise ConfigError(source, "fleet.port", f"{port} is not a TCP port", "use 1-65535 (PostgreSQL: 5432)")
-    dbname = _text(fields, "dbname", "mpo_fleet", _NAME, "database name")
-    user = _text(fields, "user", "bench_station", _NAME, "role name")
-    sslmode = fields.get("sslmode", str, "prefer")
-    if sslmode not in SSLMODES:
-        raise ConfigError(source, "fleet.sslmode", f"unknown sslmode {sslmode!r}", f"use one of {', '.join(SSLMODES)}")
-    batch = fields.get("batch_cables", int, 200)
-    if not 1 <= batch <= 10_000:
-        raise ConfigError(source, "fleet.batch_cables", f"{batch} is out of range", "use 1-10000 (default 200)")
-    interval = fields.positive("interval_s", 5.0)
-    timeout = fields.get("connect_timeout_s", int, 5)
-    if not 1 <= timeout <= 300:
-        raise ConfigError(source, "fleet.connect_timeout_s", f"{timeout} is out of range", "use 1-300 seconds")
-    fields.finish()
-    return FleetSettings(host, port, dbname, user, sslmode, batch, interval, timeout)
+    if isinstance(table, dict):
+        known = [f.name for f in dataclasses.fields(FleetSettings)]
+        unknown = sorted(set(table) - set(known))
+        if unknown:
+            raise ConfigError(source, f"fleet.{unknown[0]}", "unknown key",
+                              f"remove it or correct the spelling; known keys here: {', '.join(known)}")
+    if isinstance(table, dict) and "port" in table and isinstance(table["port"], int) \
+            and not isinstance(table["port"], bool) and not 1 <= table["port"] <= 65535:
+        raise ConfigError(source, "fleet.port", f"{table['port']} is not a TCP port", "use 1-65535 (PostgreSQL: 5432)")
+    settings: FleetSettings = validate(FleetSettings, table, source, "fleet")
+    _check_text(source, "host", settings.host, _HOST, "host name or address")
+    _check_text(source, "dbname", settings.dbname, _NAME, "database name")
+    _check_text(source, "user", settings.user, _NAME, "role name")
+    return settings
 
 
 def fleet_settings_of(station: Any) -> FleetSettings:

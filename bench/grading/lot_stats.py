@@ -28,7 +28,6 @@ lengths of one product family (each reading keeps its own limit).
 from __future__ import annotations
 
 import math
-import tomllib
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,6 +35,8 @@ from typing import Any
 
 import numpy as np
 
+from bench.config.grade_tables import parse_grade_tables
+from bench.config.tomlio import read_toml
 from bench.records import VERDICTS, Outcome
 
 GRADE_TABLES_PATH = Path(__file__).with_name("grade_tables.toml")
@@ -66,17 +67,10 @@ class GradeTable:
 
 def load_grade_tables(path: str | Path = GRADE_TABLES_PATH) -> dict[str, GradeTable]:
     """Read the grade tables (data, not code) keyed by fiber type ("SM", ...)."""
-    with open(path, "rb") as fh:
-        data = tomllib.load(fh)
-    tables: dict[str, GradeTable] = {}
-    for fiber_type, table in data.items():
-        grades = tuple(Grade(g["grade"], float(g["mean_db"]), float(g["p97_db"])) for g in table["grades"])
-        # The "best grade met" search below relies on best-first order.
-        for better, worse in zip(grades, grades[1:], strict=False):
-            if not (better.mean_db <= worse.mean_db and better.p97_db <= worse.p97_db):
-                raise ValueError(f"{path}: {fiber_type} grades are not listed best first")
-        tables[fiber_type] = GradeTable(fiber_type, table.get("description", ""), table.get("source", ""), grades)
-    return tables
+    tables = parse_grade_tables(read_toml(path), str(path))
+    return {fiber_type: GradeTable(fiber_type, table.description, table.source,
+                                   tuple(Grade(g.grade, g.mean_db, g.p97_db) for g in table.grades))
+            for fiber_type, table in tables.items()}
 
 
 def iec_grade(

@@ -11,7 +11,7 @@ Python API (what examples/line_script.py uses)::
         for serial in serials:
             result = bench.test(serial)        # load (fixture), measure, grade, store; certificate queued
             print(result.outcome, result.failing_fibers, result.certificate)
-    exit_code = exit_code_for(r.verdict for r in bench.results)   # 0 all PASS, 1 any not PASS, 2 any ERROR
+    exit_code = exit_code_for(r.verdict for r in bench.results)   # bench.exit_codes: 0 all PASS, 1 a FAIL, ...
 
 With `certificate_dir` each tested cable's certificate is drawn by a worker process
 (`bench.report.queue.CertificateQueue`): `result.certificate` names the file at once, and it
@@ -33,6 +33,7 @@ nothing here knows about the simulator.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
@@ -45,9 +46,10 @@ from bench.config.crosscheck import check_station_and_recipe
 from bench.config.recipe import Recipe, load_recipe
 from bench.config.station import StationConfig, load_station
 from bench.errors import BenchError, ConfigError
+from bench.exit_codes import ExitCode, exit_code_for
 from bench.operator.fixture import Fixture, ManualFixture
 from bench.operator.interrupt import DeferredInterrupt, Progress
-from bench.records import Outcome, ReferenceRecord
+from bench.records import FiberResult, Outcome, ReferenceRecord
 from bench.report.certificate import CertificateData
 from bench.report.certificate_pdf import write_certificate
 from bench.report.issuer import CertificateIssuer, issuer_from_station
@@ -59,7 +61,8 @@ from bench.run.station import Station, open_station
 from bench.store import ResultStore
 from procedures.operator import CONNECT, Prompt
 
-EXIT_PASS, EXIT_FAIL, EXIT_ERROR, EXIT_INTERRUPTED = 0, 1, 2, 130
+EXIT_PASS, EXIT_FAIL, EXIT_ERROR, EXIT_INTERRUPTED = (ExitCode.PASS, ExitCode.FAIL, ExitCode.REFUSED,
+                                                     ExitCode.INTERRUPTED)
 
 __all__ = [
     "EXIT_ERROR",
@@ -84,6 +87,7 @@ class LineResult:
 
     outcome: CableOutcome
     certificate: Path | None = None
+    record_sha256: str | None = None  # the stored record's hash (`bench verify` checks it)
 
     @property
     def serial(self) -> str:
@@ -98,22 +102,40 @@ class LineResult:
         return self.outcome.failing_fibers
 
     def as_dict(self) -> dict[str, Any]:
+        """The cable as one JSON object (the `bench line --json` stream; fields in docs/operator.md)."""
         record = self.outcome.record
-        il = [f.insertion_loss_db for f in record.fibers if f.insertion_loss_db == f.insertion_loss_db]
-        margins = [f.margin_db for f in record.fibers if f.margin_db == f.margin_db]
+        il = [f.insertion_loss_db for f in record.fibers if math.isfinite(f.insertion_loss_db)]
+        margins = [f.margin_db for f in record.fibers if math.isfinite(f.margin_db)]
         return {
+            "type": "cable",
             "serial": record.serial,
+            "attempt": record.attempt,
+            "record_index": self.outcome.record_index,
+            "record_sha256": self.record_sha256,
             "outcome": record.outcome,
             "reason": record.reason,
             "failing_fibers": self.failing_fibers,
-            "polarity_found": record.polarity_found,
-            "attempt": record.attempt,
-            "record_index": self.outcome.record_index,
+            "fibers": _fibers(record.fibers),
+            "polarity_found": record.polarity_found or None,
+            "reference_id": record.reference_id or None,
             "max_il_db": max(il) if il else None,
             "worst_margin_db": min(margins) if margins else None,
             "started_utc": record.started_utc,
+            "finished_utc": record.finished_utc,
             "certificate": str(self.certificate) if self.certificate else None,
         }
+
+
+def _fibers(fibers: Iterable[FiberResult]) -> list[dict[str, Any]]:
+    """Per fiber position: IL and verdict per wavelength (keys in nm, e.g. "1310"); IL null if not measured."""
+    by_position: dict[int, dict[str, Any]] = {}
+    for fiber in fibers:
+        entry = by_position.setdefault(fiber.fiber_position, {"fiber": fiber.fiber_position, "il_db": {},
+                                                              "verdict": {}})
+        key = f"{fiber.wavelength_nm:g}"
+        entry["il_db"][key] = fiber.insertion_loss_db if math.isfinite(fiber.insertion_loss_db) else None
+        entry["verdict"][key] = fiber.verdict
+    return [by_position[position] for position in sorted(by_position)]
 
 
 class FixtureGoldenOperator:
@@ -125,16 +147,6 @@ class FixtureGoldenOperator:
     def prompt(self, prompt: Prompt) -> None:
         if prompt.action == CONNECT:
             self.fixture.connect(prompt.serial)
-
-
-def exit_code_for(verdicts: Iterable[str]) -> int:
-    """0 when every cable passed, 2 when any was an ERROR, else 1 (FAIL, CONDITIONAL or ABORTED)."""
-    verdicts = list(verdicts)
-    if any(v == Outcome.ERROR for v in verdicts):
-        return EXIT_ERROR
-    if any(v != Outcome.PASS for v in verdicts):
-        return EXIT_FAIL
-    return EXIT_PASS
 
 
 class LineBench:
@@ -186,9 +198,7 @@ class LineBench:
 
     def check_serial(self, serial: str) -> str:
         """The serial, stripped, if the recipe and the store accept it; else ConfigError/BenchError."""
-        serial = serial.strip()
-        self.recipe.check_serial(serial)
-        return check_label("serial number", serial)
+        return check_serial(self.recipe, serial)
 
     def test(self, serial: str, progress: Progress | None = None) -> LineResult:
         """Connect, measure, grade and store one cable; write its certificate when a folder is set."""
@@ -204,13 +214,22 @@ class LineBench:
         self.fixture.connect(serial)
         try:
             outcome = self.session.test_cable(serial, progress=progress)
+        except KeyboardInterrupt:
+            aborted = self.session.last_stored
+            if aborted is not None and aborted.record.serial == serial and aborted.outcome == Outcome.ABORTED:
+                self.results.append(LineResult(aborted, None, self._last_sha256()))
+            raise
         finally:
             self.fixture.disconnect()
         self.drift.cable_stored(outcome)
+        sha256 = self._last_sha256()
         certificate = self._queue_certificate(outcome)
-        result = LineResult(outcome, certificate)
+        result = LineResult(outcome, certificate, sha256)
         self.results.append(result)
         return result
+
+    def _last_sha256(self) -> str | None:
+        return getattr(self.store, "last_cable_sha256", None)
 
     def certificate_data(self, outcome: CableOutcome) -> CertificateData:
         """What the certificate of a stored outcome shows (its reference and the station's issuer)."""
@@ -271,6 +290,20 @@ def _open(config: StationConfig, addresses: Mapping[str, str] | None) -> Station
                          f"connected and that the addresses in {config.source_path} are right") from error
 
 
+def check_serial(recipe: Recipe, serial: str) -> str:
+    """The serial, stripped, if the recipe and the store accept it (ConfigError otherwise)."""
+    serial = serial.strip()
+    recipe.check_serial(serial)
+    return check_label("serial number", serial)
+
+
+def check_labels(recipe: Recipe, operator: str, lot: str, serials: Iterable[str] = ()) -> tuple[str, str]:
+    """Operator and lot as the store accepts them, after every serial about to be tested is checked."""
+    for serial in serials:
+        check_serial(recipe, serial)
+    return check_label("operator name", operator), check_label("lot", lot)
+
+
 def load_station_and_recipe(station: str | Path | StationConfig,
                             recipe: str | Path | Recipe) -> tuple[StationConfig, Recipe]:
     """Load and cross-check a station and a recipe (paths or loaded objects)."""
@@ -287,18 +320,18 @@ def load_station_and_recipe(station: str | Path | StationConfig,
 def open_line_bench(station: str | Path | StationConfig, recipe: str | Path | Recipe, *, operator: str, lot: str,
                     store: str | Path | None = None, certificate_dir: str | Path | None = None,
                     fixture: Fixture | None = None, addresses: Mapping[str, str] | None = None,
-                    accept_golden_baseline: bool = False) -> Iterator[LineBench]:
+                    serials: Iterable[str] = (), accept_golden_baseline: bool = False) -> Iterator[LineBench]:
     """Open instruments, store and session for unattended testing; close everything on exit.
 
     `store` defaults to the station's `store_path`; `addresses` overrides the station file's
-    instrument addresses (how the virtual bench hands over its loopback ports). Labels are
-    checked, and the store's folder made, before any instrument is opened. On a normal exit
-    the closing golden check runs (`LineBench.finish`); `accept_golden_baseline` makes the
-    uncertified golden cable's first check of this run its baseline.
+    instrument addresses (how the virtual bench hands over its loopback ports). Labels, and the
+    `serials` to be tested, are checked, and the store's folder made, before any instrument is
+    opened or the store file created. On a normal exit the closing golden check runs
+    (`LineBench.finish`); `accept_golden_baseline` makes the uncertified golden cable's first
+    check of this run its baseline.
     """
     config, recipe = load_station_and_recipe(station, recipe)
-    operator = check_label("operator name", operator)
-    lot = check_label("lot", lot)
+    operator, lot = check_labels(recipe, operator, lot, serials)
     issuer = issuer_from_station(config)
     if config.backend == "virtual" and addresses is None:
         raise ConfigError(config.source_path, "station.backend", "a virtual station has no instruments of its own",

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any, TextIO
 
 from bench.errors import BenchError, ConfigError
+from bench.exit_codes import exit_code_for
 from bench.operator.interrupt import DeferredInterrupt
 from bench.operator.line import LineBench, LineResult, load_station_and_recipe, open_line_bench
 from bench.operator.next_step import next_steps
@@ -284,8 +285,10 @@ class TechnicianFlow:
         return False, None
 
     def finish(self) -> int:
+        """Exit code of the session (bench.exit_codes) from each serial's last measured attempt."""
         self.term.say(f"Session closed. {self.tally.text()}. Results: {self.bench.store_path.resolve()}")
-        return 0
+        last = {r.serial: r.verdict for r in self.bench.results if r.verdict != Outcome.ABORTED}
+        return exit_code_for(last.values())
 
 
 def _ask_label(term: Terminal, what: str, given: str | None) -> str | None:
@@ -302,7 +305,8 @@ def _ask_label(term: Terminal, what: str, given: str | None) -> str | None:
 
 
 def run_technician(args: Any, stdin: TextIO, stdout: TextIO, *, open_bench: BenchOpener = open_line_bench) -> int:
-    """`bench run`: returns 0 when the technician quits, 2 on a configuration or instrument error.
+    """`bench run`: the session's exit code (bench.exit_codes: 0 every serial's last attempt PASS, 1 a FAIL), 2 on
+    a configuration or instrument error.
 
     `open_bench` opens the station (keywords of `open_line_bench`); the CLI passes the one that
     also starts a virtual station."""

@@ -20,11 +20,12 @@ table is checked when a line opens (before any instrument) and when `bench certi
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any
 
+from pydantic import AfterValidator, Field
+
+from bench.config.schema import Text, section, validate
 from bench.config.station import StationConfig
-from bench.config.tomlio import Fields
-from bench.errors import ConfigError
 
 MAX_FIELD_CHARS = 120
 MAX_ADDRESS_LINES = 4
@@ -44,31 +45,33 @@ class CertificateIssuer:
     statement: str = ""
 
 
-def _text(fields: Fields, key: str, source: str) -> str:
-    value = fields.get(key, str, "")
-    if len(value) > MAX_FIELD_CHARS or not value.isprintable():
-        raise ConfigError(source, f"certificate.{key}", f"must be printable text of at most {MAX_FIELD_CHARS} "
-                          "characters", "shorten it and remove tabs or line breaks")
-    return value.strip()
+def _one_line(text: str) -> str:
+    if not text.isprintable():
+        raise ValueError("is not printable text; remove tabs or line breaks")
+    return text.strip()
 
 
-def _address(fields: Fields, source: str) -> tuple[str, ...]:
-    value = fields.get("address", (str, list), [])
-    lines = [value] if isinstance(value, str) else value
-    if len(lines) > MAX_ADDRESS_LINES or not all(
-            isinstance(line, str) and line.isprintable() and len(line) <= MAX_FIELD_CHARS for line in lines):
-        raise ConfigError(source, "certificate.address", f"expected up to {MAX_ADDRESS_LINES} lines of printable "
-                          f"text (at most {MAX_FIELD_CHARS} characters each)",
-                          'write address = ["street", "city"]')
-    return tuple(line.strip() for line in lines)
+Line = Annotated[Text, Field(max_length=MAX_FIELD_CHARS), AfterValidator(_one_line)]
+
+
+@section
+class CertificateSection:
+    """The station file's `[certificate]` table (schema layer, bench.config.schema)."""
+
+    issuer: Line = ""
+    address: Line | Annotated[tuple[Line, ...], Field(max_length=MAX_ADDRESS_LINES)] = ()
+    contact: Line = ""
+    approved_by: Line = ""
+    approver_title: Line = ""
+    standard: Line = ""
+    statement: Line = ""
 
 
 def parse_issuer(table: dict[str, Any], source: str = "<station>") -> CertificateIssuer:
     """The `[certificate]` table as a CertificateIssuer; ConfigError names the field and the fix."""
-    fields = Fields(table, source, "certificate")
-    values = {key: _text(fields, key, source) for key in TEXT_FIELDS}
-    address = _address(fields, source)
-    fields.finish()
+    parsed: CertificateSection = validate(CertificateSection, table, source, "certificate")
+    values = {key: getattr(parsed, key) for key in TEXT_FIELDS}
+    address = (parsed.address,) if isinstance(parsed.address, str) else parsed.address
     return CertificateIssuer(address=address, **values)
 
 

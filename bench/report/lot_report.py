@@ -4,6 +4,9 @@ The numbers come from `bench.grading.lot_stats.lot_statistics` (the grading issu
 definitions: each serial counts once, by its latest attempt; IL statistics use
 each serial's latest trustworthy measurement). The plots draw exactly the rows
 those statistics use, so a histogram and its table never disagree.
+
+Just over 400 lines: the PDF and the HTML report share one page plan (blocks, captions,
+outlier marks), and keeping both renderers beside that plan is what keeps them saying the same.
 """
 
 from __future__ import annotations

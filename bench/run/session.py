@@ -3,6 +3,9 @@
 This is the production API: a line script builds a `TestSession` and calls
 `take_reference()` and `test_cable(serial)`; the CLI and the demo are thin
 layers over it. Every attempt, including errors and aborts, becomes a record.
+
+Just over 400 lines: `TestSession` is the one place where reference, drift watch, cord wear,
+harness plan and grading meet for a cable; its helpers already live in bench/run/*.
 """
 
 from __future__ import annotations
@@ -143,6 +146,7 @@ class TestSession:
                  recoveries_per_cable: int | None = RECOVERIES_PER_CABLE, clock: Clock = utc_now) -> None:
         check_recipe_on_station(recipe, station.config)  # callers that load files check it before opening
         self.station = station
+        self.last_stored: CableOutcome | None = None
         self.clock = clock  # every stamp and the reference's age; a test passes a fake one
         # Reference method vs the recipe's connections, calibration dates (ConfigError before any
         # measurement); instruments the station accepts overdue are named in every record.
@@ -414,4 +418,6 @@ class TestSession:
                    **({"recoveries": [r.as_dict() for r in self.retry_budget.used]}
                       if self.retry_budget.used else {})})
         index = self.store.append_cable(record)
-        return CableOutcome(record, index, verdict, measurement, polarity)
+        # Kept for the caller of an interrupted test_cable (the ABORTED record's index and times).
+        self.last_stored = CableOutcome(record, index, verdict, measurement, polarity)
+        return self.last_stored

@@ -9,6 +9,7 @@ from typing import Any
 import pyvisa
 
 from bench.config.station import StationConfig, TimingSettings
+from bench.errors import ConfigError
 from drivers.factory import open_instrument
 from drivers.meter_group import MeterGroup
 from drivers.scpi import ScpiInstrument
@@ -71,9 +72,31 @@ def configure_reply_wait(instrument: object, timing: TimingSettings) -> None:
         instrument.wavelength_change_s = timing.wavelength_change_s  # type: ignore[attr-defined]
 
 
+def _check_virtual_addresses(config: StationConfig, addresses: Mapping[str, str]) -> None:
+    for entry in config.instruments:
+        address = addresses.get(entry.name, "")
+        if not address:
+            raise ConfigError(config.source_path, "station.backend",
+                              "a virtual station's instruments are simulated, and the virtual bench is not running "
+                              f"(no simulated address for '{entry.name}'); the addresses in the file are never used",
+                              "open it with bench.sim_launch.open_bench (a LineBench) or "
+                              "bench.sim_launch.open_virtual_station (a Station); bench line, run and demo do")
+        host = address.split("::")[1] if address.count("::") >= 2 else ""
+        if host not in ("127.0.0.1", "localhost") and not address.upper().startswith("ASRL"):
+            raise ConfigError(config.source_path, "station.backend",
+                              f"the simulated address {address!r} of '{entry.name}' is not on 127.0.0.1",
+                              "give the virtual bench's own addresses (VirtualBench.addresses)")
+
+
 def open_station(config: StationConfig, *, addresses: Mapping[str, str] | None = None) -> Station:
-    """Open every instrument; `addresses` overrides config addresses (the virtual bench's ports)."""
+    """Open every instrument; `addresses` overrides config addresses (the virtual bench's ports).
+
+    A virtual station's instruments are the virtual bench's (`bench.sim_launch` starts it and
+    passes its loopback ports): without an address from it for every instrument this refuses,
+    and it never dials an address written in the station file."""
     addresses = dict(addresses or {})
+    if config.backend == "virtual":
+        _check_virtual_addresses(config, addresses)
     resource_manager = resource_manager_for(config)
     opened: list[ScpiInstrument] = []
     try:

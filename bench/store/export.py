@@ -41,7 +41,8 @@ def _plain_nested(value: Any) -> Any:
 
 
 def export_csv(path: str | os.PathLike[str], out_path: str | os.PathLike[str], **filters: Any) -> int:
-    """One CSV row per fiber x wavelength with its cable's provenance; returns the row count.
+    """One CSV row per fiber x wavelength with its cable's provenance, one bare row per attempt
+    without fibers (ABORTED); returns the row count.
 
     Floats are written with full precision (repr); NaN stays "nan" so a value
     below the meter floor is not mistaken for zero.
@@ -65,7 +66,13 @@ def write_csv(res: LoadedResults, out_path: str | os.PathLike[str]) -> int:
                 [fiber_values[0][k], *(col[cable_pos] for col in cable_values), *(col[k] for col in fiber_values[1:]),
                  suspect.get(fiber_values[0][k], "")]
             )
-    return len(res.fibers)
+        # An attempt without fiber rows (ABORTED, or an ERROR before any reading) is still an attempt:
+        # one row with its cable columns and the fiber columns empty.
+        with_fibers = set(fiber_values[0])
+        bare = [(index, pos) for index, pos in by_index.items() if index not in with_fibers]
+        for index, cable_pos in bare:
+            writer.writerow([index, *(col[cable_pos] for col in cable_values), *([""] * (len(CSV_FIBER_COLUMNS) - 1))])
+    return len(res.fibers) + len(bare)
 
 
 def cable_documents(res: LoadedResults, with_power_matrix: bool = True) -> Iterable[dict[str, Any]]:

@@ -376,6 +376,7 @@ class ResultStore:
                 self._append(CABLE_KEYS, cable_keys(row))
                 self._commit(CABLES, row)
             self._last_cable_sha = sha
+            self._last_appended_index = index
             self._next_index = index + 1
             self._attempts[record.serial] += 1
             self._serial_attempts.add(key)
@@ -422,6 +423,17 @@ class ResultStore:
                                                   check_record_index=check_record_index, annotated_utc=utc_now_text())
 
     # -- queries on the writer side --------------------------------------
+    @property
+    def last_cable_sha256(self) -> str:
+        """The hash of the last committed cable record ("" in an empty store): what a line
+        script's acknowledgement of that record carries (`bench line --json`)."""
+        return self._last_cable_sha
+
+    @property
+    def last_appended_index(self) -> int | None:
+        """Record index of the last cable this writer committed (None before its first)."""
+        return getattr(self, "_last_appended_index", None)
+
     def next_attempt(self, serial: str) -> int:
         """1 + the number of attempts already stored for this serial."""
         return self._attempts[serial] + 1

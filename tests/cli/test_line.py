@@ -41,31 +41,54 @@ def test_example_line_script_runs_against_the_virtual_bench(tmp_path: Path) -> N
     assert len(list(certificates.glob("*.pdf"))) == 5
 
 
-def test_line_json_exit_codes(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def json_lines(text: str) -> tuple[list[dict], dict]:
+    """`bench line --json` output: the cable objects, and the summary that ends it."""
+    documents = [json.loads(line) for line in text.splitlines()]
+    assert documents and documents[-1]["type"] == "summary"
+    assert all(d["type"] == "cable" for d in documents[:-1])
+    return documents[:-1], documents[-1]
+
+
+def test_line_json_is_one_object_per_cable_then_a_summary(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     store = tmp_path / "r.h5"
     assert main(line("--lot", "L1", "--store", str(store), "--json", "MTP12-000001", "MTP12-000002")) == 0
-    passed = json.loads(capsys.readouterr().out)
-    assert passed["exit_code"] == 0 and passed["summary"] == {"tested": 2, "PASS": 2}
-    assert len(passed["references"]) == 1 and passed["store"] == str(store.resolve())
+    cables, summary = json_lines(capsys.readouterr().out)
+    assert summary["exit_code"] == 0 and summary["tested"] == 2 and summary["counts"] == {"PASS": 2}
+    assert len(summary["references"]) == 1 and summary["store"] == str(store.resolve())
+    assert [c["serial"] for c in cables] == ["MTP12-000001", "MTP12-000002"]
+    first = cables[0]
+    assert first["reference_id"] == summary["references"][0]["reference_id"]
+    assert first["started_utc"] <= first["finished_utc"] and first["attempt"] == 1
+    assert [f["fiber"] for f in first["fibers"]] == list(range(1, 13))
+    assert set(first["fibers"][0]["il_db"]) == set(first["fibers"][0]["verdict"]) == {"1310", "1550"}
 
     serials = tmp_path / "serials.txt"
     serials.write_text("# tray 7\nMTP12-000003\n\nMTP12-000004\n")
     code = main(line("--lot", "L1", "--store", str(store), "--json", "--serials-file", str(serials),
                      "--sim-fail", "MTP12-000004"))
-    failed = json.loads(capsys.readouterr().out)
-    assert code == 1 and failed["exit_code"] == 1
-    assert [c["outcome"] for c in failed["cables"]] == ["PASS", "FAIL"]
-    assert failed["cables"][1]["failing_fibers"] and failed["cables"][1]["worst_margin_db"] < 0
-    assert [int(i) for i in load_results(store).cables["record_index"]] == [0, 1, 2, 3]
+    cables, summary = json_lines(capsys.readouterr().out)
+    assert code == 1 and summary["exit_code"] == 1
+    assert [c["outcome"] for c in cables] == ["PASS", "FAIL"]
+    failed = cables[1]
+    assert failed["failing_fibers"] and failed["worst_margin_db"] < 0
+    assert {f["fiber"] for f in failed["fibers"] if "FAIL" in f["verdict"].values()} == set(failed["failing_fibers"])
+    stored = load_results(store)
+    assert [int(i) for i in stored.cables["record_index"]] == [0, 1, 2, 3]
+    assert [c["record_index"] for c in cables] == [2, 3]
+    assert [c["record_sha256"] for c in cables] == [str(h) for h in stored.cables["sha256"][2:]]
+    il = stored.fibers[stored.fibers["record_index"] == 3]
+    for row in il:
+        assert failed["fibers"][int(row["fiber_position"]) - 1]["il_db"][f"{row['wavelength_nm']:g}"] == (
+            pytest.approx(float(row["insertion_loss_db"])))
 
 
 def test_line_errors_are_one_sentence_with_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    # A serial the recipe refuses: nothing is measured, nothing stored.
+    # A serial the recipe refuses: nothing is measured, not even the store file is created.
     assert main(line("--lot", "L1", "--store", str(tmp_path / "a.h5"), "MTP12-000001", "BAD/../1")) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("error: ") and "does not match the pattern" in err and "Fix:" in err
     assert err.count("\n") == 0
-    assert len(load_results(tmp_path / "a.h5")) == 0
+    assert not (tmp_path / "a.h5").exists()
 
     # A missing recipe file: the error names the file and the fix, and --json still prints a document.
     assert main(["line", "--station", STATION, "--recipe", str(tmp_path / "nope.toml"), "--operator", "x",
@@ -89,7 +112,7 @@ def test_line_errors_are_one_sentence_with_exit_2(tmp_path: Path, capsys: pytest
 def test_exit_code_rule() -> None:
     assert exit_code_for(["PASS", "PASS"]) == 0
     assert exit_code_for(["PASS", "FAIL"]) == 1
-    assert exit_code_for(["CONDITIONAL"]) == 1 and exit_code_for(["ABORTED"]) == 1
+    assert exit_code_for(["CONDITIONAL"]) == 1 and exit_code_for(["ABORTED", "PASS"]) == 130
     assert exit_code_for(["FAIL", "ERROR", "PASS"]) == 2
     assert exit_code_for([]) == 0
 

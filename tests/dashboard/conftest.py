@@ -83,6 +83,7 @@ class FilledStore:
     recipe: Recipe
     outcomes: list[Tested] = field(default_factory=list)
     golden_checks: int = 0
+    suspect_serials: list[str] = field(default_factory=list)
     references: int = 0
     trend_serials: list[str] = field(default_factory=list)
 
@@ -177,7 +178,14 @@ def filled_store(tmp_path_factory: pytest.TempPathFactory) -> FilledStore:
                                                reason=f"{HOSTILE_SERIAL} {HOSTILE_LOT}"))
         filled.outcomes.append(Tested(DAY3, HOSTILE_LOT, HOSTILE_SERIAL, 1, record.outcome, record.station_name,
                                       record.recipe_name))
+        # One SUSPECT mark, as a failed golden check appends it (bench.run.drift), on a LOT-A cable.
+        marked = load_results(path, serial=lot_a[4].serial)
+        store.annotate([int(marked.cables["record_index"][0])], kind="SUSPECT", reason=SUSPECT_REASON)
+        filled.suspect_serials = [lot_a[4].serial]
     return filled
+
+
+SUSPECT_REASON = "graded since the last passing golden check; the check after it failed"
 
 
 class ServedApp:

@@ -22,6 +22,7 @@ from .conftest import (
     DAY1,
     DAY2,
     DAY3,
+    SUSPECT_REASON,
     TREND_POSITION,
     TREND_PRODUCT,
     TREND_WAVELENGTH,
@@ -132,13 +133,20 @@ def test_lot_page_counts_distributions_pareto_retests_and_certificates(page, das
 
     retests = _cells(page, "#retests tbody")
     assert retests == [["MTP12-300003", "#1 FAIL, #2 PASS", "PASS"]]
-    assert "issue #17" in page.inner_text("#suspect")
+    assert page.inner_text("#suspect") == "None."  # no SUSPECT mark in LOT-B
     screenshot(page, "lot")
 
     link = page.locator("#cables a", has_text="PDF").first
     response = page.request.get(f"{dashboard_url}{link.get_attribute('href')}")
     assert response.status == 200 and response.headers["content-type"] == "application/pdf"
     assert response.body().startswith(b"%PDF")
+
+
+def test_lot_page_lists_the_suspect_records_of_the_store(page, dashboard_url, filled_store):
+    page.goto(f"{dashboard_url}/lot?{urlencode({'name': 'LOT-A'})}")
+    rows = _cells(page, "#suspect tbody")
+    assert [r[0] for r in rows] == filled_store.suspect_serials
+    assert rows[0][2] == SUSPECT_REASON
 
 
 def test_station_page_lists_references_golden_checks_and_cord_matings(page, dashboard_url, filled_store):

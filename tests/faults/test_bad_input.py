@@ -32,11 +32,11 @@ STATION_TEXT = Path(example_path("station_demo.toml")).read_text(encoding="utf-8
 @pytest.mark.parametrize(("edit", "field", "problem"), [
     (lambda t: t.replace('name = "demo-bench-1"', 'name = "demo-bench-1'), "<syntax>", "malformed TOML"),
     (lambda t: t.replace("[timing]", "[timing]\nsettle_timeout = 3"), "timing.settle_timeout", "unknown key"),
-    (lambda t: t.replace("max_age_h = 8 ", 'max_age_h = "8"'), "reference.max_age_h", "expected float"),
-    (lambda t: t.replace('backend = "virtual"', "backend = 1"), "station.backend", "expected str"),
+    (lambda t: t.replace("max_age_h = 8 ", 'max_age_h = "8"'), "reference.max_age_h", "expected a number"),
+    (lambda t: t.replace('backend = "virtual"', "backend = 1"), "station.backend", "expected text"),
     (lambda t: t.replace('role = "switch"', 'role = "meter"'), "instruments", "no instrument with role 'switch'"),
     (lambda t: t.replace('"meter2:4"]', '"meter3:4"]'), "fixture.receive_channels[11]", "is not '<meter name>"),
-    (lambda t: t.replace("slot = 1\n", "slot = 1\ntimeout_s = -1\n"), "instruments[0].timeout_s", "must be > 0"),
+    (lambda t: t.replace("slot = 1\n", "slot = 1\ntimeout_s = -1\n"), "instruments[0].timeout_s", "not positive"),
     (lambda t: t.replace("[fixture]", "[fixtures]"), "fixture", "required field is missing"),
 ], ids=["malformed", "unknown-key", "wrong-type-number", "wrong-type-string", "missing-instrument",
         "unknown-meter", "negative-timeout", "misspelt-table"])

@@ -100,7 +100,8 @@ BAD_FIELDS = [
     ("limits.max_il_db", "0.75", "limits.max_il_db", "expected a number"),
     ("limits.max_il_db", _DELETE, "limits.max_il_db", "no per-fiber limit"),
     ("limits.per_connection_db", -0.35, "limits.per_connection_db", "negative"),
-    ("limits.connections", 2.5, "limits.connections", "0-8"),
+    ("limits.connections", 2.5, "limits.connections", "whole number"),
+    ("limits.connections", 9, "limits.connections", "out of range"),
     ("limits.max_mean_il_db", 0.9, "limits.max_mean_il_db", "never bind"),
     (
         "limits.attenuation_db_per_km",

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from lot_sim import LotBuilder, simulate_lot
 
+from bench.errors import ConfigError
 from bench.grading.lot_stats import iec_grade, load_grade_tables, lot_statistics
 
 # Quantiles without scipy (it is not a dependency):
@@ -240,5 +241,10 @@ def test_unordered_grade_table_is_refused(tmp_path):
         '[SM]\n[[SM.grades]]\ngrade = "B"\nmean_db = 0.12\np97_db = 0.25\n'
         '[[SM.grades]]\ngrade = "A"\nmean_db = 0.07\np97_db = 0.15\n'
     )
-    with pytest.raises(ValueError, match="best first"):
+    with pytest.raises(ConfigError, match="best first") as refused:
         load_grade_tables(path)
+    assert refused.value.source == str(path) and refused.value.field == "SM.grades[1]"
+    path.write_text('[SM]\n[[SM.grades]]\ngrade = "A"\nmean_db = nan\np97_db = 0.15\n')
+    with pytest.raises(ConfigError, match="finite") as refused:
+        load_grade_tables(path)
+    assert refused.value.field == "SM.grades[0].mean_db"
