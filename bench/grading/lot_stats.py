@@ -23,6 +23,9 @@ linearly between order statistics (numpy's default). Cpk is the upper-spec
 capability mean(margin)/(3σ(margin)) with margin = limit − IL per reading: with
 one limit this is (limit − mean)/(3σ), and it stays right for a lot mixing
 lengths of one product family (each reading keeps its own limit).
+
+Just over 400 lines: yield, first-pass yield, SUSPECT and the IL statistics all choose their rows
+by the same per-serial rules above; kept together so the rules are written once.
 """
 
 from __future__ import annotations
