@@ -50,10 +50,12 @@ def _store_of(args: argparse.Namespace, station: Any) -> Path:
     return path
 
 
-def _connect(args: argparse.Namespace, application_name: str) -> Any:
+def _connect(args: argparse.Namespace, application_name: str, settings: Any = None) -> Any:
+    """A connection with the station's [fleet] settings (read here unless given), as --user if given."""
     from bench.fleet.forwarder import connect
 
-    _station, settings = _station_and_settings(args)
+    if settings is None:
+        _station, settings = _station_and_settings(args)
     if getattr(args, "user", None):
         from dataclasses import replace
 
@@ -91,9 +93,9 @@ def _migrate(args: argparse.Namespace) -> int:
 def _check(args: argparse.Namespace) -> int:
     from bench.fleet.check import check_station
 
-    station, _settings = _station_and_settings(args)
+    station, settings = _station_and_settings(args)
     store = _store_of(args, station)
-    with _connect(args, "bench-fleet-check") as conn:
+    with _connect(args, "bench-fleet-check", settings) as conn:
         report = check_station(conn, store, station.name)
     if args.json:
         print(json.dumps(report.as_dict(), indent=2))
