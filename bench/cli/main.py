@@ -205,9 +205,11 @@ def build_parser() -> argparse.ArgumentParser:
     from bench.cli import fleet as cli_fleet
     from bench.cli import grading as cli_grading
     from bench.cli import store as cli_store
+    from bench.cli import uncertainty as cli_uncertainty
     from bench.dashboard import command as cli_dashboard
     cli_store.add_subcommands(subparsers)
     cli_grading.add_subcommands(subparsers)
+    cli_uncertainty.add_subcommands(subparsers)
     cli_fleet.add_subcommands(subparsers)
     cli_dashboard.add_subcommands(subparsers)
     return parser

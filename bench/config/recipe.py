@@ -15,7 +15,10 @@ File layout (all tables required unless marked optional)::
     [test]            wavelengths_nm
     [limits]          max_il_db, per_connection_db, connections,
                       attenuation_db_per_km, max_mean_il_db (see Limits)
-    [decision_rule]   kind ("simple" | "guarded"), uncertainty_db (U), coverage_factor (k)
+    [decision_rule]   kind ("simple" | "guarded"), uncertainty_db (U, declared; optional),
+                      coverage_factor (k)
+    [decision_rule.budget]  optional: connector_repeatability, temperature (the recipe's part
+                      of the uncertainty budget; bench.grading.uncertainty)
 
 The tables' fields, types and ranges are declared in `bench.config.recipe_schema` (the
 schema layer); see docs/grading.md for the full reference and bench/examples/recipe_*.toml.
@@ -44,6 +47,7 @@ from bench.config.recipe_schema import (
     RecipeFile,
 )
 from bench.config.schema import validate
+from bench.config.uncertainty_sections import RecipeBudgetSection
 from bench.errors import ConfigError
 from procedures.polarity import maps_for
 
@@ -142,6 +146,9 @@ class Recipe:
     source_sha256: str | None = None
     fiber_family: str | None = None  # OS1a, OS2, OM1-OM5 (procedures/fiber_families.toml); None: SM/MM only
     harness: Harness | None = None  # several connectors per end (bench.config.harness); None: one per end
+    # The recipe's part of the uncertainty budget ([decision_rule.budget]); the station gives the rest
+    # when they meet (bench.grading.uncertainty.with_budget).
+    uncertainty_budget: RecipeBudgetSection | None = None
 
     @property
     def fiber_positions(self) -> tuple[int, ...]:
@@ -215,6 +222,9 @@ class Recipe:
                 for wl in self.wavelengths_nm
             },
             "decision_rule": self.decision_rule.as_dict(),
+            "uncertainty_budget": None if self.uncertainty_budget is None else {
+                name: dataclasses.asdict(entry) for name, entry in vars(self.uncertainty_budget).items()
+                if entry is not None},
             "source": self.source,
             "source_sha256": self.source_sha256,
         }
@@ -295,6 +305,7 @@ def parse_recipe(
         limits=limits,
         decision_rule=DecisionRule(kind=rule.kind, uncertainty_db=rule.uncertainty_db,
                                    coverage_factor=rule.coverage_factor),
+        uncertainty_budget=rule.budget,
         source=source,
         source_sha256=source_sha256,
         **cable_fields,

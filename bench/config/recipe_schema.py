@@ -18,6 +18,7 @@ from pydantic import AfterValidator, Discriminator, Field, Strict, Tag
 
 from bench.config.harness import FiberMap, HarnessConnector
 from bench.config.schema import Name, Text, count, quantity, register_tags, section
+from bench.config.uncertainty_sections import RecipeBudgetSection
 from bench.errors import ConfigError
 from procedures.fiber_families import FiberFamily, connector_classes, fiber_families
 from procedures.polarity import maps_for, polarity_maps
@@ -108,8 +109,12 @@ class LimitsSection:
 @section
 class DecisionRuleSection:
     kind: Literal["simple", "guarded"]
-    uncertainty_db: float = quantity(0, 5, "expanded uncertainty U of one IL reading")
+    # U typed as a number: only where neither the station nor the recipe has budget data
+    # (bench.grading.uncertainty refuses both); otherwise the budget gives U.
+    uncertainty_db: float | None = quantity(0, 5, "expanded uncertainty U of one IL reading, declared (only "
+                                            "without an uncertainty budget)", default=None)
     coverage_factor: float = quantity(0, 10, "k", default=2.0, exclusive_minimum=True)
+    budget: RecipeBudgetSection | None = None
 
 
 @section

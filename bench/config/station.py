@@ -21,6 +21,7 @@ from bench.config.harness import FixturePort, check_fixture_ports
 from bench.config.instruments import ROLES, InstrumentEntry, instrument_union
 from bench.config.schema import Name, Text, count, quantity, section, validate
 from bench.config.tomlio import read_toml
+from bench.config.uncertainty_sections import StationUncertaintySection
 from bench.errors import ConfigError
 from procedures.timing import MEASUREMENT_ORDERS, TimingSettings
 
@@ -221,6 +222,8 @@ class StationFile:
     # The [fleet] table as written; bench.fleet.settings.parse_fleet validates it (the fleet room
     # sits above config, so config keeps it opaque).
     fleet: dict[Name, Any] | None = None
+    # The station's part of the uncertainty budget (bench.config.uncertainty_sections).
+    uncertainty: StationUncertaintySection | None = None
 
 
 @dataclass(frozen=True)
@@ -245,6 +248,8 @@ class StationConfig:
     fixture_ports: tuple[FixturePort, ...] = ()  # named connector ports for harnesses (bench.config.harness)
     # The [fleet] table as written; bench.fleet.settings.parse_fleet validates it.
     fleet: dict[str, Any] | None = None
+    # [uncertainty]: source, meter and reference contributions to every IL reading (bench.grading.uncertainty)
+    uncertainty: StationUncertaintySection | None = None
 
     @property
     def fiber_capacity(self) -> int:
@@ -292,7 +297,8 @@ def parse_station(data: dict[str, Any], source: str = "<station>") -> StationCon
                          expired_calibration=head.expired_calibration,
                          fixture_ports=check_fixture_ports(fixture.ports, source, len(launch_ports),
                                                            len(receive_channels)),
-                         fleet=None if parsed.fleet is None else dict(parsed.fleet))
+                         fleet=None if parsed.fleet is None else dict(parsed.fleet),
+                         uncertainty=parsed.uncertainty)
 
 
 def _table(data: Any, *path: str) -> dict[str, Any]:
@@ -310,7 +316,8 @@ def _refuse_removed_keys(data: Any, source: str) -> None:
     if "uncertainty_db" in _table(data, "reference"):
         raise ConfigError(source, "reference.uncertainty_db", "was removed: it had no effect (a negative IL is "
                           "judged against the recipe's decision rule U)",
-                          "delete the line; set U in the recipe's [decision_rule]")
+                          "delete the line; give the station's contributions in [uncertainty] "
+                          "(docs/grading.md, Uncertainty budget)")
     if "check_every_tests" in _table(data, "reference", "golden"):
         raise ConfigError(source, "reference.golden.check_every_tests", "was renamed check_every_cables",
                           "write check_every_cables = N (default 10) and, if wanted, check_every_min = M "

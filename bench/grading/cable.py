@@ -29,6 +29,7 @@ import numpy as np
 
 from bench.config.decision_rule import DecisionRule
 from bench.config.recipe import WAVELENGTH_TOLERANCE_NM, Recipe
+from bench.errors import ConfigError
 from bench.records import Cause, CauseCode, Outcome, worst_verdict
 
 NO_LIGHT_REASON = "no light (open fiber)"
@@ -117,7 +118,7 @@ def grade_fiber(
             limit_db,
             margin,
             Outcome.ERROR,
-            f"{where}: bad reference: IL {il:.3f} dB is below -U = {-rule.uncertainty_db:.3f} dB; "
+            f"{where}: bad reference: IL {il:.3f} dB is below -U = {-rule.u_db:.3f} dB; "
             "set the reference again and retest",
             CauseCode.BAD_REFERENCE,
         )
@@ -126,13 +127,13 @@ def grade_fiber(
     if verdict == Outcome.PASS:
         text = numbers.format("<=")
         if il < 0:
-            text += f", negative IL within U = {rule.uncertainty_db:.3f} dB is noise"
+            text += f", negative IL within U = {rule.u_db:.3f} dB is noise"
     elif verdict == Outcome.FAIL:
         text, cause = numbers.format(">"), CauseCode.FIBER_OVER_LIMIT
         if rule.kind == "guarded":
-            text += f", beyond U = {rule.uncertainty_db:.3f} dB"
+            text += f", beyond U = {rule.u_db:.3f} dB"
     else:
-        text, cause = numbers.format(f"within U = {rule.uncertainty_db:.3f} dB of"), CauseCode.FIBER_NEAR_LIMIT
+        text, cause = numbers.format(f"within U = {rule.u_db:.3f} dB of"), CauseCode.FIBER_NEAR_LIMIT
         text += ", too close to call (guarded)"
     return FiberVerdict(fiber_position, wavelength_nm, il, limit_db, margin, verdict, f"{where}: {text}", cause)
 
@@ -166,6 +167,10 @@ def grade_cable(
     a fiber into a misrouted one.
     """
     rule = recipe.decision_rule if rule is None else rule
+    if rule.uncertainty_db is None:  # a budget's U is known only once the recipe meets its station
+        raise ConfigError(recipe.source, "decision_rule", "U comes from the uncertainty budget, which needs the "
+                          "station's contributions", "grade with the recipe the station gave it "
+                          "(bench.grading.uncertainty.with_budget; sessions and load_station_and_recipe do)")
     il = np.asarray(insertion_loss_db, dtype=np.float64)
     positions = tuple(recipe.fiber_positions if fiber_positions is None else fiber_positions)
     wavelengths = [float(w) for w in wavelengths_nm]
@@ -241,7 +246,7 @@ def _judge_mean(
     margin = limit_db - mean_db
     over = f" of {n_used} lit fibers" if n_used != n_fibers else ""
     failed = verdict == Outcome.FAIL
-    relation = ">" if failed else f"within U = {rule.uncertainty_db:.3f} dB of"
+    relation = ">" if failed else f"within U = {rule.u_db:.3f} dB of"
     code = CauseCode.MEAN_OVER_LIMIT if failed else CauseCode.MEAN_NEAR_LIMIT
     return verdict, Cause(code, f"cable mean at {wavelength_nm:g} nm{over}: {mean_db:.3f} dB {relation} mean limit "
                                 f"{limit_db:.3f} dB (margin {margin:+.3f} dB)")

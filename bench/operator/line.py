@@ -47,6 +47,7 @@ from bench.config.recipe import Recipe, load_recipe
 from bench.config.station import StationConfig, load_station
 from bench.errors import BenchError, ConfigError
 from bench.exit_codes import ExitCode, exit_code_for
+from bench.grading.uncertainty import with_budget
 from bench.operator.fixture import Fixture, ManualFixture
 from bench.operator.interrupt import DeferredInterrupt, Progress
 from bench.records import FiberResult, Outcome, ReferenceRecord
@@ -313,7 +314,7 @@ def load_station_and_recipe(station: str | Path | StationConfig,
                              station_fiber_capacity=config.fiber_capacity)
     check_recipe_on_station(recipe, config)  # launch conditioner, polish: before any instrument is opened
     check_station_and_recipe(config, recipe, utc_now().date())  # method vs connections, calibration
-    return config, recipe
+    return config, with_budget(config, recipe)  # U from the station's and the recipe's uncertainty budget
 
 
 @contextmanager

@@ -22,6 +22,7 @@ from typing import Any
 from bench.config.cable_fit import setup_rows
 from bench.config.decision_rule import DecisionRule
 from bench.errors import BenchError
+from bench.grading.uncertainty import DECLARED_TEXT, UncertaintyBudget
 from bench.records import CableRecord, FiberResult, Outcome, ReferenceRecord
 from bench.report.issuer import CertificateIssuer
 from bench.store import load_references, load_results
@@ -113,6 +114,31 @@ class CertificateData:
     test_setup: tuple[tuple[str, str], ...] = ()  # launch condition, polish, cords (bench.config.cable_fit)
     # The SUSPECT annotation's reason (graded before a failed golden check, bench.store.annotations); "" none.
     suspect_reason: str = ""
+    # The record's uncertainty budget (bench.grading.uncertainty.UncertaintyBudget.as_dict); {} not recorded.
+    uncertainty_budget: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def uncertainty_text(self) -> str:
+        """The certificate's U line."""
+        if not math.isfinite(self.uncertainty_db):
+            return "not recorded"
+        text = f"U = {self.uncertainty_db:.3f} dB expanded, k = {self.coverage_factor:g}"
+        if not self.uncertainty_budget:
+            return text
+        budget = UncertaintyBudget.from_dict(self.uncertainty_budget)
+        if budget.declared:
+            return f"{text}; {DECLARED_TEXT}"
+        return f"{text} = k·u_c, u_c = {budget.standard_uncertainty_db:.4f} dB (uncertainty budget below)"
+
+    def uncertainty_rows(self) -> list[tuple[str, str, str, str, str]]:
+        """(contribution, value, distribution, u_i, basis) of the budget; [] for none or a declared U."""
+        if not self.uncertainty_budget:
+            return []
+        budget = UncertaintyBudget.from_dict(self.uncertainty_budget)
+        return [(c.name.replace("_", " "), f"{c.value_db:.4f} dB", c.distribution
+                 + (" (÷√3)" if c.distribution == "rectangular" else ""),
+                 f"{c.standard_uncertainty_db:.4f} dB" + (f" × {c.sensitivity:.3g}" if c.sensitivity != 1 else ""),
+                 c.basis) for c in budget.contributions]
 
     @property
     def certificate_number(self) -> str:
@@ -183,7 +209,8 @@ class CertificateData:
             instruments=tuple(record.instruments), record_index=record_index, decision_basis=basis,
             uncertainty_db=float(record.uncertainty_db), coverage_factor=float(record.coverage_factor),
             cord_matings=_cord_matings(extra), issuer=issuer or CertificateIssuer(),
-            test_setup=tuple(setup_rows(extra.get("cable_setup"))), suspect_reason=suspect_reason)
+            test_setup=tuple(setup_rows(extra.get("cable_setup"))), suspect_reason=suspect_reason,
+            uncertainty_budget=dict(extra.get("uncertainty_budget") or {}))
 
 
 def _cable_description(snapshot: Mapping[str, Any]) -> str:

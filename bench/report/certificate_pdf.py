@@ -96,8 +96,7 @@ def _label_rows(data: CertificateData) -> tuple[list[tuple[str, str]], list[tupl
     cords = ", ".join(data.reference_cords) or "not recorded"
     if data.cord_matings:
         cords += " (matings: " + ", ".join(f"{cord} {count}" for cord, count in data.cord_matings) + ")"
-    uncertainty = (f"U = {data.uncertainty_db:.3f} dB expanded, k = {data.coverage_factor:g}"
-                   if math.isfinite(data.uncertainty_db) else "not recorded")
+    uncertainty = data.uncertainty_text
     method = [("Test standard", data.standard), ("Method", data.method),
               ("Reference", (f"taken {data.reference_taken_utc}" if data.reference_taken_utc else "not found")
                + (f", id {data.reference_id}" if data.reference_id else "")),
@@ -386,6 +385,40 @@ def _fiber_table_blocks(data: CertificateData, room: Callable[[], float]) -> lis
     return blocks
 
 
+def _budget_block(data: CertificateData) -> Block | None:
+    """The uncertainty budget: one row per contribution, its basis wrapped in the last column."""
+    rows = data.uncertainty_rows()
+    if not rows:
+        return None
+    header = ("Contribution", "Value", "Distribution", "u_i (× c_i)", "Basis")
+    spans = _columns(header, [1.3, 0.8, 1.1, 1.1, 4.2])
+    basis_x, basis_w = spans[-1]
+    wrapped = [_wrap(row[-1], REGULAR, SMALL, basis_w - 6) for row in rows]
+    height = ROW_H * (1 + sum(len(lines) for lines in wrapped)) + 6
+
+    def draw(c: Any, top: float) -> None:
+        c.setLineWidth(0.4)
+        c.setStrokeColor(_colour("#999999"))
+        c.setFillColor(_colour("#dfe6ee"))
+        c.rect(LEFT, top - ROW_H, WIDTH, ROW_H, stroke=0, fill=1)
+        c.setFillColor(_colour("#000000"))
+        c.setFont(BOLD, SMALL)
+        for (x, w), text in zip(spans, header, strict=True):
+            c.drawCentredString(x + w / 2, top - ROW_H + 3, text)
+        y = top - ROW_H
+        c.line(LEFT, top, LEFT + WIDTH, top)
+        c.line(LEFT, y, LEFT + WIDTH, y)
+        c.setFont(REGULAR, SMALL)
+        for row, lines in zip(rows, wrapped, strict=True):
+            for (x, w), text in zip(spans[:-1], row[:-1], strict=True):
+                c.drawCentredString(x + w / 2, y - ROW_H + 3, text)
+            for n, line in enumerate(lines):
+                c.drawString(basis_x + 3, y - (n + 1) * ROW_H + 3, line)
+            y -= ROW_H * len(lines)
+            c.line(LEFT, y, LEFT + WIDTH, y)
+    return Block(height, draw)
+
+
 def _instrument_block(data: CertificateData) -> Block:
     header = ["Instrument", "Role", "Manufacturer", "Model", "Serial number", "Firmware", "Calibrated",
               "Calibration due"]
@@ -475,8 +508,10 @@ def _plan(data: CertificateData) -> list[list[tuple[float, Block]]]:
             y -= block.height
 
     _, method = _label_rows(data)
+    budget = _budget_block(data)
     for block in (_item_block(data), _suspect_block(data), _heading("Test method"), _text_rows(method, WIDTH),
-                  _result_block(data)):
+                  budget and _heading("Uncertainty budget (GUM, JCGM 100:2008; contributions uncorrelated)"),
+                  budget, _result_block(data)):
         if block is not None:
             place(block)
     if data.fibers:

@@ -25,6 +25,7 @@ from bench.config.harness import plan_harness
 from bench.config.recipe import Recipe
 from bench.errors import BenchError
 from bench.grading.cable import CableVerdict, grade_cable
+from bench.grading.uncertainty import rule_budget, with_budget
 from bench.records import CableRecord, Cause, CauseCode, FiberResult, Outcome, ReferenceRecord, reason_text
 from bench.run.cord_wear import CordLedger
 from bench.run.harness_legs import leg_results
@@ -151,7 +152,7 @@ class TestSession:
         # Reference method vs the recipe's connections, calibration dates (ConfigError before any
         # measurement); instruments the station accepts overdue are named in every record.
         self.calibration_overdue = check_station_and_recipe(station.config, recipe, clock().date())
-        self.recipe = recipe
+        self.recipe = with_budget(station.config, recipe)  # U from the station's and recipe's budget
         self.store = store
         self.operator = operator
         self.lot = lot
@@ -399,7 +400,7 @@ class TestSession:
             serial=serial, lot=self.lot, attempt=self.store.next_attempt(serial), recipe_name=self.recipe.name,
             recipe_snapshot=self.recipe.as_dict(), station_name=self.station.config.name, operator=self.operator,
             software_version=software_version(), started_utc=iso_utc(started), finished_utc=iso_utc(finished),
-            outcome=outcome, reason=reason, causes=causes, decision_rule=rule.kind, uncertainty_db=rule.uncertainty_db,
+            outcome=outcome, reason=reason, causes=causes, decision_rule=rule.kind, uncertainty_db=rule.u_db,
             coverage_factor=rule.coverage_factor, reference_id=self.reference_id,
             polarity_found=polarity.polarity_found if polarity else "", instruments=tuple(self.station.identities()),
             wavelengths_nm=wavelengths, power_matrix_dbm=matrix,
@@ -413,6 +414,7 @@ class TestSession:
                                       "cable_setup": {**cable_setup(self.recipe, self.station.config),
                                    **leg_results(self.recipe, self.harness_plan, verdict, polarity)},
                    "cord_matings": dict(self.cord_matings),
+                   "uncertainty_budget": rule_budget(rule),
                    "cord_wear_warnings": self.cord_ledger.warnings(self.test_cords),
                    # link faults recovered during this attempt (drivers.scpi): the record tells the truth
                    **({"recoveries": [r.as_dict() for r in self.retry_budget.used]}

@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from bench.clock import iso_utc
+from bench.grading.uncertainty import rule_budget
 from bench.records import CableRecord, Cause, CauseCode, FiberResult
 from bench.run.session import ReferenceRequired, TestSession, software_version
 from procedures.results import CableMeasurement
@@ -62,6 +63,7 @@ def build_record(session: TestSession, *, serial: str, kind: str, started: dt.da
     rule = session.recipe.decision_rule
     wavelengths = tuple(measurement.wavelengths_nm) if measurement is not None else tuple(session.recipe.wavelengths_nm)
     matrix = measurement.matrix.power_dbm if measurement is not None else np.zeros((len(wavelengths), 0, 0))
+    extra = {**extra, "uncertainty_budget": rule_budget(rule)}
     if measurement is not None:
         extra = {**extra, "settle_time_s_max": float(measurement.matrix.settle_time_s.max()),
                  "problems": list(measurement.problems)}
@@ -71,7 +73,7 @@ def build_record(session: TestSession, *, serial: str, kind: str, started: dt.da
         recipe_snapshot=recipe_snapshot or session.recipe.as_dict(), station_name=session.station.config.name,
         operator=session.operator, software_version=software_version(), started_utc=iso_utc(started),
         finished_utc=iso_utc(session.clock()), outcome=outcome, reason=clip_text(reason, REASON_BYTES),
-        decision_rule=rule.kind, uncertainty_db=rule.uncertainty_db, coverage_factor=rule.coverage_factor,
+        decision_rule=rule.kind, uncertainty_db=rule.u_db, coverage_factor=rule.coverage_factor,
         reference_id=session.reference_id, polarity_found="", instruments=tuple(session.station.identities()),
         wavelengths_nm=wavelengths, power_matrix_dbm=matrix, fibers=fibers, kind=kind, extra=extra, causes=causes)
 

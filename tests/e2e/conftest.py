@@ -26,7 +26,9 @@ GOLDEN = make_golden_cable("GOLD-0001", fiber_count=12, polarity="B", wavelength
 
 def make_recipe(fiber_count: int, polarity: str, *, fiber_type: str = "SM", cable_type: str = "trunk",
                 leg_map: dict[str, int] | None = None, max_il_db: float = 0.75, prefix: str = "E2E-",
-                uncertainty_db: float = 0.10) -> Recipe:
+                uncertainty_db: float | None = None) -> Recipe:
+    """A recipe for station_32; its U comes from the station's [uncertainty] unless `uncertainty_db`
+    is typed (then only on a station without budget data)."""
     wavelengths = SM if fiber_type == "SM" else MM
     cable: dict[str, Any] = {
         "fiber_count": fiber_count, "polarity": polarity, "fiber_type": fiber_type,
@@ -38,7 +40,8 @@ def make_recipe(fiber_count: int, polarity: str, *, fiber_type: str = "SM", cabl
     data = {"recipe": {"name": f"E2E-{fiber_count}-{polarity}-{fiber_type}-{cable_type}", "product": "e2e"},
             "cable": cable, "test": {"wavelengths_nm": list(wavelengths)},
             "limits": {"max_il_db": max_il_db},
-            "decision_rule": {"kind": "simple", "uncertainty_db": uncertainty_db, "coverage_factor": 2.0}}
+            "decision_rule": {"kind": "simple", "coverage_factor": 2.0,
+                              **({} if uncertainty_db is None else {"uncertainty_db": uncertainty_db})}}
     return parse_recipe(data, "<e2e>", station_fiber_capacity=32)
 
 

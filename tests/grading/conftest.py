@@ -8,6 +8,8 @@ from pathlib import Path
 import pytest
 
 from bench.config.recipe import Recipe, load_recipe
+from bench.config.station import load_station
+from bench.grading.uncertainty import with_budget
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "bench" / "examples"
 
@@ -36,4 +38,5 @@ def recipe_dict() -> dict:
 
 @pytest.fixture
 def demo_recipe() -> Recipe:
-    return load_recipe(EXAMPLES / "recipe_demo.toml")
+    """The demo recipe as the demo station grades it: U from their uncertainty budget."""
+    return with_budget(load_station(EXAMPLES / "station_demo.toml"), load_recipe(EXAMPLES / "recipe_demo.toml"))

@@ -13,9 +13,16 @@ from lot_sim import simulate_lot
 
 from bench.cli import grading as cli_grading
 from bench.config.recipe import load_recipe
+from bench.config.station import load_station
 from bench.errors import StoreError
+from bench.grading.uncertainty import with_budget
 
 DEMO = Path(__file__).resolve().parents[2] / "bench" / "examples" / "recipe_demo.toml"
+
+
+def _demo_recipe():
+    """The demo recipe with the U the demo station's uncertainty budget gives it."""
+    return with_budget(load_station(DEMO.with_name("station_demo.toml")), load_recipe(DEMO))
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -26,7 +33,7 @@ def _parser() -> argparse.ArgumentParser:
 
 @pytest.fixture
 def fake_store(monkeypatch):
-    fibers, cables = simulate_lot(load_recipe(DEMO), 20, (0.30, 0.20), (0.08, 0.06), lot="LOT-7").tables()
+    fibers, cables = simulate_lot(_demo_recipe(), 20, (0.30, 0.20), (0.08, 0.06), lot="LOT-7").tables()
     calls = []
 
     def load(path, lot):
@@ -150,7 +157,7 @@ def test_lot_stats_reads_the_real_store(tmp_path, capsys):
     if not hasattr(store, "ResultStore"):
         pytest.skip("bench.store.ResultStore not there yet")
     path = tmp_path / "results.h5"
-    _store_lot(path, load_recipe(DEMO), "LOT-A", 12, seed=1)
+    _store_lot(path, _demo_recipe(), "LOT-A", 12, seed=1)
     mm = load_recipe(DEMO.with_name("recipe_mm24_trunk.toml"))
     _store_lot(path, mm, "LOT-MM", 5, seed=2)
 

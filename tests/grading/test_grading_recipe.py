@@ -7,7 +7,6 @@ from pathlib import Path
 
 import pytest
 
-from bench.config.decision_rule import DecisionRule
 from bench.config.recipe import load_recipe, parse_recipe
 from bench.errors import ConfigError
 
@@ -21,7 +20,10 @@ def test_demo_recipe_describes_the_demo_trunk(demo_recipe):
     assert r.max_il_db(1310) == pytest.approx(0.75)
     assert r.max_il_db(1550) == pytest.approx(0.75)
     assert r.max_mean_il_db(1550) is None
-    assert r.decision_rule == DecisionRule("simple", 0.10, 2.0)
+    rule = r.decision_rule  # as the demo station grades it: U from their budget (tests/grading/test_uncertainty.py)
+    assert (rule.kind, rule.coverage_factor) == ("simple", 2.0)
+    assert [row["name"] for row in rule.budget.rows()] == [
+        "source_stability", "meter_linearity", "meter_noise", "connector_repeatability"]
     assert r.fiber_positions == tuple(range(1, 13))
 
 
@@ -132,7 +134,11 @@ BAD_FIELDS = [
     ("decision_rule.kind", "strict", "decision_rule.kind", "unknown value"),
     ("decision_rule.uncertainty_db", -0.1, "decision_rule.uncertainty_db", "negative"),
     ("decision_rule.coverage_factor", 0, "decision_rule.coverage_factor", "not positive"),
-    ("decision_rule.uncertainty_db", _DELETE, "decision_rule.uncertainty_db", "missing"),
+    ("decision_rule.budget", {"connector_repeatability": {"value_db": 0.01, "distribution": "normal"}},
+     "decision_rule.budget.connector_repeatability.basis", "missing"),
+    ("decision_rule.budget", {"connector_repeatability": {"value_db": 0.01, "distribution": "uniform",
+                                                          "basis": "study 1"}},
+     "decision_rule.budget.connector_repeatability.distribution", "unknown value"),
     ("recipe.name", "", "recipe.name", "non-empty"),
     ("extra", {"a": 1}, "extra", "unknown key"),
 ]

@@ -54,8 +54,11 @@ def simulated(request):
     from pathlib import Path
 
     from bench.config.recipe import load_recipe
+    from bench.config.station import load_station
+    from bench.grading.uncertainty import with_budget
 
-    recipe = load_recipe(Path(__file__).resolve().parents[2] / "bench" / "examples" / "recipe_demo.toml")
+    examples = Path(__file__).resolve().parents[2] / "bench" / "examples"
+    recipe = with_budget(load_station(examples / "station_demo.toml"), load_recipe(examples / "recipe_demo.toml"))
     builder = simulate_lot(recipe, 150, TRUE_MEAN_DB, TRUE_SIGMA_DB)
     fibers, cables = builder.tables()
     return recipe, fibers, cables, lot_statistics(fibers, cables, lot="L1")

@@ -12,13 +12,21 @@ from pathlib import Path
 import pypdf
 import pytest
 
+from bench.config.recipe import load_recipe
+from bench.config.station import load_station
+from bench.grading.uncertainty import with_budget
+from bench.sim_launch import example_path
 from tests.cli.conftest import REPO
 
 IMG = REPO / "docs" / "img"
+# The samples are tested on the demo station with the demo recipe: U is what their budget gives.
+DEMO_U_DB = with_budget(load_station(example_path("station_demo.toml")),
+                        load_recipe(example_path("recipe_demo.toml"))).decision_rule.uncertainty_db
 CERTIFICATE_FIELDS = (
     "Insertion-loss test certificate", "Certificate No. demo-bench-1-", "Example Optics Ltd., Fiber Test Laboratory",
     "Approved by: J. Smith, Quality Manager", "Signature:", "Test standard IEC 61280-4-5 / TIA-526-28",
-    "Method 1-cord reference", "Test cords LCORD-0001", "Uncertainty U = 0.100 dB expanded, k = 2",
+    "Method 1-cord reference", "Test cords LCORD-0001", f"Uncertainty U = {DEMO_U_DB:.3f} dB expanded, k = 2",
+    "Uncertainty budget", "source stability", "connector repeatability",
     "Decision rule simple acceptance", "Polarity required B, found B", "end B", "IL 1310 nm (dB)",
     "IL 1550 nm (dB)", "limit (dB)", "margin (dB)", "Serial number MTP12-", "Lot LOT-2026-0412",
     "switch switch Keysight Technologies N7734A MY00000001 V1.2 2026-04-15 2027-04-15",
