@@ -29,7 +29,7 @@ def trunk_recipe(fiber_count: int, polarity: str, *, fiber_type: str = "SM",
                       "length_m": 10.0, "serial_pattern": "^T[0-9]+-.+$", **cable},
             "test": {"wavelengths_nm": list(wavelengths_nm)},
             "limits": {"max_il_db": 0.75},
-            "decision_rule": {"kind": "simple", "uncertainty_db": 0.10, "coverage_factor": 2.0}}
+            "decision_rule": {"kind": "simple", "coverage_factor": 2.0}}  # U: station_72's [uncertainty]
     station = load_station(example_path("station_72.toml"))
     return parse_recipe(data, "<cables>", station_wavelengths_nm=station.wavelengths_nm,
                         station_fiber_capacity=capacity)

@@ -50,7 +50,7 @@ def test_the_session_refuses_a_multimode_recipe_too(station72, store72) -> None:
                        "cable": {"fiber_count": 12, "polarity": "B", "fiber_family": "OM4", "connector_a": "MTP-F",
                                  "connector_b": "MTP-F", "cable_type": "trunk", "length_m": 3.0},
                        "test": {"wavelengths_nm": [850]}, "limits": {"max_il_db": 0.75},
-                       "decision_rule": {"kind": "simple", "uncertainty_db": 0.1}}, "mm12.toml")
+                       "decision_rule": {"kind": "simple"}}, "mm12.toml")  # U: station_72's [uncertainty]
     with pytest.raises(ConfigError, match="names no launch conditioner"):
         TestSession(station72, mm, store72, operator="cables", lot="X")
 

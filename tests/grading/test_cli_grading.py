@@ -158,7 +158,8 @@ def test_lot_stats_reads_the_real_store(tmp_path, capsys):
         pytest.skip("bench.store.ResultStore not there yet")
     path = tmp_path / "results.h5"
     _store_lot(path, _demo_recipe(), "LOT-A", 12, seed=1)
-    mm = load_recipe(DEMO.with_name("recipe_mm24_trunk.toml"))
+    mm = with_budget(load_station(DEMO.with_name("station_mm24.toml")),
+                     load_recipe(DEMO.with_name("recipe_mm24_trunk.toml")))
     _store_lot(path, mm, "LOT-MM", 5, seed=2)
 
     assert _run(["lot-stats", str(path), "--lot", "LOT-A", "--json"]) == 0

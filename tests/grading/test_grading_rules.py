@@ -219,10 +219,15 @@ def test_length_override_moves_the_limit():
     from pathlib import Path
 
     from bench.config.recipe import load_recipe
+    from bench.config.station import load_station
+    from bench.grading.uncertainty import with_budget
 
-    recipe = load_recipe(Path(__file__).resolve().parents[2] / "bench" / "examples" / "recipe_mm24_trunk.toml")
+    examples = Path(__file__).resolve().parents[2] / "bench" / "examples"
+    recipe = with_budget(load_station(examples / "station_mm24.toml"), load_recipe(examples / "recipe_mm24_trunk.toml"))
+    u_db = recipe.decision_rule.uncertainty_db
     il = np.full((2, 24), 0.2)
-    il[0, 0] = 0.95  # > 0.79 + U at 30 m, < 1.0 - U at 100 m
+    il[0, 0] = recipe.max_il_db(850, 100.0) - u_db / 2  # within U of the 100 m limit, beyond the 30 m one + U
+    assert il[0, 0] > recipe.max_il_db(850) + u_db
     assert grade_cable(recipe, il, [850, 1300]).verdict == "FAIL"
     assert grade_cable(recipe, il, [850, 1300], length_m=100.0).fibers[0].verdict == "CONDITIONAL"
 
