@@ -20,7 +20,7 @@ from bench.config.harness import FiberMap, HarnessConnector
 from bench.config.schema import Name, Text, count, quantity, register_tags, section
 from bench.errors import ConfigError
 from procedures.fiber_families import FiberFamily, connector_classes, fiber_families
-from procedures.polarity import maps_for, polarity_maps
+from procedures.polarity import DEFAULT_MIN_ISOLATION_DB, maps_for, polarity_maps
 
 # Two wavelengths closer than this are the same test wavelength: station files
 # write 1550 where a laser reports 1550.2, and nobody means a different limit.
@@ -39,6 +39,17 @@ ARRAY_CONNECTOR = re.compile(r"^(MTP|MPO)-(F|M)(-(APC|UPC|PC))?$")
 LEG_CONNECTOR = re.compile(r"^(LC|SC|FC|ST)(-(APC|UPC|PC))?$")
 
 MAX_LOSS_DB = 30.0  # no passive MPO cable is specified above this; a larger limit is a typo
+
+# `[limits] min_isolation_db`: how far below a fiber's own light any other lit position must stay.
+# No standard found states a figure for fiber-to-fiber leakage in a passive cable (IEC 61300-3-9
+# defines far-end crosstalk, the ratio of the power at a nominally isolated port to the reference
+# port, and how to measure it, not a limit), so the default comes from physics and the meter: the
+# fibers of a sound cable are separate waveguides and put no measurable light into each other;
+# a fiber's own light arrives at about 0 to -3 dBm, the dark threshold is -60 dBm, so a 40 dB
+# minimum puts the leak line at about -43 dBm, well above the floor, while any light a sound
+# bench shows in a neighbour (switch and meter crosstalk, -65 dB on the virtual bench) stays
+# below it. docs/grading.md gives the full argument.
+ISOLATION_RANGE_DB = (10.0, 80.0)
 
 
 def _wavelength_key(key: str) -> str:
@@ -103,6 +114,8 @@ class LimitsSection:
     connections: int = count(0, 8, "mated connections the reference method includes (1-cord: 2)", default=2)
     attenuation_db_per_km: PerWavelength | None = None
     max_mean_il_db: PerWavelength | None = None
+    min_isolation_db: float = quantity(*ISOLATION_RANGE_DB, "light at any other position must stay this far below a "
+                                       "fiber's own (a leak otherwise)", default=DEFAULT_MIN_ISOLATION_DB)
 
 
 @section

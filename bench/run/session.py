@@ -364,9 +364,11 @@ class TestSession:
         if self.harness_plan is not None:
             return classify_wiring(measurement.matrix.power_dbm[0], receive_position_of_channel,
                                    positions=self.recipe.fiber_positions, expected=self.recipe.polarity,
-                                   templates={self.recipe.polarity: self.harness_plan.receive_positions})
+                                   templates={self.recipe.polarity: self.harness_plan.receive_positions},
+                                   isolation_threshold_db=self.recipe.limits.min_isolation_db)
         return classify_polarity(measurement.matrix.power_dbm[0], receive_position_of_channel,
-                                 fiber_count=self.recipe.fiber_count, expected=self.recipe.polarity)
+                                 fiber_count=self.recipe.fiber_count, expected=self.recipe.polarity,
+                                 isolation_threshold_db=self.recipe.limits.min_isolation_db)
 
     def _fiber_results(self, measurement: CableMeasurement, verdict: CableVerdict) -> tuple[FiberResult, ...]:
         assert self.reference is not None
