@@ -65,6 +65,17 @@ def near_limit_cable(serial: str, il_db: float):
     return cable
 
 
+def run_study(station: Station, bench: VirtualBench, store_path: Path, serial: str, *, matings: int):
+    """A repeatability study of a simulated cable with 0.02 dB mating variation, stored in `store_path`."""
+    cable = with_mating_behaviour(make_cable(serial, seed=3), sigma_db=0.02, seed=5)
+    with ResultStore(store_path) as store:
+        session = TestSession(station, load_recipe(RECIPE), store, operator="gauge", lot="GAUGE")
+        bench.load_dut(None)
+        session.take_reference()
+        return repeatability_study(session, cable.serial, SimOperator(bench, {cable.serial: cable}),
+                                   RepeatabilitySettings(matings=matings))
+
+
 def test_the_demo_budget_gives_the_u_computed_by_hand() -> None:
     _, recipe = load_station_and_recipe(STATION, RECIPE)
     assert recipe.decision_rule.uncertainty_db == pytest.approx(demo_budget_by_hand(), rel=1e-12)
@@ -164,13 +175,7 @@ def test_bench_uncertainty_refuses_half_a_request(capsys: pytest.CaptureFixture[
 def test_a_repeatability_study_becomes_the_pooled_sigma_to_paste(
         station: Station, virtual_bench: VirtualBench, store_path: Path, tmp_path: Path,
         capsys: pytest.CaptureFixture[str]) -> None:
-    cable = with_mating_behaviour(make_cable("MTP12-900001", seed=3), sigma_db=0.02, seed=5)
-    with ResultStore(store_path) as store:
-        session = TestSession(station, load_recipe(RECIPE), store, operator="gauge", lot="GAUGE")
-        virtual_bench.load_dut(None)
-        session.take_reference()
-        study = repeatability_study(session, cable.serial, SimOperator(virtual_bench, {cable.serial: cable}),
-                                    RepeatabilitySettings(matings=5))
+    study = run_study(station, virtual_bench, store_path, "MTP12-900001", matings=5)
     sigma = study.result.sigma_db
     pooled = float(np.sqrt(np.mean(sigma[np.isfinite(sigma)] ** 2)))
     assert main(["uncertainty", "--store", str(store_path), "--study", study.study_id, "--json"]) == 0
@@ -198,13 +203,7 @@ def test_a_repeatability_study_becomes_the_pooled_sigma_to_paste(
 
 
 def test_study_records_carry_the_budget(station: Station, virtual_bench: VirtualBench, store_path: Path) -> None:
-    cable = with_mating_behaviour(make_cable("MTP12-900002", seed=3), sigma_db=0.02, seed=5)
-    with ResultStore(store_path) as store:
-        session = TestSession(station, load_recipe(RECIPE), store, operator="gauge", lot="GAUGE")
-        virtual_bench.load_dut(None)
-        session.take_reference()
-        study = repeatability_study(session, cable.serial, SimOperator(virtual_bench, {cable.serial: cable}),
-                                    RepeatabilitySettings(matings=2))
+    study = run_study(station, virtual_bench, store_path, "MTP12-900002", matings=2)
     stored = load_results(store_path)
     for index in (*study.mating_records, study.summary_record):
         budget = stored.extra(index)["uncertainty_budget"]
