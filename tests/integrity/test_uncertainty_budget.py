@@ -17,11 +17,12 @@ import pytest
 
 from bench.cli.main import main
 from bench.config.recipe import load_recipe, parse_recipe
-from bench.config.station import StationConfig
+from bench.config.station import StationConfig, load_station
 from bench.grading.uncertainty import UncertaintyBudget
 from bench.operator.line import load_station_and_recipe
 from bench.report.certificate import CertificateData
 from bench.report.certificate_pdf import render_certificate
+from bench.run.golden import verify_golden
 from bench.run.session import TestSession
 from bench.run.station import Station, open_station
 from bench.run.studies import repeatability_study
@@ -30,7 +31,7 @@ from bench.store import ResultStore, load_results
 from procedures.repeatability import RepeatabilitySettings
 from sim_instruments.physics import make_cable, with_mating_behaviour
 from sim_instruments.virtual_bench import VirtualBench
-from tests.e2e.conftest import SimOperator
+from tests.e2e.conftest import GOLDEN, SimOperator, make_recipe
 
 STATION = str(example_path("station_demo.toml"))
 RECIPE = example_path("recipe_demo.toml")
@@ -214,3 +215,22 @@ def _pdf(data: CertificateData, folder: Path) -> Path:
     path = folder / f"certificate-{data.serial}.pdf"
     path.write_bytes(render_certificate(data))
     return path
+
+
+def test_golden_check_records_carry_the_budget(tmp_path: Path) -> None:
+    config = load_station(example_path("station_32.toml"))
+    store_path = tmp_path / "golden.h5"
+    with VirtualBench(config, seed=5) as bench, open_station(config, addresses=bench.addresses) as opened, \
+            ResultStore(store_path) as store:
+        session = TestSession(opened, make_recipe(12, "B"), store, operator="g", lot="G")
+        bench.load_dut(None)
+        session.take_reference()
+        verify_golden(session, SimOperator(bench, {GOLDEN.serial: GOLDEN}), accept_baseline=True)
+        u_db = session.recipe.decision_rule.uncertainty_db
+    stored = load_results(store_path)
+    golden = [int(i) for i, kind in zip(stored.cables["record_index"], stored.cables["kind"], strict=True)
+              if "golden" in str(kind)]
+    assert golden
+    for index in golden:
+        assert stored.extra(index)["uncertainty_budget"]["expanded_uncertainty_db"] == pytest.approx(u_db)
+        assert float(stored.cables["uncertainty_db"][index]) == pytest.approx(u_db)
