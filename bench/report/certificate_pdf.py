@@ -6,9 +6,9 @@ that is what lets the line keep its pace with certificates on (docs/performance.
 are the DejaVu Sans files matplotlib ships (already a dependency), embedded as subsets, so any
 printable serial or operator name prints and the text stays extractable.
 
-Layout: a plan of blocks (details, method, result, chart, fiber table, instruments, approval)
-is paginated first, so every page can say "page i of n"; the fiber table splits across pages
-with its header repeated.
+Layout: a plan of blocks (details, method, uncertainty budget, result, chart, fiber table,
+instruments, approval) is paginated first, so every page can say "page i of n"; the fiber table
+splits across pages with its header repeated.
 
 Over 400 lines on purpose: pagination needs every block's height before anything is drawn, so
 the blocks' measuring and drawing live together; split, each block would be written twice.
