@@ -45,6 +45,8 @@ CABLE_CASES += [
     ("scpi_error", "switch", "switch", 1, {}, "ERROR"),
     ("scpi_error", "reading", "meter2", 1, {"scpi_error": (-231, "Data questionable")}, "ERROR"),
     ("overrange", "reading", "meter1", 1, {"channel": 3}, "PASS"),  # one bad reading: re-read by the settle rule
+    # The second reading of the first position, where channel 3 is dark: re-read, never paired with dark.
+    ("overrange", "reading", "meter1", 1, {"channel": 3, "after": 1}, "PASS"),
     ("overrange", "reading", "meter1", None, {"channel": 3}, "ERROR"),
     ("underrange", "reading", "meter2", 1, {"channel": 2}, "PASS"),
     ("underrange", "reading", "meter2", None, {"channel": 2}, "ERROR"),
