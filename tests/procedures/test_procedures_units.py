@@ -153,17 +153,6 @@ def test_instruments_sharing_an_address_are_asked_one_after_the_other() -> None:
     assert log == ["GPIB0::20::INSTR > SYST:ERR? <"] * 2
 
 
-def test_switch_suspects_are_launches_sharing_a_channel_or_changing_channel_with_wavelength() -> None:
-    from procedures.sanity import _switch_suspects
-
-    # Two wavelengths × five launch positions → brightest receive channel (−1: dark).
-    assert _switch_suspects([[0, 1, 2, 3, -1], [0, 1, 2, 3, -1]]) == (set(), False)  # own channel each, one dark
-    assert _switch_suspects([[0, 0, 2, 3, 4], [0, 0, 2, 3, 4]]) == ({0, 1}, False)  # a pair on one channel
-    assert _switch_suspects([[5, 5, 5, 3, 4], [5, 5, 5, 3, 4]]) == ({0, 1, 2}, True)  # three: crowded
-    assert _switch_suspects([[0, 1, 2, 3, 4], [0, 1, 3, 2, 4]]) == ({2, 3}, False)  # moved with wavelength
-    assert _switch_suspects([[0, -1, 2], [0, 1, 2]]) == (set(), False)  # dark at one wavelength only: not the switch
-
-
 def test_error_queries_sent_ahead_are_read_back_when_the_work_between_fails() -> None:
     from procedures.sanity import ErrorQueueQueries
 
