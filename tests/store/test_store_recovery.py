@@ -157,6 +157,7 @@ def test_a_crashed_file_whose_tail_cannot_be_read_is_repaired_on_open(tmp_path):
     with ResultStore(path, fsync=False) as store:
         assert store.repair is not None and store.repair.n_kept == CABLE_CHUNK_ROWS
         assert [lost.position for lost in store.repair.lost] == [CABLE_CHUNK_ROWS]  # the torn row only
+        assert store.repair.n_tampered_kept == 0  # every record kept verifies
         # Writable again; the torn row's number is not given again.
         assert store.append_cable(fake_cable(serial="SN-NEXT", seed=99)) == CABLE_CHUNK_ROWS + 1
     after = load_results(path)
