@@ -14,6 +14,11 @@ from importlib import resources
 
 import numpy as np
 
+# What a recipe's `[limits] min_isolation_db` defaults to (bench.config.recipe_schema, where the
+# figure is justified; docs/grading.md): light in another position within this many dB of a
+# fiber's own light is a leak.
+DEFAULT_MIN_ISOLATION_DB = 40.0
+
 
 @dataclass(frozen=True)
 class PolarityMaps:
@@ -73,7 +78,7 @@ class PolarityResult:
     crossed_pairs: tuple[tuple[int, int], ...] = ()  # two fibers swapped with each other
     misrouted: tuple[tuple[int, int], ...] = ()  # (end-A position, end-B position found) not a clean swap
     leaks: tuple[tuple[int, int, float], ...] = ()  # (end-A position, end-B position leaked into, dB below)
-    isolation_threshold_db: float = 20.0
+    isolation_threshold_db: float = DEFAULT_MIN_ISOLATION_DB
     # end-A position → (end-B position its light arrived at, the one the expected polarity puts it at)
     light_went_to: dict[int, tuple[int, int]] = field(default_factory=dict)
 
@@ -103,7 +108,8 @@ class PolarityResult:
             parts.append("leaking " + ", ".join(f"{a}->{b} ({level:.1f} dB below)" for a, b, level in self.leaks))
         margin = self.isolation_margin_db
         if not np.isnan(margin):
-            parts.append(f"isolation margin {margin:+.1f} dB over {self.isolation_threshold_db:g} dB")
+            parts.append(f"isolation margin {margin:+.1f} dB over the {self.isolation_threshold_db:g} dB minimum"
+                         " (limits.min_isolation_db)")
         return "; ".join(parts)
 
     def as_dict(self) -> dict[str, object]:
@@ -139,13 +145,16 @@ def _faults_against(positions: np.ndarray, receive_position: np.ndarray, templat
 
 def classify_polarity(power_dbm: np.ndarray, receive_position_of_channel: np.ndarray, *,
                       fiber_count: int, expected: str | None = None,
-                      isolation_threshold_db: float = 20.0, dark_below_dbm: float = -60.0) -> PolarityResult:
+                      isolation_threshold_db: float = DEFAULT_MIN_ISOLATION_DB,
+                      dark_below_dbm: float = -60.0) -> PolarityResult:
     """Classify from `power_dbm[fiber, channel]` (one wavelength).
 
     `receive_position_of_channel[c]` is the end-B ferrule position detector c sees
     (from the reference; 0 for a detector on no position), so the templates are
     compared in ferrule terms. Leaks are channels lit within
-    `isolation_threshold_db` of a fiber's own light.
+    `isolation_threshold_db` of a fiber's own light (the recipe's `min_isolation_db`) and
+    at or above `dark_below_dbm`: a reading under the dark threshold is the meter's floor,
+    not light, so a threshold deeper than the floor cannot fail a sound cable.
     """
     maps = maps_for(fiber_count)
     return classify_wiring(power_dbm, receive_position_of_channel, positions=maps.positions,
@@ -155,7 +164,8 @@ def classify_polarity(power_dbm: np.ndarray, receive_position_of_channel: np.nda
 
 def classify_wiring(power_dbm: np.ndarray, receive_position_of_channel: np.ndarray, *,
                     positions: tuple[int, ...], templates: dict[str, tuple[int, ...]], expected: str | None = None,
-                    isolation_threshold_db: float = 20.0, dark_below_dbm: float = -60.0) -> PolarityResult:
+                    isolation_threshold_db: float = DEFAULT_MIN_ISOLATION_DB,
+                    dark_below_dbm: float = -60.0) -> PolarityResult:
     """Classify against explicit templates: `positions` name the fibers (rows of `power_dbm`) in the
     result, each template gives the receive position of every fiber. A harness's fiber map is one."""
     positions = np.asarray(positions)
@@ -172,10 +182,11 @@ def classify_wiring(power_dbm: np.ndarray, receive_position_of_channel: np.ndarr
     dark = ~(brightest_dbm >= dark_below_dbm)
     isolation_db = np.where(dark, np.nan, isolation_db)
     receive_position = np.where(dark, 0, channel_position[brightest])
-    low_isolation = ~dark & (isolation_db < isolation_threshold_db)
+    measurable = np.where(others >= dark_below_dbm, others, -np.inf)
+    low_isolation = ~dark & (isolation_db < isolation_threshold_db) & np.isfinite(np.max(measurable, axis=1))
     leaks = []
     for i in np.flatnonzero(low_isolation):
-        for channel in np.flatnonzero(others[i] > brightest_dbm[i] - isolation_threshold_db):
+        for channel in np.flatnonzero(measurable[i] > brightest_dbm[i] - isolation_threshold_db):
             leaks.append((int(positions[i]), int(channel_position[channel]),
                           float(brightest_dbm[i] - others[i, channel])))
     templates = {name: np.asarray(t) for name, t in templates.items()}

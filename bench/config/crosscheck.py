@@ -14,6 +14,10 @@ A recipe whose limit counts a different number of connections grades a different
 bench measures (112 of 137 fibers over the limit passed in a 2-cord emulation of a 1-cord recipe),
 so the pair is refused.
 
+Wavelengths: every recipe wavelength is one the station's source lists, exactly as the station
+file writes it (a recipe object parsed without the station is checked here too), so what the
+run sends to the source is the station's own value and never a near miss the driver refuses.
+
 Calibration: an instrument past its `calibration_due` is refused, unless the station says
 `expired_calibration = "warn"`; then the overdue instruments are stored in every record.
 """
@@ -23,6 +27,7 @@ from __future__ import annotations
 import datetime as dt
 
 from bench.config.recipe import Recipe
+from bench.config.recipe_schema import refuse_station_wavelength
 from bench.config.station import StationConfig
 from bench.errors import ConfigError
 
@@ -42,6 +47,16 @@ def check_reference_method(config: StationConfig, recipe: Recipe) -> None:
             "(IEC 61280-4-5 / TIA-526-28: 1-cord 2, 2-cord 1, 3-cord 0)",
             f"use a recipe written for a {method} reference (connections = {expected}, limits to match), "
             "or a station that references the way the recipe was written")
+
+
+def check_station_wavelengths(config: StationConfig, recipe: Recipe) -> None:
+    """Refuse a recipe wavelength that is not one of the station's, naming the station's value to write."""
+    station = [float(w) for w in config.wavelengths_nm]
+    if not station:
+        return  # a station without a wavelength list: its source's driver decides
+    for wavelength_nm in recipe.wavelengths_nm:
+        if wavelength_nm not in station:
+            refuse_station_wavelength(recipe.source, wavelength_nm, station)
 
 
 def overdue_calibrations(config: StationConfig, today: dt.date) -> dict[str, str]:
@@ -66,5 +81,6 @@ def check_calibration(config: StationConfig, today: dt.date) -> dict[str, str]:
 
 def check_station_and_recipe(config: StationConfig, recipe: Recipe, today: dt.date) -> dict[str, str]:
     """Every cross-check; returns the overdue instruments the station accepts with a warning."""
+    check_station_wavelengths(config, recipe)
     check_reference_method(config, recipe)
     return check_calibration(config, today)

@@ -14,7 +14,7 @@ File layout (all tables required unless marked optional)::
     [cable.leg_map]   optional, fan-outs only: leg label = fiber position
     [test]            wavelengths_nm
     [limits]          max_il_db, per_connection_db, connections,
-                      attenuation_db_per_km, max_mean_il_db (see Limits)
+                      attenuation_db_per_km, max_mean_il_db (see Limits), min_isolation_db
     [decision_rule]   kind ("simple" | "guarded"), uncertainty_db (U), coverage_factor (k)
 
 The tables' fields, types and ranges are declared in `bench.config.recipe_schema` (the
@@ -45,7 +45,7 @@ from bench.config.recipe_schema import (
 )
 from bench.config.schema import validate
 from bench.errors import ConfigError
-from procedures.polarity import maps_for
+from procedures.polarity import DEFAULT_MIN_ISOLATION_DB, maps_for
 
 __all__ = ["CABLE_TYPES", "FIBER_TYPES", "FIBER_TYPE_WINDOWS_NM", "WAVELENGTH_TOLERANCE_NM", "Limits", "Recipe",
            "fiber_positions_for", "load_recipe", "parse_recipe"]
@@ -87,6 +87,8 @@ class Limits:
     connections: int = 2
     attenuation_db_per_km: Mapping[float, float] = field(default_factory=lambda: MappingProxyType({}))
     max_mean_il_db: Mapping[float, float] | None = None
+    # A lit position within this many dB of a fiber's own light is a leak (procedures.polarity).
+    min_isolation_db: float = DEFAULT_MIN_ISOLATION_DB
 
     def length_term_db(self, wavelength_nm: float, length_m: float) -> float:
         attenuation = _lookup_wavelength(self.attenuation_db_per_km, wavelength_nm) or 0.0
@@ -116,6 +118,7 @@ class Limits:
             "connections": self.connections,
             "attenuation_db_per_km": table(self.attenuation_db_per_km),
             "max_mean_il_db": table(self.max_mean_il_db),
+            "min_isolation_db": self.min_isolation_db,
         }
 
 
@@ -315,7 +318,7 @@ def _limits(source: str, parsed: RecipeFile, wavelengths_nm: tuple[float, ...]) 
     result = Limits(max_il_db=table("max_il_db") or MappingProxyType(dict.fromkeys(wavelengths_nm, 0.0)),
                     per_connection_db=given.per_connection_db, connections=given.connections,
                     attenuation_db_per_km=table("attenuation_db_per_km") or MappingProxyType({}),
-                    max_mean_il_db=table("max_mean_il_db"))
+                    max_mean_il_db=table("max_mean_il_db"), min_isolation_db=given.min_isolation_db)
     length_m = parsed.cable.length_m
     for wl in wavelengths_nm:
         per_fiber = result.max_il_db_at(wl, length_m)

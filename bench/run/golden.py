@@ -19,11 +19,12 @@ from bench.run.reference_health import BenchDrifted
 from bench.run.session import ReferenceRequired, TestSession
 from bench.run.session_records import build_record, fiber_rows
 from bench.store import load_results
+from bench.store.trusted import GOLDEN_CHECK_KIND
 from procedures.operator import CONNECT, Operator, Prompt
 from procedures.polarity import expected_receive_positions, fiber_positions
 from procedures.reference import GoldenCheck, check_golden
 
-GOLDEN_KIND = "golden_check"
+GOLDEN_KIND = GOLDEN_CHECK_KIND  # the store's query for trusted references looks for this kind
 
 
 class GoldenBaselineRequired(BenchError):

@@ -31,6 +31,7 @@ from bench.run.harness_legs import leg_results
 from bench.run.labels import check_label
 from bench.run.reference_health import ReferenceHealth, implausible_reference
 from bench.run.station import Station
+from bench.store import latest_trusted_reference
 from drivers.errors import InstrumentError, InstrumentTimeout, OverRangeError, ScpiError, WrongInstrumentError
 from drivers.scpi import InstrumentReplacedError, RetryBudget
 from procedures.acquisition import Progress
@@ -250,13 +251,19 @@ class TestSession:
 
     def _trusted_reference(self) -> ReferenceRecord | None:
         """What a new reference is compared with: the last one a golden check passed on (this
-        session), else the station's latest stored one. A reference the golden cable refused is
-        never the yardstick, so the clean reference after a dirty one is not refused for differing."""
+        session), else the store's latest such reference of this station and cords
+        (`bench.store.latest_trusted_reference`; without a golden cable, its latest one of these
+        cords). A reference the golden cable refused is never the yardstick, in this session or an
+        earlier one, so the clean reference after a dirty one is not refused for differing."""
         if self.trusted_reference is None and not self._looked_for_trusted:
             self._looked_for_trusted = True
-            latest = getattr(self.store, "latest_reference", None)
-            self.trusted_reference = latest(self.station.config.name) if callable(latest) else None
+            path = getattr(self.store, "path", None)
+            policy = self.station.config.reference
+            self.trusted_reference = None if path is None else latest_trusted_reference(
+                path, self.station.config.name, policy.cord_ids,
+                golden_serial=None if policy.golden is None else policy.golden.serial)
         return self.trusted_reference
+
     @property
     def test_cords(self) -> tuple[str, ...]:
         """The reference cords and the harness fixture ports every cable tested here mates with."""
@@ -364,9 +371,11 @@ class TestSession:
         if self.harness_plan is not None:
             return classify_wiring(measurement.matrix.power_dbm[0], receive_position_of_channel,
                                    positions=self.recipe.fiber_positions, expected=self.recipe.polarity,
-                                   templates={self.recipe.polarity: self.harness_plan.receive_positions})
+                                   templates={self.recipe.polarity: self.harness_plan.receive_positions},
+                                   isolation_threshold_db=self.recipe.limits.min_isolation_db)
         return classify_polarity(measurement.matrix.power_dbm[0], receive_position_of_channel,
-                                 fiber_count=self.recipe.fiber_count, expected=self.recipe.polarity)
+                                 fiber_count=self.recipe.fiber_count, expected=self.recipe.polarity,
+                                 isolation_threshold_db=self.recipe.limits.min_isolation_db)
 
     def _fiber_results(self, measurement: CableMeasurement, verdict: CableVerdict) -> tuple[FiberResult, ...]:
         assert self.reference is not None

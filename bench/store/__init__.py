@@ -7,6 +7,7 @@ from bench.store.damage import DamagedRange, StoreDamagedError, UnreadableRecord
 from bench.store.export import export_csv, export_json
 from bench.store.reader import LoadedResults, load_references, load_results
 from bench.store.schema import SCHEMA_VERSION
+from bench.store.trusted import latest_trusted_reference
 from bench.store.verify import VerifyExit, VerifyReport, verify_store
 from bench.store.writer import ResultStore
 
@@ -21,6 +22,7 @@ __all__ = [
     "VerifyReport",
     "export_csv",
     "export_json",
+    "latest_trusted_reference",
     "load_references",
     "load_results",
     "verify_store",

@@ -34,7 +34,7 @@ def test_templates_from_data_match_the_simulators_independent_wiring(fiber_count
     wiring = polarity_wiring(fiber_count, polarity)
     assert np.array_equal(wiring, expected_receive_positions(fiber_count, polarity))
     result = classify_polarity(matrix_for(fiber_count, wiring), CHANNELS, fiber_count=fiber_count)
-    assert result.polarity_found == polarity and result.ok and result.isolation_margin_db > 50
+    assert result.polarity_found == polarity and result.ok and result.isolation_margin_db > 30  # 77 dB against 40
 
 
 def test_crossed_misrouted_dark_and_leak_are_named() -> None:
@@ -42,7 +42,7 @@ def test_crossed_misrouted_dark_and_leak_are_named() -> None:
     wiring[[2, 3]] = wiring[[3, 2]]  # fibers 3 and 4 crossed
     wiring[7] = 1  # fiber 8 lands on position 1 (fiber 12's place)
     result = classify_polarity(matrix_for(12, wiring, dark=(6,), leaks=[(9, 5, -15.0)]), CHANNELS,
-                               fiber_count=12, expected="B")
+                               fiber_count=12, expected="B", isolation_threshold_db=20.0)
     assert result.polarity_found == "miswired" and result.compared_with == "B"
     assert result.crossed_pairs == ((3, 4),)
     assert result.misrouted == ((8, 1),)
