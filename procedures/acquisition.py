@@ -39,26 +39,36 @@ _MIN_READINGS_UNSETTLED = 3
 AcquisitionSettings = TimingSettings
 
 
-def _lit_w(power_w: np.ndarray, floor_w: float) -> tuple[float | None, ...]:
-    """Each channel's power in W where it carries signal, None where not: below the floor,
-    over range (NaN), or more than 30 dB under the brightest channel.
+# What `_lit_w` puts for a channel flagged over range: neither a power nor dark, and equal
+# only to itself, so a pair agrees on it only when both readings were over range.
+_OVER_RANGE = float("inf")
+
+
+def _lit_w(readings: PowerReadings, floor_w: float) -> tuple[float | None, ...]:
+    """Each channel's power in W where it carries signal, None where not (below the floor,
+    not read (NaN), or more than 30 dB under the brightest channel), `_OVER_RANGE` where the
+    meter flagged it over range.
 
     Plain floats: on 8-32 channels a Python loop is several times faster than numpy's
     per-call overhead, and this runs between a reading's reply and the next move."""
-    values = power_w.tolist()
-    brightest_w = max((value for value in values if value >= floor_w), default=None)  # NaN is never ≥
-    if brightest_w is None:
-        return (None,) * len(values)
-    threshold_w = max(brightest_w * _SETTLE_IGNORE_BELOW_RATIO, floor_w)
+    values = readings.power_w.tolist()
+    if readings.over_range.any():
+        values = [_OVER_RANGE if over else value for value, over in zip(values, readings.over_range.tolist(),
+                                                                          strict=True)]
+    # NaN is never ≥ nor <, so channels not read are neither the brightest nor lit.
+    brightest_w = max((value for value in values if floor_w <= value < _OVER_RANGE), default=None)
+    threshold_w = floor_w if brightest_w is None else max(brightest_w * _SETTLE_IGNORE_BELOW_RATIO, floor_w)
     return tuple(value if value >= threshold_w else None for value in values)
 
 
 def _agree_w(before_w: tuple[float | None, ...], after_w: tuple[float | None, ...], tolerance_ratio: float) -> bool:
-    """Same channels lit, and every lit channel within tolerance of the previous reading:
-    |10·log10(after/before)| ≤ tolerance ⇔ the ratio lies within [1/tol_ratio, tol_ratio]."""
+    """Same channels lit, the same ones over range, and every lit channel within tolerance of
+    the previous reading: |10·log10(after/before)| ≤ tolerance ⇔ the ratio lies within
+    [1/tol_ratio, tol_ratio]. An over-range reading next to a dark or lit one disagrees, so
+    it is read again rather than taken as either."""
     for before, after in zip(before_w, after_w, strict=True):
-        if before is None or after is None:
-            if before is not after:
+        if before is None or after is None or before == _OVER_RANGE or after == _OVER_RANGE:
+            if before != after:
                 return False
             continue
         ratio = after / before
@@ -162,12 +172,12 @@ def _settled_read(meter: PowerMeter, settings: TimingSettings,
 
     previous = first_of_pair()
     try:
-        before = _lit_w(previous.power_w, floor_w)
+        before = _lit_w(previous, floor_w)
         count = 1
         while True:
             current = finish() if split else meter.read_all()
             count += 1
-            after = _lit_w(current.power_w, floor_w)
+            after = _lit_w(current, floor_w)
             if _agree_w(before, after, tolerance_ratio):
                 if ahead is not None:
                     ahead.start()

@@ -16,6 +16,13 @@ from sim_instruments.virtual_bench import VirtualBench
 SEED = 1234
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    # Only here, at the tests' root, does pytest read options before collecting (tests/dashboard uses it).
+    parser.addoption("--docs-img", metavar="DIR", default=None,
+                     help="write the dashboard tests' screenshots into DIR (docs/img regenerates the "
+                          "documentation's images) instead of a temporary directory")
+
+
 @pytest.fixture
 def demo_station_config() -> StationConfig:
     return load_station(example_path("station_demo.toml"))

@@ -293,9 +293,13 @@ def _rebuild(path: str, before: Any, why: str, libver: tuple[str, str], verify_s
                 dst[name].resize((len(data),))
                 if len(data):
                     dst[name][:] = data
+            # Only records the copy keeps count here: a bad one that was lost is in `lost` already.
+            kept_indexes = {int(i) for i in kept_rows["record_index"]}
+            kept_ref_indexes = {int(i) for i in kept_ref_rows["record_index"]}
+            n_tampered_kept = (sum(index in kept_indexes for index, _, _ in before.bad)
+                               + sum(index in kept_ref_indexes for index, _, _ in before.bad_references))
             report = RepairReport(path, entry["original_kept_as"], quarantine, len(kept), len(kept_refs), lost,
-                                  damaged, next_index, entry["record_indexes_estimated"],
-                                  len(before.bad) + len(before.bad_references))
+                                  damaged, next_index, entry["record_indexes_estimated"], n_tampered_kept)
             entry["annotations"] = _copy_annotations(src, dst, {int(i) for i in kept_rows["record_index"]})
             entry["summary"] = report.summary()
             dst.attrs[NEXT_RECORD_INDEX] = next_index

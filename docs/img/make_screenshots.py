@@ -1,10 +1,14 @@
 """Regenerate the screenshots in docs/img/ (run from the repository root, in the venv):
 
-    python docs/img/make_screenshots.py
+    python docs/img/make_screenshots.py              # all of them
+    python docs/img/make_screenshots.py dashboard    # or only one kind: terminal, dashboard
 
 (The certificate and lot-report samples: examples/render_samples.py.)
 
 terminal_pass_fail.png  `bench run` in a real terminal (tmux, 100x48) after a PASS and then a FAIL
+dashboard-*.png         the dashboard's pages as tests/dashboard draws them in headless Chromium
+                        (`pytest --docs-img docs/img`; a plain test run writes them to a temporary
+                        directory and leaves the tree clean)
 
 The terminal is captured with `tmux capture-pane -e` (text plus colours) and
 drawn with matplotlib in a monospace font, so what you see is what the
@@ -137,13 +141,38 @@ def terminal_png(work: Path) -> Path:
     return out
 
 
-def main() -> None:
+# ------------------------------------------------------------------ dashboard pages
+
+DASHBOARD_TESTS = ["tests/dashboard/test_pages.py", "tests/dashboard/test_security.py"]
+
+
+def dashboard_pngs() -> list[Path]:
+    """The tests that check each page also draw it; `--docs-img` points their screenshots here."""
+    command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *DASHBOARD_TESTS,
+               "--docs-img", str(HERE)]
+    if subprocess.run(command, cwd=REPO).returncode != 0:
+        sys.exit("the dashboard tests failed; the screenshots in docs/img/ may be partly rewritten")
+    return sorted(HERE.glob("dashboard-*.png"))
+
+
+def terminal_pngs() -> list[Path]:
     if shutil.which("tmux") is None:
         sys.exit("tmux is needed for the terminal screenshot; install it (apt-get install tmux)")
     with tempfile.TemporaryDirectory() as folder:
-        work = Path(folder)
-        print(terminal_png(work))
+        return [terminal_png(Path(folder))]
+
+
+KINDS = {"terminal": terminal_pngs, "dashboard": dashboard_pngs}
+
+
+def main(argv: list[str]) -> None:
+    unknown = [kind for kind in argv if kind not in KINDS]
+    if unknown:
+        sys.exit(f"unknown screenshot kind {', '.join(unknown)}; choose from {', '.join(KINDS)} (none: all)")
+    for kind in argv or list(KINDS):
+        for path in KINDS[kind]():
+            print(path)
 
 
 if __name__ == "__main__":
-    main()
+    main(sys.argv[1:])

@@ -17,7 +17,7 @@ import os
 import shutil
 import socket
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -48,7 +48,6 @@ TREND_PRODUCT = "MTP12-TREND"
 CALM_CABLES, CREEPING_CABLES = 30, 10
 HOSTILE_SERIAL = "<script>alert(1)</script>"
 HOSTILE_LOT = '<img src=x onerror="alert(2)">'
-IMG_DIR = Path(__file__).resolve().parents[2] / "docs" / "img"
 
 
 class FakeClock:
@@ -259,6 +258,31 @@ def page(browser: Any) -> Iterator[Any]:
     context.close()
 
 
-def screenshot(page: Any, name: str) -> None:
-    IMG_DIR.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(IMG_DIR / f"dashboard-{name}.png"), full_page=True)
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.fixture(scope="session")
+def screenshot_dir(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A temporary directory, so a test run leaves the tree clean; `--docs-img DIR` writes DIR instead."""
+    chosen = request.config.getoption("--docs-img")
+    if chosen is None:
+        return tmp_path_factory.mktemp("screenshots")
+    folder = Path(chosen)
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+@pytest.fixture
+def screenshot(screenshot_dir: Path) -> Callable[[Any, str], Path]:
+    """Saves the full page as dashboard-<name>.png and checks a whole page, as wide as the viewport, was drawn."""
+
+    def take(page: Any, name: str) -> Path:
+        target = screenshot_dir / f"dashboard-{name}.png"
+        page.screenshot(path=str(target), full_page=True)
+        data = target.read_bytes()
+        assert data[:8] == PNG_SIGNATURE, f"{target} is not a PNG"
+        width, height = int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
+        assert width == page.viewport_size["width"] and height >= page.viewport_size["height"], (width, height)
+        return target
+
+    return take

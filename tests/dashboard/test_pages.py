@@ -1,7 +1,8 @@
 """Each page, rendered by headless Chromium, shows the numbers an independent computation gives.
 
 The truth: what the test sessions returned (conftest.FilledStore.outcomes) and the store read back
-with `bench.store` (not through the dashboard's source). Screenshots go to docs/img/dashboard-*.png.
+with `bench.store` (not through the dashboard's source). Screenshots go to a temporary directory
+(`--docs-img docs/img` regenerates the documentation's, see docs/dashboard.md).
 """
 
 from __future__ import annotations
@@ -29,7 +30,6 @@ from .conftest import (
     FilledStore,
     ServedApp,
     noon,
-    screenshot,
 )
 
 
@@ -58,7 +58,8 @@ def _cells(page, selector: str) -> list[list[str]]:
     return page.eval_on_selector_all(f"{selector} tr", "rows => rows.map(r => [...r.cells].map(c => c.innerText))")
 
 
-def test_plant_today_shows_yield_and_first_pass_yield_per_station_and_product(page, dashboard_url, filled_store):
+def test_plant_today_shows_yield_and_first_pass_yield_per_station_and_product(page, dashboard_url, filled_store,
+                                                                              screenshot):
     page.goto(f"{dashboard_url}/")
     expected = _expected_day(filled_store, DAY3)
     cables, passed, first, first_pass = (sum(v[i] for v in expected.values()) for i in range(4))
@@ -104,7 +105,7 @@ def _latest_verdict_fibers(lot: str, path) -> tuple[np.ndarray, np.ndarray]:
     return results.cables, fibers
 
 
-def test_lot_page_counts_distributions_pareto_retests_and_certificates(page, dashboard_url, filled_store):
+def test_lot_page_counts_distributions_pareto_retests_and_certificates(page, dashboard_url, filled_store, screenshot):
     page.goto(f"{dashboard_url}/lot?{urlencode({'name': 'LOT-B'})}")
     tested = [t for t in filled_store.outcomes if t.lot == "LOT-B"]
     latest = {}
@@ -149,7 +150,7 @@ def test_lot_page_lists_the_suspect_records_of_the_store(page, dashboard_url, fi
     assert rows[0][2] == SUSPECT_REASON
 
 
-def test_station_page_lists_references_golden_checks_and_cord_matings(page, dashboard_url, filled_store):
+def test_station_page_lists_references_golden_checks_and_cord_matings(page, dashboard_url, filled_store, screenshot):
     name = filled_store.station.name
     page.goto(f"{dashboard_url}/station?{urlencode({'name': name})}")
     references = [r for r in load_references(filled_store.path) if r.station_name == name]
@@ -176,7 +177,7 @@ def test_station_page_lists_references_golden_checks_and_cord_matings(page, dash
     screenshot(page, "station")
 
 
-def test_serial_page_shows_every_attempt_with_its_fibers(page, dashboard_url, filled_store):
+def test_serial_page_shows_every_attempt_with_its_fibers(page, dashboard_url, filled_store, screenshot):
     page.goto(f"{dashboard_url}/serial?{urlencode({'serial': 'MTP12-300003'})}")
     results = load_results(filled_store.path, serial="MTP12-300003")
     sections = page.locator("section.attempt")
@@ -196,7 +197,7 @@ def test_serial_page_shows_every_attempt_with_its_fibers(page, dashboard_url, fi
     screenshot(page, "serial")
 
 
-def test_spc_flags_the_creeping_position_before_any_cable_fails(page, dashboard_url, filled_store):
+def test_spc_flags_the_creeping_position_before_any_cable_fails(page, dashboard_url, filled_store, screenshot):
     trend = load_results(filled_store.path, lot="TREND")
     assert set(trend.cables["outcome"][trend.cables["kind"] == "insertion_loss"].tolist()) == {"PASS"}
 

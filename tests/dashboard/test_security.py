@@ -10,7 +10,7 @@ import pytest
 
 from bench.store import load_results
 
-from .conftest import HOSTILE_LOT, HOSTILE_SERIAL, screenshot
+from .conftest import HOSTILE_LOT, HOSTILE_SERIAL
 
 
 def _status(url: str, method: str = "GET") -> tuple[int, str]:
@@ -22,7 +22,7 @@ def _status(url: str, method: str = "GET") -> tuple[int, str]:
         return error.code, error.read().decode()
 
 
-def test_a_hostile_serial_and_lot_are_shown_as_text(page, dashboard_url):
+def test_a_hostile_serial_and_lot_are_shown_as_text(page, dashboard_url, screenshot):
     page.goto(f"{dashboard_url}/serial?{urlencode({'serial': HOSTILE_SERIAL})}")
     assert page.inner_text("#title") == f"Serial {HOSTILE_SERIAL}"
     assert HOSTILE_LOT in page.inner_text("section.attempt")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from importlib import resources
 
 import pytest
@@ -168,9 +169,11 @@ def test_gp700_on_pyvisa_sim() -> None:
         assert isinstance(switch, DiconGP700)
         switch.select(11)
         assert switch.position() == 11
-        switch._port_count = 20  # noqa: SLF001 - let an out-of-range port reach the chassis
+        # A station file that claims more ports than the 12-port module has: the chassis' refusal is reported.
+        wide = open_instrument(resource_manager, driver="dicon_gp700", address="ASRL5::INSTR",
+                               options={"port_count": 20})
         with pytest.raises(ScpiError, match="M1 15.*code 1"):
-            switch.select(15)
+            wide.select(15)
         with pytest.raises(WrongInstrumentError):
             open_instrument(resource_manager, driver="dicon_gp700", address="ASRL6::INSTR")
         faulty = open_instrument(resource_manager, driver="dicon_gp700", address="ASRL7::INSTR")
@@ -184,7 +187,9 @@ def test_gp700_on_pyvisa_sim() -> None:
 
 def test_mems_pty_server_sends_the_newline_echo_before_each_reply() -> None:
     server = PtySerialServer(SimDiconMems(PhysicalModel(port_count=12)))
+    serving = [thread for thread in threading.enumerate() if server.device in thread.name]
     try:
+        assert len(serving) == 1 and serving[0].is_alive()
         assert server.address.startswith("ASRL/dev/") and server.address.endswith("::INSTR")
         with serial.Serial(server.device, baudrate=115200, timeout=1.0) as port:
             port.write(b"CF?\r")
@@ -198,7 +203,7 @@ def test_mems_pty_server_sends_the_newline_echo_before_each_reply() -> None:
             assert port.read(10) == b""
     finally:
         server.close()
-    assert not server._thread.is_alive()  # noqa: SLF001 - the server thread ended with close()
+    assert not serving[0].is_alive()  # the thread serving the pty ended with close()
 
 
 def test_drivers_through_pyvisa_py_on_a_pty() -> None:

@@ -160,18 +160,25 @@ def test_store_path_directory_read_only_and_newer_schema_are_refused(tmp_path: P
                  "error message = 'No space left on device')"),
 ], ids=["oserror", "h5py-runtimeerror"])
 def test_full_disk_is_a_clear_error_and_loses_nothing(line: Line, monkeypatch, disk_full_error) -> None:
-    """The writer's commit fails with ENOSPC: a StoreError names it, nothing half-written stays,
-    every earlier record is intact and the store opens again."""
+    """HDF5's flush before the record's row is written fails with ENOSPC (once: the rollback's own
+    flush finds space again): a StoreError names it, nothing half-written stays, every earlier
+    record is intact and the store opens again."""
     line.reference()
     kept = [line.test() for _ in range(2)]
+    flush = h5py.File.flush
+    failed: list[BaseException] = []
 
-    def full(self, table, row):  # noqa: ANN001, ANN202
-        raise disk_full_error
+    def full_once(self):  # noqa: ANN001, ANN202
+        if not failed:
+            failed.append(disk_full_error)
+            raise disk_full_error
+        flush(self)
 
     with monkeypatch.context() as patch:
-        patch.setattr(ResultStore, "_commit", full)
+        patch.setattr(h5py.File, "flush", full_once)
         with pytest.raises(StoreError, match="No space left"):
             line.test()
+    assert failed == [disk_full_error]
     line.returned = list(kept)
     after = line.test()  # space again: the same store takes the next cable
     assert after.outcome == "PASS" and after.record_index == kept[-1].record_index + 1
@@ -204,10 +211,27 @@ def test_simulator_servers_bind_to_loopback_only() -> None:
         TcpInstrumentServer(SimulatedInstrument(), host="0.0.0.0")
     server = TcpInstrumentServer(SimulatedInstrument())
     try:
-        assert server._listener.getsockname()[0] == "127.0.0.1"
-        assert server._listener.family == socket.AF_INET
+        # What the kernel says listens on the server's port: one IPv4 socket on 127.0.0.1, nothing else.
+        assert _listening_on(server.port) == [("tcp", "127.0.0.1")]
+        assert server.address == f"TCPIP0::127.0.0.1::{server.port}::SOCKET"
     finally:
         server.close()
+    assert _listening_on(server.port) == []
+
+
+def _listening_on(port: int) -> list[tuple[str, str]]:
+    """(table, local address) of every listening TCP socket on `port`, from /proc/net/tcp and tcp6 (Linux)."""
+    found = []
+    for table in ("tcp", "tcp6"):
+        for row in Path(f"/proc/net/{table}").read_text().splitlines()[1:]:
+            local, state = row.split()[1], row.split()[3]
+            address_hex, port_hex = local.split(":")
+            if state == "0A" and int(port_hex, 16) == port:  # 0A: LISTEN
+                raw = bytes.fromhex(address_hex)
+                # The kernel prints each 32-bit word of the address in host (little-endian) order.
+                words = b"".join(raw[i:i + 4][::-1] for i in range(0, len(raw), 4))
+                found.append((table, socket.inet_ntop(socket.AF_INET if table == "tcp" else socket.AF_INET6, words)))
+    return found
 
 
 def test_virtual_bench_listens_on_loopback_only(fault_bench) -> None:

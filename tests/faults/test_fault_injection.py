@@ -45,6 +45,8 @@ CABLE_CASES += [
     ("scpi_error", "switch", "switch", 1, {}, "ERROR"),
     ("scpi_error", "reading", "meter2", 1, {"scpi_error": (-231, "Data questionable")}, "ERROR"),
     ("overrange", "reading", "meter1", 1, {"channel": 3}, "PASS"),  # one bad reading: re-read by the settle rule
+    # The second reading of the first position, where channel 3 is dark: re-read, never paired with dark.
+    ("overrange", "reading", "meter1", 1, {"channel": 3, "after": 1}, "PASS"),
     ("overrange", "reading", "meter1", None, {"channel": 3}, "ERROR"),
     ("underrange", "reading", "meter2", 1, {"channel": 2}, "PASS"),
     ("underrange", "reading", "meter2", None, {"channel": 2}, "ERROR"),
@@ -219,15 +221,19 @@ def test_nothing_connected_is_an_error_not_a_fail(line: Line) -> None:
 
 def test_serial_switch_faults_are_recovered_or_refused(tmp_path: Path) -> None:
     """The DiCon MEMS on a pseudo-terminal: a lost reply is recovered; a stuck mirror is caught by read-back."""
-    from bench.config.station import load_station
+    from bench.config.station import parse_station
+    from bench.config.tomlio import read_toml
     from bench.sim_launch import example_path
 
-    config = load_station(example_path("station_mixed.toml"))
+    data = read_toml(example_path("station_mixed.toml"))
+    for entry in data["instruments"]:
+        if entry["role"] == "switch":
+            entry["timeout_s"] = 0.3  # a lost reply costs 0.3 s, not the example's 2 s
+    config = parse_station(data, "<mixed, short switch timeout>")
     with VirtualBench(config, seed=SEED) as bench, open_station(config, addresses=bench.addresses) as station:
         switch = next(entry.name for entry in config.instruments if entry.role == "switch")
         driver = next(instrument for instrument in station.opened if instrument.name == switch)
-        driver.timeout_s = 0.3
-        driver._configure_resource(0.3)
+        assert driver.timeout_s == 0.3
         driver.select(1)
         bench.inject(switch, Fault("timeout", match=r"^I1\?", times=1))
         driver.select(2)  # the read-back reply is lost once: reconnect, move again, confirmed

@@ -1,21 +1,20 @@
-"""`bench lot-stats`: parsing, table and JSON output, errors; through the real store when it exists."""
+"""`bench lot-stats`: parsing, table and JSON output, errors; through a real HDF5 store."""
 
 from __future__ import annotations
 
 import argparse
 import json
 from pathlib import Path
-from types import SimpleNamespace
 
+import h5py
 import numpy as np
 import pytest
-from lot_sim import simulate_lot
 
 from bench.cli import grading as cli_grading
 from bench.config.recipe import load_recipe
 from bench.config.station import load_station
-from bench.errors import StoreError
 from bench.grading.uncertainty import with_budget
+from bench.store import ResultStore, load_results
 
 DEMO = Path(__file__).resolve().parents[2] / "bench" / "examples" / "recipe_demo.toml"
 
@@ -32,18 +31,13 @@ def _parser() -> argparse.ArgumentParser:
 
 
 @pytest.fixture
-def fake_store(monkeypatch):
-    fibers, cables = simulate_lot(_demo_recipe(), 20, (0.30, 0.20), (0.08, 0.06), lot="LOT-7").tables()
-    calls = []
-
-    def load(path, lot):
-        calls.append((path, lot))
-        if lot != "LOT-7":
-            return SimpleNamespace(fibers=fibers[:0], cables=cables[:0], suspect={})
-        return SimpleNamespace(fibers=fibers, cables=cables, suspect={})
-
-    monkeypatch.setattr(cli_grading, "_load_results", load)
-    return calls
+def stored_lot(tmp_path: Path) -> Path:
+    """A real store: LOT-7 (20 cables, IL ~ N(0.30, 0.08) dB) and 3 cables of another lot."""
+    path = tmp_path / "results.h5"
+    recipe = _demo_recipe()
+    _store_lot(path, recipe, "LOT-7", 20, seed=7)
+    _store_lot(path, recipe, "LOT-OTHER", 3, seed=8)
+    return path
 
 
 def _run(argv):
@@ -51,34 +45,38 @@ def _run(argv):
     return args.func(args)
 
 
-def test_lot_stats_prints_the_table_and_grade(fake_store, capsys):
-    assert _run(["lot-stats", "results.h5", "--lot", "LOT-7"]) == 0
+def test_lot_stats_prints_the_table_and_grade(stored_lot, capsys):
+    assert _run(["lot-stats", str(stored_lot), "--lot", "LOT-7"]) == 0
     out = capsys.readouterr().out
-    assert fake_store == [("results.h5", "LOT-7")]
-    assert "Lot LOT-7" in out and "Yield: 100.0 %" in out
+    lot = load_results(stored_lot, lot="LOT-7")
+    outcomes = lot.cables["outcome"].tolist()
+    assert "Lot LOT-7" in out and "Cables: 20" in out
+    assert f"Yield: {100 * outcomes.count('PASS') / len(outcomes):.1f} %" in out
+    # IEC 61753-1 SM grades by IL per connection: C needs mean ≤ 0.25 dB, D mean ≤ 0.50 dB and 97 % ≤ 1.00 dB.
+    il_db = lot.fibers["insertion_loss_db"]
+    assert 0.25 < il_db.mean() <= 0.50 and np.percentile(il_db, 97) <= 1.00
     assert "IEC 61753-1 grade (SM, IL / 1 connection(s)): D" in out
 
 
-def test_lot_stats_json(fake_store, capsys):
-    assert _run(["lot-stats", "results.h5", "--lot", "LOT-7", "--json", "--connections", "2"]) == 0
+def test_lot_stats_json(stored_lot, capsys):
+    assert _run(["lot-stats", str(stored_lot), "--lot", "LOT-7", "--json", "--connections", "2"]) == 0
     data = json.loads(capsys.readouterr().out)
-    assert data["lot"] == "LOT-7" and data["n_cables"] == 20
+    assert data["lot"] == "LOT-7" and data["n_cables"] == 20  # the other lot's 3 are not counted
     assert data["iec_61753_1"]["connections_per_reading"] == 2
     assert {row["wavelength_nm"] for row in data["per_wavelength"]} == {1310.0, 1550.0}
 
 
-def test_unknown_lot_is_an_error(fake_store, capsys):
-    assert _run(["lot-stats", "results.h5", "--lot", "LOT-8"]) == 2
+def test_unknown_lot_is_an_error(stored_lot, capsys):
+    assert _run(["lot-stats", str(stored_lot), "--lot", "LOT-8"]) == 2
     assert "no records for lot 'LOT-8'" in capsys.readouterr().err
 
 
-def test_store_errors_become_exit_code_2(monkeypatch, capsys):
-    def refuse(path, lot):
-        raise StoreError("results.h5 has a newer schema")
-
-    monkeypatch.setattr(cli_grading, "_load_results", refuse)
-    assert _run(["lot-stats", "results.h5", "--lot", "X"]) == 2
-    assert "newer schema" in capsys.readouterr().err
+def test_store_errors_become_exit_code_2(stored_lot, capsys):
+    with h5py.File(stored_lot, "a") as f:  # as a newer version of the software would leave it
+        f.attrs["schema_version"] = int(f.attrs["schema_version"]) + 1
+    assert _run(["lot-stats", str(stored_lot), "--lot", "LOT-7"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {stored_lot}") and "newer" in err
 
 
 def test_lot_is_required():
@@ -87,9 +85,6 @@ def test_lot_is_required():
 
 
 def test_missing_file_is_an_error(tmp_path, capsys):
-    store = pytest.importorskip("bench.store")
-    if not hasattr(store, "load_results"):
-        pytest.skip("bench.store.load_results not there yet")
     assert _run(["lot-stats", str(tmp_path / "nope.h5"), "--lot", "X"]) == 2
     assert capsys.readouterr().err.startswith("error: ")
 
@@ -98,13 +93,12 @@ def test_missing_file_is_an_error(tmp_path, capsys):
 
 
 def _store_lot(path: Path, recipe, lot: str, n_cables: int, seed: int) -> None:
-    store_module = pytest.importorskip("bench.store")
     from bench.grading.cable import grade_cable
     from bench.records import CableRecord, FiberResult
 
     rng = np.random.default_rng(seed)
     n_wl, n_fibers = len(recipe.wavelengths_nm), recipe.fiber_count
-    with store_module.ResultStore(path, fsync=False) as store:
+    with ResultStore(path, fsync=False) as store:
         for k in range(n_cables):
             il = rng.normal(0.30, 0.08, size=(n_wl, n_fibers))
             verdict = grade_cable(recipe, il, recipe.wavelengths_nm)
@@ -153,9 +147,6 @@ def _store_lot(path: Path, recipe, lot: str, n_cables: int, seed: int) -> None:
 
 
 def test_lot_stats_reads_the_real_store(tmp_path, capsys):
-    store = pytest.importorskip("bench.store")
-    if not hasattr(store, "ResultStore"):
-        pytest.skip("bench.store.ResultStore not there yet")
     path = tmp_path / "results.h5"
     _store_lot(path, _demo_recipe(), "LOT-A", 12, seed=1)
     mm = with_budget(load_station(DEMO.with_name("station_mm24.toml")),

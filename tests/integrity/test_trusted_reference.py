@@ -113,3 +113,17 @@ def test_without_a_golden_cable_the_latest_reference_of_the_same_cords(line, tmp
     assert first.reference_id != second.reference_id
     assert latest_trusted_reference(store, plain.name, ("OTHER-CORD",)) is None
     assert latest_trusted_reference(store, "another station", plain.reference.cord_ids) is None
+
+
+def test_a_reference_a_cable_found_bad_is_no_yardstick_in_a_later_session(line, tmp_path) -> None:
+    store = tmp_path / "disowned.h5"
+    with _session(line, store) as bench:
+        vouched = bench.take_reference()  # its golden check passes
+        assert _trusted_id(line, store) == vouched.reference_id
+        bench.fixture.virtual_bench.set_source_drift(0.5)  # every IL reads 0.5 dB low: below -U
+        cable = bench.test("MTP12-000001")
+        assert cable.verdict == "ERROR" and "bad reference" in cable.outcome.record.reason
+    stored = load_results(store, serial="MTP12-000001")
+    causes = stored.causes(int(stored.cables["record_index"][0]))
+    assert "bad_reference" in {str(cause.code) for cause in causes}
+    assert _trusted_id(line, store) is None  # the golden check vouched for it, the cable disowned it

@@ -8,7 +8,6 @@ import pytest
 from bench.config.station import parse_station
 from bench.errors import ConfigError
 from bench.run.session_records import clip_text
-from drivers.capabilities import PowerReadings
 from procedures.durability import DurabilityPlan
 from procedures.polarity import classify_polarity, expected_receive_positions, fiber_positions
 from procedures.repeatability import RepeatabilitySettings, summarize
@@ -112,36 +111,6 @@ def test_clip_text_fits_the_store_field() -> None:
     assert clip_text("short", 128) == "short"
 
 
-class _SequenceMeter:
-    """A meter whose readings (dBm, one channel) come from a list; `read_all` only."""
-
-    channel_count = 1
-
-    def __init__(self, readings_dbm: list[float]) -> None:
-        self.readings_dbm = list(readings_dbm)
-        self.taken = 0
-
-    def read_all(self) -> PowerReadings:
-        power_dbm = self.readings_dbm[min(self.taken, len(self.readings_dbm) - 1)]
-        self.taken += 1
-        return PowerReadings(np.array([10 ** (power_dbm / 10) * 1e-3]), np.array([False]))
-
-
-@pytest.mark.parametrize(("readings_dbm", "settled", "taken"), [
-    ([-3.0, -3.02, -3.021], True, 3),  # one noisy pair after a slow first reading: read again, settled
-    ([-3.0, -3.1, -3.2, -3.3], False, 3),  # still moving on the third: unsettled
-])
-def test_a_position_is_unsettled_only_after_a_disagreement_was_read_again(
-        readings_dbm: list[float], settled: bool, taken: int) -> None:
-    from procedures.acquisition import AcquisitionSettings, _settled_read
-
-    meter = _SequenceMeter(readings_dbm)
-    ticks = iter([0.0, 10.0, 10.0, 10.0, 10.0, 10.0, 10.0, 10.0])  # the first reading took past the timeout
-    _readings, _elapsed_s, ok, count = _settled_read(meter, AcquisitionSettings(settle_timeout_s=2.0),
-                                                     lambda: next(ticks))
-    assert (ok, count, meter.taken) == (settled, taken, taken)
-
-
 def _logged_meter(exchanges: list, name: str, log: list[str]) -> object:
     """An N774x on a protocol fake whose writes and reads go into one log shared by several."""
     from drivers.keysight_n774x import KeysightN774x
@@ -182,36 +151,6 @@ def test_instruments_sharing_an_address_are_asked_one_after_the_other() -> None:
     assert drain_error_queues([source_side, sensor_side]) == []
     # One output queue behind one address: each reply is read before the next query goes out.
     assert log == ["GPIB0::20::INSTR > SYST:ERR? <"] * 2
-
-
-def test_settle_comparison_ignores_dark_and_faint_channels_and_holds_the_tolerance_exactly() -> None:
-    from procedures.acquisition import AcquisitionSettings, _agree_w, _lit_w, _ReadMode
-
-    mode = _ReadMode.of(object(), AcquisitionSettings(settle_tolerance_db=0.01, settle_floor_dbm=-60.0))  # type: ignore[arg-type]
-    bright_w, faint_w, dark_w = 1e-3, 1e-3 * 10 ** (-3.5), 1e-13  # 0 dBm, 35 dB under it, −100 dBm
-    before = _lit_w(np.array([bright_w, faint_w, dark_w, np.nan, 2e-4]), mode.floor_w)
-    assert before == (bright_w, None, None, None, 2e-4)  # faint, dark and over range carry no signal
-    within = _lit_w(np.array([bright_w * 10 ** (0.01 / 10), faint_w * 3, dark_w * 50, np.nan, 2e-4]), mode.floor_w)
-    assert _agree_w(before, within, mode.tolerance_ratio)  # exactly the tolerance still agrees
-    beyond = _lit_w(np.array([bright_w * 10 ** (0.0101 / 10), faint_w, dark_w, np.nan, 2e-4]), mode.floor_w)
-    assert not _agree_w(before, beyond, mode.tolerance_ratio)
-    lower = _lit_w(np.array([bright_w * 10 ** (-0.0101 / 10), faint_w, dark_w, np.nan, 2e-4]), mode.floor_w)
-    assert not _agree_w(before, lower, mode.tolerance_ratio)
-    went_dark = _lit_w(np.array([bright_w, faint_w, dark_w, np.nan, dark_w]), mode.floor_w)
-    assert not _agree_w(before, went_dark, mode.tolerance_ratio)  # a channel lost its light
-    all_dark = _lit_w(np.full(5, dark_w), mode.floor_w)
-    assert all_dark == (None,) * 5 and _agree_w(all_dark, all_dark, mode.tolerance_ratio)
-
-
-def test_switch_suspects_are_launches_sharing_a_channel_or_changing_channel_with_wavelength() -> None:
-    from procedures.sanity import _switch_suspects
-
-    # Two wavelengths × five launch positions → brightest receive channel (−1: dark).
-    assert _switch_suspects([[0, 1, 2, 3, -1], [0, 1, 2, 3, -1]]) == (set(), False)  # own channel each, one dark
-    assert _switch_suspects([[0, 0, 2, 3, 4], [0, 0, 2, 3, 4]]) == ({0, 1}, False)  # a pair on one channel
-    assert _switch_suspects([[5, 5, 5, 3, 4], [5, 5, 5, 3, 4]]) == ({0, 1, 2}, True)  # three: crowded
-    assert _switch_suspects([[0, 1, 2, 3, 4], [0, 1, 3, 2, 4]]) == ({2, 3}, False)  # moved with wavelength
-    assert _switch_suspects([[0, -1, 2], [0, 1, 2]]) == (set(), False)  # dark at one wavelength only: not the switch
 
 
 def test_error_queries_sent_ahead_are_read_back_when_the_work_between_fails() -> None:

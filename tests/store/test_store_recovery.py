@@ -63,13 +63,27 @@ def test_copy_fallback_keeps_the_original_and_every_committed_record(tmp_path):
         assert store.next_attempt("SN4") == 2
 
 
+def _superblock_v2(fh) -> tuple[int, bytearray]:
+    """(offset, bytes) of the file's version 2/3 superblock, found as the HDF5 file format
+    specification says (signature at 0, 512, 1024, 2048, ...), independently of bench.store."""
+    signature, offset = b"\x89HDF\r\n\x1a\n", 0
+    while True:
+        fh.seek(offset)
+        head = fh.read(10)
+        assert len(head) == 10, "no HDF5 superblock signature in the file"
+        if head[:8] == signature:
+            assert head[8] in (2, 3), f"superblock version {head[8]}, not 2 or 3"
+            fh.seek(offset)
+            # signature 8, version, size of offsets, size of lengths, flags; four addresses; checksum 4
+            return offset, bytearray(fh.read(12 + 4 * head[9] + 4))
+        offset = 512 if offset == 0 else offset * 2
+
+
 def _as_left_by_a_killed_writer(path, allocation_short_by: int) -> None:
     """Consistency flags set (SWMR writer) and an end-of-allocation address short of the
     file's end: a writer killed after it extended the file but before it closed."""
-    from bench.store.superblock import _locate
-
     with open(path, "r+b") as fh:
-        offset, block = _locate(fh)
+        offset, block = _superblock_v2(fh)
         size_of_offsets = block[9]
         eoa_at = 12 + 2 * size_of_offsets
         end_of_allocation = int.from_bytes(block[eoa_at : eoa_at + size_of_offsets], "little")
@@ -98,46 +112,64 @@ def test_a_stale_end_of_allocation_is_raised_to_the_file_end_on_open(tmp_path):
     assert verify_store(path).ok and consistency_flags(str(path)) == 0
 
 
-def _failing_once(monkeypatch):
-    repair = ResultStore._repair_tail
-    failures = []
-
-    def unreadable_once(self):
-        if not failures:
-            failures.append(1)
-            raise OSError("Can't read data (inflate() failed)")  # as h5py reports a damaged chunk
-        repair(self)
-
-    monkeypatch.setattr(ResultStore, "_repair_tail", unreadable_once)
+CABLE_CHUNK_ROWS = 8  # bench.store.schema.CHUNK_ROWS["cables"]: row 8 starts the second chunk
 
 
-def test_a_clean_file_whose_tail_cannot_be_read_is_refused_not_rebuilt(tmp_path, monkeypatch):
+def _damage_chunk_of_cable_row(path, row: int) -> None:
+    """Overwrite the middle of the gzip chunk holding cables row `row`: HDF5 can no longer inflate it."""
+    with h5py.File(path, "r") as f:
+        assert f["cables"].chunks == (CABLE_CHUNK_ROWS,) and f["cables"].compression == "gzip"
+        chunk = f["cables"].id.get_chunk_info_by_coord((row,))
+    with open(path, "r+b") as fh:
+        fh.seek(chunk.byte_offset + 4)
+        fh.write(b"\xff" * (chunk.size - 8))
+    with h5py.File(path, "r") as f, pytest.raises(OSError):
+        f["cables"][row]
+
+
+def test_a_clean_file_whose_tail_cannot_be_read_is_refused_not_rebuilt(tmp_path):
     """Closed cleanly, yet unreadable: damage, not a crash. The writer refuses it, names the
     commands, and writes nothing; the file is unchanged."""
-    path = _store_with_cables(tmp_path, 3)
+    path = _store_with_cables(tmp_path, CABLE_CHUNK_ROWS + 1)
+    _damage_chunk_of_cable_row(path, CABLE_CHUNK_ROWS)  # the last committed record's chunk
     data = path.read_bytes()
-    _failing_once(monkeypatch)
     with pytest.raises(StoreDamagedError, match="bench repair") as refused:
         ResultStore(path, fsync=False)
     assert "bench verify" in str(refused.value) and "Nothing was written" in str(refused.value)
     assert path.read_bytes() == data and not list(tmp_path.glob("results.h5.damaged-*"))
 
 
-def test_a_crashed_file_whose_tail_cannot_be_read_is_repaired_on_open(tmp_path, monkeypatch):
-    """The last writer died (flags set) and the tail cannot be read: the crash case, so the
-    writer repairs on open (nothing lost here), keeps the original, and numbers go on."""
-    path = _store_with_cables(tmp_path, 3)
+def test_a_crashed_file_whose_tail_cannot_be_read_is_repaired_on_open(tmp_path):
+    """The last writer died (flags set) in the middle of appending a record whose chunk cannot
+    be read: the crash case, so the writer repairs on open (every committed record kept), keeps
+    the original, and numbers go on past the torn one."""
+    path = _store_with_cables(tmp_path, CABLE_CHUNK_ROWS)
     before = load_results(path)
+    with h5py.File(path, "r+") as f:  # the torn append: a row in a new chunk, never committed
+        cables = f["cables"]
+        cables.resize((CABLE_CHUNK_ROWS + 1,))
+        torn = cables[CABLE_CHUNK_ROWS - 1]
+        torn["record_index"] = CABLE_CHUNK_ROWS
+        cables[CABLE_CHUNK_ROWS] = torn
+    _damage_chunk_of_cable_row(path, CABLE_CHUNK_ROWS)
     _as_left_by_a_killed_writer(path, allocation_short_by=0)
-    _failing_once(monkeypatch)
+    as_left = path.read_bytes()
     with ResultStore(path, fsync=False) as store:
-        assert store.repair is not None and store.repair.n_kept == 3 and not store.repair.lost
-        assert store.append_cable(fake_cable(serial="SN3", seed=3)) == 3  # writable again, nothing renumbered
+        assert store.repair is not None and store.repair.n_kept == CABLE_CHUNK_ROWS
+        assert [lost.position for lost in store.repair.lost] == [CABLE_CHUNK_ROWS]  # the torn row only
+        assert store.repair.n_tampered_kept == 0  # every record kept verifies
+        # Writable again; the torn row's number is not given again.
+        assert store.append_cable(fake_cable(serial="SN-NEXT", seed=99)) == CABLE_CHUNK_ROWS + 1
     after = load_results(path)
-    assert after.cables["serial"].tolist() == ["SN0", "SN1", "SN2", "SN3"]
+    assert after.cables["serial"].tolist() == [*before.cables["serial"].tolist(), "SN-NEXT"]
     assert np.array_equal(after.fibers[: len(before.fibers)], before.fibers)
     damaged = list(tmp_path.glob("results.h5.damaged-*"))
-    assert len(damaged) == 1 and len(load_results(damaged[0])) == 3  # the original, untouched
+    assert len(damaged) == 1
+    kept = damaged[0].read_bytes()
+    with open(path, "rb") as fh:
+        offset, block = _superblock_v2(fh)
+    superblock_end = offset + len(block)  # its flags were cleared before the copy was kept
+    assert len(kept) == len(as_left) and kept[superblock_end:] == as_left[superblock_end:]  # the original
     assert verify_store(path).ok
 
 
