@@ -68,7 +68,7 @@ class DecisionRule:
                              f"{self.budget.expanded_uncertainty_db!r} dB")
 
     @property
-    def u_db(self) -> float:
+    def expanded_u_db(self) -> float:
         """U, or UncertaintyPending while the budget has not met its station."""
         if self.uncertainty_db is None:
             raise UncertaintyPending("U comes from the uncertainty budget, which needs the station: load the "
@@ -79,7 +79,7 @@ class DecisionRule:
     @property
     def standard_uncertainty_db(self) -> float:
         """u = U / k."""
-        return self.u_db / self.coverage_factor
+        return self.expanded_u_db / self.coverage_factor
 
     def describe(self) -> str:
         name = "simple acceptance" if self.kind == "simple" else "guarded acceptance"
@@ -99,7 +99,7 @@ class DecisionRule:
         margin_db = limit_db - value_db
         if self.kind == "simple":
             return Outcome.PASS if margin_db >= -COMPARISON_SLACK_DB else Outcome.FAIL
-        u_db = self.u_db
+        u_db = self.expanded_u_db
         if margin_db >= u_db - COMPARISON_SLACK_DB:
             return Outcome.PASS
         if -margin_db > u_db + COMPARISON_SLACK_DB:
@@ -108,4 +108,4 @@ class DecisionRule:
 
     def is_bad_reference(self, insertion_loss_db: float) -> bool:
         """A loss more negative than -U cannot be noise: the reference was set wrong."""
-        return insertion_loss_db < -self.u_db - COMPARISON_SLACK_DB
+        return insertion_loss_db < -self.expanded_u_db - COMPARISON_SLACK_DB

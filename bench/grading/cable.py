@@ -118,7 +118,7 @@ def grade_fiber(
             limit_db,
             margin,
             Outcome.ERROR,
-            f"{where}: bad reference: IL {il:.3f} dB is below -U = {-rule.u_db:.3f} dB; "
+            f"{where}: bad reference: IL {il:.3f} dB is below -U = {-rule.expanded_u_db:.3f} dB; "
             "set the reference again and retest",
             CauseCode.BAD_REFERENCE,
         )
@@ -127,13 +127,13 @@ def grade_fiber(
     if verdict == Outcome.PASS:
         text = numbers.format("<=")
         if il < 0:
-            text += f", negative IL within U = {rule.u_db:.3f} dB is noise"
+            text += f", negative IL within U = {rule.expanded_u_db:.3f} dB is noise"
     elif verdict == Outcome.FAIL:
         text, cause = numbers.format(">"), CauseCode.FIBER_OVER_LIMIT
         if rule.kind == "guarded":
-            text += f", beyond U = {rule.u_db:.3f} dB"
+            text += f", beyond U = {rule.expanded_u_db:.3f} dB"
     else:
-        text, cause = numbers.format(f"within U = {rule.u_db:.3f} dB of"), CauseCode.FIBER_NEAR_LIMIT
+        text, cause = numbers.format(f"within U = {rule.expanded_u_db:.3f} dB of"), CauseCode.FIBER_NEAR_LIMIT
         text += ", too close to call (guarded)"
     return FiberVerdict(fiber_position, wavelength_nm, il, limit_db, margin, verdict, f"{where}: {text}", cause)
 
@@ -246,7 +246,7 @@ def _judge_mean(
     margin = limit_db - mean_db
     over = f" of {n_used} lit fibers" if n_used != n_fibers else ""
     failed = verdict == Outcome.FAIL
-    relation = ">" if failed else f"within U = {rule.u_db:.3f} dB of"
+    relation = ">" if failed else f"within U = {rule.expanded_u_db:.3f} dB of"
     code = CauseCode.MEAN_OVER_LIMIT if failed else CauseCode.MEAN_NEAR_LIMIT
     return verdict, Cause(code, f"cable mean at {wavelength_nm:g} nm{over}: {mean_db:.3f} dB {relation} mean limit "
                                 f"{limit_db:.3f} dB (margin {margin:+.3f} dB)")

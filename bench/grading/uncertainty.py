@@ -225,4 +225,4 @@ def rule_budget(rule: DecisionRule) -> dict[str, Any]:
     """What a record stores as `extra["uncertainty_budget"]` for a verdict graded with `rule`."""
     if rule.budget is not None:
         return rule.budget.as_dict()
-    return UncertaintyBudget((), rule.coverage_factor, rule.u_db).as_dict()
+    return UncertaintyBudget((), rule.coverage_factor, rule.expanded_u_db).as_dict()

@@ -90,7 +90,7 @@ class ReferenceHealth:
             worst = min(bad, key=lambda f: f.insertion_loss_db)
             self.bad_reference = (f"bad reference: fiber {worst.fiber_position} at {worst.wavelength_nm:g} nm read "
                                   f"{worst.insertion_loss_db:.3f} dB (below -U = "
-                                  f"{-verdict.rule.u_db:.3f} dB); set the reference again and retest")
+                                  f"{-verdict.rule.expanded_u_db:.3f} dB); set the reference again and retest")
 
 
 def _cords(settings: ReferenceSettings) -> str:

@@ -409,7 +409,7 @@ class TestSession:
             serial=serial, lot=self.lot, attempt=self.store.next_attempt(serial), recipe_name=self.recipe.name,
             recipe_snapshot=self.recipe.as_dict(), station_name=self.station.config.name, operator=self.operator,
             software_version=software_version(), started_utc=iso_utc(started), finished_utc=iso_utc(finished),
-            outcome=outcome, reason=reason, causes=causes, decision_rule=rule.kind, uncertainty_db=rule.u_db,
+            outcome=outcome, reason=reason, causes=causes, decision_rule=rule.kind, uncertainty_db=rule.expanded_u_db,
             coverage_factor=rule.coverage_factor, reference_id=self.reference_id,
             polarity_found=polarity.polarity_found if polarity else "", instruments=tuple(self.station.identities()),
             wavelengths_nm=wavelengths, power_matrix_dbm=matrix,

@@ -73,7 +73,7 @@ def build_record(session: TestSession, *, serial: str, kind: str, started: dt.da
         recipe_snapshot=recipe_snapshot or session.recipe.as_dict(), station_name=session.station.config.name,
         operator=session.operator, software_version=software_version(), started_utc=iso_utc(started),
         finished_utc=iso_utc(session.clock()), outcome=outcome, reason=clip_text(reason, REASON_BYTES),
-        decision_rule=rule.kind, uncertainty_db=rule.u_db, coverage_factor=rule.coverage_factor,
+        decision_rule=rule.kind, uncertainty_db=rule.expanded_u_db, coverage_factor=rule.coverage_factor,
         reference_id=session.reference_id, polarity_found="", instruments=tuple(session.station.identities()),
         wavelengths_nm=wavelengths, power_matrix_dbm=matrix, fibers=fibers, kind=kind, extra=extra, causes=causes)
 
