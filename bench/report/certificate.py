@@ -128,7 +128,7 @@ class CertificateData:
         budget = UncertaintyBudget.from_dict(self.uncertainty_budget)
         if budget.declared:
             return f"{text}; {DECLARED_TEXT}"
-        return f"{text} = k·u_c, u_c = {budget.standard_uncertainty_db:.4f} dB (uncertainty budget below)"
+        return f"{text}, u_c = {budget.standard_uncertainty_db:.4f} dB; uncertainty budget below (GUM, JCGM 100:2008)"
 
     def uncertainty_rows(self) -> list[tuple[str, str, str, str, str]]:
         """(contribution, value, distribution, u_i, basis) of the budget; [] for none or a declared U."""

@@ -112,7 +112,8 @@ def test_a_session_grades_with_the_budget_and_stores_it_with_the_verdict(
     text = " ".join(" ".join(page.extract_text().split()) for page in pypdf.PdfReader(
         _pdf(CertificateData.from_record(stored.cable_record(index), record_index=index), store_path.parent)).pages)
     assert f"U = {u_budget:.3f} dB expanded, k = 2" in text
-    for expected in ("Uncertainty budget", "Contribution Value Distribution", "source stability",
+    for expected in ("uncertainty budget below (GUM, JCGM 100:2008)", "Contribution Value Distribution",
+                     "source stability",
                      "0.0300 dB rectangular (÷√3) 0.0173 dB", "meter noise 0.0030 dB normal 0.0030 dB × 1.41",
                      "connector repeatability", "bench repeatability study"):
         assert expected in text, expected
@@ -137,7 +138,7 @@ def test_the_declared_u_still_grades_and_says_so(tmp_path: Path, virtual_bench: 
     data = CertificateData.from_record(stored.cable_record(outcome.record_index))
     text = " ".join(" ".join(p.extract_text().split()) for p in pypdf.PdfReader(_pdf(data, tmp_path)).pages)
     assert "U = 0.100 dB expanded, k = 2; U declared in the recipe, no uncertainty budget" in text
-    assert "Uncertainty budget (GUM" not in text
+    assert "Contribution Value Distribution" not in text and "budget below" not in text
 
 
 def test_a_typed_u_beside_the_stations_budget_is_refused_before_any_instrument(tmp_path: Path) -> None:

@@ -26,7 +26,8 @@ CERTIFICATE_FIELDS = (
     "Insertion-loss test certificate", "Certificate No. demo-bench-1-", "Example Optics Ltd., Fiber Test Laboratory",
     "Approved by: J. Smith, Quality Manager", "Signature:", "Test standard IEC 61280-4-5 / TIA-526-28",
     "Method 1-cord reference", "Test cords LCORD-0001", f"Uncertainty U = {DEMO_U_DB:.3f} dB expanded, k = 2",
-    "Uncertainty budget", "source stability", "connector repeatability",
+    "uncertainty budget below (GUM, JCGM 100:2008)", "Contribution Value Distribution", "source stability",
+    "connector repeatability",
     "Decision rule simple acceptance", "Polarity required B, found B", "end B", "IL 1310 nm (dB)",
     "IL 1550 nm (dB)", "limit (dB)", "margin (dB)", "Serial number MTP12-", "Lot LOT-2026-0412",
     "switch switch Keysight Technologies N7734A MY00000001 V1.2 2026-04-15 2027-04-15",
@@ -54,6 +55,9 @@ def check(folder: Path) -> None:
         for field in (*CERTIFICATE_FIELDS, verdict):
             assert field in text, (name, field)
     assert "failing fibers:" in text_of(folder / "certificate-fail.pdf")
+    # A technician hands over one sheet: a passing 12-fiber, 2-wavelength certificate fits one A4 page,
+    # its uncertainty budget included.
+    assert len(pypdf.PdfReader(folder / "certificate-pass.pdf").pages) == 1
     lot = text_of(folder / "lot-report.pdf")
     for field in LOT_FIELDS:
         assert field in lot, field
